@@ -1,0 +1,102 @@
+# mqchat - build, run, test, benchmark.
+#
+#   make          build everything into build/
+#   make run      install missing packages, build, start mqchatd on its defaults
+#   make test     install missing packages, build, run every suite (what CI runs)
+#   make asan     the unit and broker suites under AddressSanitizer + UBSan
+#   make fuzz     the codec fuzz target for FUZZ_SECONDS (default 60)
+#   make bench    mqchatd against Mosquitto, results in doc/benchmarks.md
+
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2
+SAN      ?=
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes \
+            -Wshadow -Wno-unused-parameter $(OPT) -g $(SAN) -Ibroker
+PKG_LIBS  = libuv openssl
+CFLAGS   += $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lpthread -lm
+LDFLAGS  += $(SAN)
+FUZZ_SECONDS ?= 60
+
+BROKER_SRCS := $(filter-out broker/main.c,$(wildcard broker/*.c))
+BROKER_OBJS := $(BROKER_SRCS:%.c=$(BUILD)/%.o)
+LIB         := $(BUILD)/libmqchat.a
+
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+CLIENT_TEST_SRCS := $(wildcard tests/broker/client_*.c)
+CLIENT_TEST_BINS := $(CLIENT_TEST_SRCS:tests/broker/%.c=$(BUILD)/tests/broker/%)
+
+PROGS := $(BUILD)/mqchatd $(BUILD)/mqchat-passwd $(BUILD)/mqchat-bench
+
+.PHONY: all deps run test test-unit test-broker asan fuzz bench clean
+
+all: $(PROGS) $(UNIT_BINS) $(CLIENT_TEST_BINS)
+
+deps:
+	@sh scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(BROKER_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/mqchatd: $(BUILD)/broker/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mqchat-passwd: $(BUILD)/clients/tools/mqchat_passwd.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+BENCH_SRCS := $(wildcard clients/bench/*.c)
+$(BUILD)/mqchat-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+$(BUILD)/tests/broker/%: $(BUILD)/tests/broker/%.o $(BUILD)/tests/broker/testlib.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lpaho-mqtt3c -lpaho-mqtt3a -lmosquitto $(LDLIBS)
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/mqchatd
+	@echo "mqchatd: MQTT on 127.0.0.1:1883, data in ./data (anonymous access on: make run is for local play)"
+	$(BUILD)/mqchatd --set bind_address=127.0.0.1 --set allow_anonymous=true -v
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/run.sh $(BUILD)
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz
+
+test-unit: all
+	@sh tests/run.sh $(BUILD) unit
+
+test-broker: all
+	@sh tests/run.sh $(BUILD) broker
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    sh tests/run.sh build-asan
+
+fuzz: deps
+	@mkdir -p $(BUILD)/fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Ibroker -fsanitize=fuzzer,address,undefined \
+	    -o $(BUILD)/fuzz/fuzz_codec tests/fuzz/fuzz_codec.c broker/mqtt_codec.c broker/errors.c
+	@rm -rf $(BUILD)/fuzz/corpus && mkdir -p $(BUILD)/fuzz/corpus && cp tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/
+	$(BUILD)/fuzz/fuzz_codec -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+	    $(BUILD)/fuzz/corpus 2>&1 | tail -n 12
+
+bench: deps
+	@$(MAKE) --no-print-directory $(PROGS)
+	@sh clients/bench/run-bench.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,88 @@
+/*
+ * config.h - mqchatd's configuration: defaults, the config file, --set.
+ *
+ * The file format is mosquitto.conf's: one `key value` per line, '#'
+ * comments, blank lines ignored, the value is the rest of the line with
+ * surrounding white space trimmed. Keys Mosquitto also has keep Mosquitto's
+ * names and meanings; mqchat's own keys are dotted (conn.*, later chat.*,
+ * http.*, ...), except data_dir and workers. A key given twice: the last
+ * one wins. Unknown keys and bad values are errors that name the file and
+ * line ("mqchat.conf:12: unknown key 'prot'"); for --set, the `where` given
+ * by the caller stands in for file:line.
+ *
+ * etc/mqchat.conf lists every key with its default; keep it in step.
+ * The struct is filled once at start-up and read-only afterwards; strings
+ * are owned by the struct and freed by config_free().
+ */
+#ifndef MQCHAT_CONFIG_H
+#define MQCHAT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config {
+    /* Listener. */
+    uint16_t port;                 /* port: MQTT over TCP, default 1883 */
+    char *bind_address;            /* bind_address: default NULL = all IPv4 addresses */
+
+    /* Authentication and authorisation. */
+    bool allow_anonymous;          /* allow_anonymous: default false */
+    bool allow_zero_length_clientid; /* allow_zero_length_clientid: default true */
+    char *password_file;           /* password_file: mosquitto_passwd format, NULL = none */
+    char *acl_file;                /* acl_file: mosquitto acl format, NULL = none */
+
+    /* Limits. 0 or -1 where noted means "no limit". */
+    int max_connections;           /* max_connections: default -1 = unlimited */
+    uint32_t max_inflight_messages; /* max_inflight_messages: outgoing QoS 1/2 window per
+                                      client, default 20, 0 = unlimited */
+    uint32_t max_queued_messages;  /* max_queued_messages: per session, default 1000,
+                                      0 = unlimited */
+    uint64_t max_queued_bytes;     /* max_queued_bytes: per session, default 8 MiB,
+                                      0 = unlimited */
+    uint32_t message_size_limit;   /* message_size_limit: max PUBLISH payload in bytes,
+                                      default 1 MiB, 0 = the protocol's 268435455 */
+    uint16_t max_keepalive;        /* max_keepalive: seconds, default 65535 */
+    uint32_t persistent_client_expiration; /* persistent_client_expiration: seconds a
+                                      disconnected persistent session is kept, 0 = forever;
+                                      the file takes Mosquitto's forms (3600, 1h, 2d, 1w,
+                                      1m, 1y) */
+    uint32_t sys_interval;         /* sys_interval: seconds between $SYS updates,
+                                      default 10, 0 = no $SYS */
+    uint64_t out_soft_bytes;       /* conn.out_soft_bytes: a connection's unsent output
+                                      above which QoS 0 deliveries are dropped (counted),
+                                      default 1 MiB */
+    uint64_t out_hard_bytes;       /* conn.out_hard_bytes: unsent output past which the
+                                      client is disconnected, default 8 MiB */
+
+    /* Process. */
+    char *data_dir;                /* data_dir: default "data" (relative to the cwd) */
+    unsigned workers;              /* workers: worker threads, default 0 = one per core */
+    bool verbose;                  /* set by -v (no config key) */
+};
+
+/* Fills c with the defaults above (strings allocated where non-NULL).
+ * Returns MQ_OK or MQ_ENOMEM. */
+int config_defaults(struct config *c);
+
+/*
+ * Reads a config file into c (on top of what c holds).
+ * Returns MQ_OK; MQ_EIO when the file cannot be read; MQ_EINVAL for an
+ * unknown key or a bad value; err gets "PATH:LINE: what is wrong" (or
+ * "PATH: strerror" for MQ_EIO), NUL-terminated within errlen.
+ * On error c may hold the values of earlier lines.
+ */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+
+/*
+ * Sets one key from text (the value of a config line or of --set KEY=VALUE).
+ * `where` names the origin for error text ("mqchat.conf:12", "--set").
+ * Returns MQ_OK, MQ_EINVAL (err filled), or MQ_ENOMEM.
+ */
+int config_set(struct config *c, const char *key, const char *value, const char *where, char *err,
+               size_t errlen);
+
+/* Frees the strings c owns; c may be reused after config_defaults(). */
+void config_free(struct config *c);
+
+#endif
