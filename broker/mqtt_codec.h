@@ -225,6 +225,14 @@ int mqtt_decode_suback(const struct mqtt_frame *f, uint8_t version, uint16_t *pa
 size_t mqtt_encode_varint(uint8_t *out, uint32_t value);
 /* Bytes a remaining-length varint of value takes: 1-4. */
 size_t mqtt_varint_size(uint32_t value);
+/*
+ * Reads a varint (remaining length, or an MQTT 5 property length) from
+ * buf[0..len). Returns MQ_OK with *value and *used (1-4 bytes) filled;
+ * MQ_EAGAIN when buf ends inside it (nothing filled); MQ_EMALFORMED when a
+ * fourth byte still has its continuation bit set. Non-minimal encodings
+ * (0x80 0x00 for 0) are accepted, as MQTT 3.1.1 does not forbid them.
+ */
+int mqtt_decode_varint(const uint8_t *buf, size_t len, uint32_t *value, size_t *used);
 
 /* 4 bytes. */
 size_t mqtt_encode_connack(uint8_t *out, bool session_present, uint8_t rc);

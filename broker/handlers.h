@@ -1,0 +1,28 @@
+/*
+ * handlers.h - one handler per MQTT control packet type (private to the
+ * protocol layer; see protocol.h for the contract they share: MQ_OK to go
+ * on, an error to close, PROTOCOL_STOP after a hand-off).
+ */
+#ifndef MQCHAT_HANDLERS_H
+#define MQCHAT_HANDLERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mqtt_codec.h"
+
+struct conn;
+
+int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *rest,
+                   size_t rest_len);
+int handle_publish(struct conn *c, const struct mqtt_frame *f);
+int handle_puback(struct conn *c, const struct mqtt_frame *f);
+int handle_pubrec(struct conn *c, const struct mqtt_frame *f);
+int handle_pubrel(struct conn *c, const struct mqtt_frame *f);
+int handle_pubcomp(struct conn *c, const struct mqtt_frame *f);
+int handle_subscribe(struct conn *c, const struct mqtt_frame *f);
+int handle_unsubscribe(struct conn *c, const struct mqtt_frame *f);
+int handle_pingreq(struct conn *c, const struct mqtt_frame *f);
+int handle_disconnect(struct conn *c, const struct mqtt_frame *f);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * main.c - mqchatd: command line, start-up, signals, shutdown.
+ *
+ *   mqchatd [-c FILE] [-p PORT] [--set KEY=VALUE]... [-v]
+ *
+ * The config file is read first, then -p and every --set in the order
+ * given, so the command line always wins. SIGTERM and SIGINT shut down
+ * gracefully in two phases: stop accepting and route the wills of every
+ * connected client (phase 1); once every worker has handed its wills on,
+ * each worker delivers what it has, flushes and closes (phase 2). SIGHUP
+ * reloads the password and ACL files (a file that fails to load keeps the
+ * previous version in force).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "broker.h"
+#include "config.h"
+#include "errors.h"
+#include "listener.h"
+#include "log.h"
+#include "sys.h"
+#include "worker.h"
+
+struct app {
+    struct broker b;
+    struct config cfg;
+    struct listener listener;
+    struct sys_reporter sys;
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_async_t wills_routed;
+    bool shutting_down;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: mqchatd [-c FILE] [-p PORT] [--set KEY=VALUE]... [-v]\n"
+            "\n"
+            "  -c, --config FILE   read the configuration file FILE (mosquitto.conf style)\n"
+            "  -p, --port PORT     listen for MQTT on PORT (overrides the file)\n"
+            "      --set KEY=VALUE set any configuration key (overrides the file)\n"
+            "  -v, --verbose       log debug lines\n"
+            "  -h, --help          this text\n"
+            "      --version       print the version\n"
+            "\n"
+            "Every key, with its default, is listed in etc/mqchat.conf.\n");
+}
+
+/* Applies the command line onto cfg. Returns 0 to run, 1 to exit 0
+ * (--help, --version), -1 on error (message printed). */
+static int parse_args(int argc, char **argv, struct config *cfg)
+{
+    enum { OPT_SET = 256, OPT_VERSION };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"port", required_argument, NULL, 'p'},
+        {"set", required_argument, NULL, OPT_SET}, {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0}};
+    const char *file = NULL;
+    char err[512];
+    int c;
+    /* First pass: find -c, --help, --version. */
+    while ((c = getopt_long(argc, argv, "c:p:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            file = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        case OPT_VERSION:
+            printf("mqchatd %s\n", MQCHAT_VERSION);
+            return 1;
+        case 'p':
+        case 'v':
+        case OPT_SET:
+            break;
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "mqchatd: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (file && config_load_file(cfg, file, err, sizeof(err)) != MQ_OK) {
+        fprintf(stderr, "mqchatd: %s\n", err);
+        return -1;
+    }
+    /* Second pass: the overrides, in order. */
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:p:vh", opts, NULL)) != -1) {
+        if (c == 'p' && config_set(cfg, "port", optarg, "-p", err, sizeof(err)) != MQ_OK) {
+            fprintf(stderr, "mqchatd: %s\n", err);
+            return -1;
+        }
+        if (c == 'v')
+            cfg->verbose = true;
+        if (c == OPT_SET) {
+            char *eq = strchr(optarg, '=');
+            if (!eq) {
+                fprintf(stderr, "mqchatd: --set needs KEY=VALUE, got '%s'\n", optarg);
+                return -1;
+            }
+            *eq = '\0';
+            int rc = config_set(cfg, optarg, eq + 1, "--set", err, sizeof(err));
+            *eq = '=';
+            if (rc != MQ_OK) {
+                fprintf(stderr, "mqchatd: %s\n", err);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int make_data_dir(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return MQ_EINVAL;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+            return MQ_EIO;
+        *p = '/';
+    }
+    if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+        return MQ_EIO;
+    return MQ_OK;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void post_to_all(struct app *app, enum work_kind kind)
+{
+    for (unsigned i = 0; i < app->b.nworkers; i++) {
+        struct work item = {.kind = kind};
+        if (worker_post(app->b.workers[i], &item) != MQ_OK)
+            log_error("cannot reach worker %u to shut it down", i);
+    }
+}
+
+static void on_wills_routed(uv_async_t *h)
+{
+    struct app *app = h->data;
+    if (atomic_load(&app->b.wills_routed) < app->b.nworkers)
+        return;
+    post_to_all(app, WORK_STOP);
+    close_handle((uv_handle_t *)&app->wills_routed);
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    struct app *app = h->data;
+    if (app->shutting_down)
+        return;
+    app->shutting_down = true;
+    log_info("signal %d: shutting down", signum);
+    listener_stop(&app->listener);
+    sys_stop(&app->sys);
+    close_handle((uv_handle_t *)&app->sigterm);
+    close_handle((uv_handle_t *)&app->sigint);
+    close_handle((uv_handle_t *)&app->sighup);
+    post_to_all(app, WORK_WILLS);
+}
+
+static void on_reload_signal(uv_signal_t *h, int signum)
+{
+    struct app *app = h->data;
+    struct auth_snapshot *a;
+    if (auth_snapshot_load(&app->cfg, &a) != MQ_OK) {
+        log_error("SIGHUP: reload failed; the previous password and ACL files stay in force");
+        return;
+    }
+    for (unsigned i = 0; i < app->b.nworkers; i++) {
+        struct work item = {.kind = WORK_RELOAD, .u.auth = auth_snapshot_ref(a)};
+        if (worker_post(app->b.workers[i], &item) != MQ_OK)
+            auth_snapshot_unref(a);
+    }
+    auth_snapshot_unref(a);
+    log_info("SIGHUP: password and ACL files reloaded");
+}
+
+static int start_workers(struct app *app, struct auth_snapshot *auth)
+{
+    struct broker *b = &app->b;
+    b->workers = calloc(b->nworkers, sizeof(*b->workers));
+    if (!b->workers)
+        return MQ_ENOMEM;
+    for (unsigned i = 0; i < b->nworkers; i++) {
+        b->workers[i] = worker_new(b, i, auth_snapshot_ref(auth));
+        if (!b->workers[i]) {
+            auth_snapshot_unref(auth);
+            return MQ_ENOMEM;
+        }
+    }
+    for (unsigned i = 0; i < b->nworkers; i++)
+        if (worker_start(b->workers[i]) != MQ_OK)
+            return MQ_EIO;
+    return MQ_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static struct app app;
+    struct config *cfg = &app.cfg;
+    if (config_defaults(cfg) != MQ_OK) {
+        fprintf(stderr, "mqchatd: out of memory\n");
+        return 1;
+    }
+    int pr = parse_args(argc, argv, cfg);
+    if (pr != 0) {
+        config_free(cfg);
+        return pr > 0 ? 0 : 2;
+    }
+    log_set_verbose(cfg->verbose);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    if (make_data_dir(cfg->data_dir) != MQ_OK) {
+        log_error("cannot create data_dir '%s': %s", cfg->data_dir, strerror(errno));
+        return 1;
+    }
+
+    struct auth_snapshot *auth = NULL;
+    if (auth_snapshot_load(cfg, &auth) != MQ_OK)
+        return 1;
+
+    struct broker *b = &app.b;
+    b->cfg = cfg;
+    b->nworkers = cfg->workers ? cfg->workers : uv_available_parallelism();
+    b->retain = retain_new();
+    b->start_time = uv_hrtime();
+    b->main_loop = &app.loop;
+    b->wills_routed_wake = &app.wills_routed;
+    uv_loop_init(&app.loop);
+    uv_async_init(&app.loop, &app.wills_routed, on_wills_routed);
+    app.wills_routed.data = &app;
+    if (!b->retain || start_workers(&app, auth) != MQ_OK) {
+        log_error("cannot start the workers");
+        return 1;
+    }
+    auth_snapshot_unref(auth);
+
+    if (listener_start(&app.listener, b, &app.loop, cfg->bind_address, cfg->port) != MQ_OK)
+        return 1;
+    log_info("mqchatd %s listening for MQTT on %s:%u with %u workers", MQCHAT_VERSION,
+             cfg->bind_address ? cfg->bind_address : "0.0.0.0", app.listener.port, b->nworkers);
+    sys_start(&app.sys, b, &app.loop);
+
+    uv_signal_t *sigs[] = {&app.sigterm, &app.sigint, &app.sighup};
+    int signums[] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(&app.loop, sigs[i]);
+        sigs[i]->data = &app;
+        uv_signal_start(sigs[i], signums[i] == SIGHUP ? on_reload_signal : on_stop_signal,
+                        signums[i]);
+    }
+
+    uv_run(&app.loop, UV_RUN_DEFAULT);
+
+    for (unsigned i = 0; i < b->nworkers; i++)
+        worker_join_and_free(b->workers[i]);
+    free(b->workers);
+    retain_free(b->retain);
+    uv_loop_close(&app.loop);
+    log_info("mqchatd stopped");
+    config_free(cfg);
+    return 0;
+}

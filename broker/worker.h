@@ -1,0 +1,147 @@
+/*
+ * worker.h - one worker thread: a libuv loop, its connections, its sessions
+ * and its subscription tree.
+ *
+ * Shared nothing: a connection, once its CONNECT named a client id, lives on
+ * that client id's home worker (strmap_hash(id) % nworkers) for the rest of
+ * its life, together with the session, so session take-over and resumption
+ * never cross threads. Other threads talk to a worker only through its
+ * inbox: a mutex-guarded array that the worker swaps out and drains in one
+ * go after a uv_async wake-up (wake-ups coalesce; producers batch).
+ *
+ * Per loop turn, after all I/O callbacks have run (a uv_check handle), the
+ * worker: flushes every dirty connection with one write each; hands the
+ * messages its clients published to the other workers (one inbox lock per
+ * destination per turn); and publishes its statistics.
+ *
+ * Everything in struct worker is touched by the worker's thread only, except
+ * the inbox (under its lock) and stats (atomics).
+ */
+#ifndef MQCHAT_WORKER_H
+#define MQCHAT_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker.h"
+#include "strmap.h"
+
+struct conn;
+struct session;
+struct topic_tree;
+
+enum work_kind {
+    WORK_DELIVER,  /* msg: deliver to local subscribers (reference passed) */
+    WORK_ADOPT,    /* fd (+ bytes already read): a connection to serve here */
+    WORK_RELOAD,   /* auth: a new snapshot (reference passed) */
+    WORK_WILLS,    /* shutdown phase 1: publish the wills of live clients */
+    WORK_STOP,     /* shutdown phase 2: flush, close everything, leave the loop */
+};
+
+struct work {
+    enum work_kind kind;
+    union {
+        struct message *msg;
+        struct auth_snapshot *auth;
+        struct {
+            int fd;
+            uint8_t *bytes; /* malloc'd bytes read by another worker; owned */
+            uint32_t len;
+        } adopt;
+    } u;
+};
+
+/* A growable array of work items. */
+struct work_list {
+    struct work *items;
+    size_t n, cap;
+};
+
+/* A session reached by one message, with the best QoS of its matching
+ * subscriptions (de-duplication while matching). */
+struct delivery_hit {
+    struct session *s;
+    uint8_t qos;
+};
+
+/* The PUBLISH packet of the message being fanned out, encoded once per
+ * (message, QoS, retain) and copied to each subscriber with only the packet
+ * id patched. */
+struct encode_cache {
+    struct message *msg; /* holds a reference; NULL when empty */
+    uint8_t qos;
+    bool retain;
+    uint8_t *bytes;
+    size_t len, cap;
+    size_t id_offset;
+};
+
+struct worker {
+    struct broker *b;
+    unsigned index;              /* 0 .. nworkers-1 */
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wake;             /* inbox has work */
+    uv_check_t turn_end;         /* flush, hand off, publish stats */
+    uv_timer_t tick;             /* keepalive and session expiry, every second */
+
+    pthread_mutex_t inbox_lock;
+    struct work_list inbox;      /* under inbox_lock */
+    struct work_list draining;   /* the swapped-out inbox being processed */
+    struct work_list *outbox;    /* per destination worker: work to post at turn end */
+
+    struct topic_tree *tree;     /* subscriptions of this worker's sessions */
+    struct strmap sessions;      /* client id -> struct session * */
+    struct auth_snapshot *auth;  /* this worker's reference */
+
+    struct conn *conns;          /* every live connection (doubly linked) */
+    struct conn *dirty;          /* connections with output to flush this turn */
+
+    uint8_t *read_buf;           /* READ_BUF_SIZE bytes lent to every read: reads on one
+                                    loop never overlap */
+
+    uint32_t match_gen;          /* generation stamp for de-duplication */
+    struct delivery_hit *hits;   /* reused per fan-out */
+    size_t nhits, caphits;
+    struct encode_cache enc;
+
+    uint64_t auto_id_counter;    /* for assigned client ids */
+    bool stopping;
+    bool wills_pending;          /* wills routed this turn: report at turn end */
+
+    /* Plain counters bumped on the hot path, published into stats at turn end. */
+    struct {
+        uint64_t msgs_received, msgs_sent, bytes_received, bytes_sent, msgs_dropped;
+        uint64_t clients_connected, clients_total, subscriptions, inflight, queued;
+    } count;
+    struct worker_stats stats;
+};
+
+#define READ_BUF_SIZE (64 * 1024)
+
+/* Creates worker `index` of b (loop and handles ready, thread not started).
+ * NULL when out of memory or when libuv refuses. */
+struct worker *worker_new(struct broker *b, unsigned index, struct auth_snapshot *auth);
+
+/* Starts the worker's thread. MQ_OK or MQ_EIO. */
+int worker_start(struct worker *w);
+
+/* Waits for the thread to leave its loop, then frees everything. */
+void worker_join_and_free(struct worker *w);
+
+/*
+ * Posts one item to w's inbox from any thread and wakes it. Ownership of the
+ * item's references passes to w. MQ_OK or MQ_ENOMEM (nothing passed: the
+ * caller still owns the references).
+ */
+int worker_post(struct worker *w, const struct work *item);
+
+/* From w's own thread: queue an item for worker `dest`, posted at turn end. */
+int worker_post_later(struct worker *w, unsigned dest, const struct work *item);
+
+/* The home worker of a client id. */
+unsigned worker_home(const struct broker *b, const char *client_id, size_t len);
+
+#endif
