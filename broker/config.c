@@ -1,0 +1,363 @@
+/*
+ * config.c - mqchatd's settings: defaults, mosquitto.conf-style files, --set.
+ *
+ * Every key is one row of config_keys[] below: its name, how its text is
+ * parsed (boolean, integer, duration, string), where it lands in struct
+ * config (offsetof) and the smallest and largest value accepted. Adding a key
+ * is adding a row, a field in config.h and a line in etc/mqchat.conf.
+ * Numbers are plain decimal ("1883", "-1"): no sign where none is allowed,
+ * no hex, no unit suffixes and no trailing text. Booleans are exactly
+ * "true" or "false", as in Mosquitto. persistent_client_expiration also takes
+ * Mosquitto's duration forms: N seconds, or N followed by h (hours), d (days),
+ * w (weeks), m (months of 30 days) or y (years of 365 days).
+ *
+ * This file only parses and stores; it does not check that one key agrees
+ * with another, nor that paths exist. Those are the concern of the code that
+ * uses them, at start-up.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+
+enum key_type {
+    KEY_BOOL,     /* bool: "true" or "false" */
+    KEY_INT,      /* int, may be negative down to min */
+    KEY_U16,      /* uint16_t */
+    KEY_U32,      /* uint32_t */
+    KEY_U64,      /* uint64_t */
+    KEY_UNSIGNED, /* unsigned */
+    KEY_DURATION, /* uint32_t seconds; Mosquitto's h d w m y suffixes */
+    KEY_STRING,   /* char *, owned by the struct; replaced on each set */
+};
+
+struct config_key {
+    const char *name;   /* the key as written in the file */
+    enum key_type type; /* how the value is parsed and stored */
+    size_t offset;      /* offsetof(struct config, field) */
+    int64_t min;        /* smallest accepted value (numbers only) */
+    uint64_t max;       /* largest accepted value (numbers only) */
+};
+
+/* clang-format off */
+#define KEY(name, type, field, min, max) { name, type, offsetof(struct config, field), min, max }
+/* clang-format on */
+
+/* The one table of keys. Ranges follow Mosquitto where it has the key. */
+static const struct config_key config_keys[] = {
+    KEY("port", KEY_U16, port, 1, 65535),
+    KEY("bind_address", KEY_STRING, bind_address, 0, 0),
+    KEY("allow_anonymous", KEY_BOOL, allow_anonymous, 0, 1),
+    KEY("allow_zero_length_clientid", KEY_BOOL, allow_zero_length_clientid, 0, 1),
+    KEY("password_file", KEY_STRING, password_file, 0, 0),
+    KEY("acl_file", KEY_STRING, acl_file, 0, 0),
+    KEY("max_connections", KEY_INT, max_connections, -1, INT32_MAX),
+    KEY("max_inflight_messages", KEY_U32, max_inflight_messages, 0, 65535),
+    KEY("max_queued_messages", KEY_U32, max_queued_messages, 0, UINT32_MAX),
+    KEY("max_queued_bytes", KEY_U64, max_queued_bytes, 0, UINT64_MAX),
+    KEY("message_size_limit", KEY_U32, message_size_limit, 0, 268435455),
+    KEY("max_keepalive", KEY_U16, max_keepalive, 0, 65535),
+    KEY("persistent_client_expiration", KEY_DURATION, persistent_client_expiration, 0, UINT32_MAX),
+    KEY("sys_interval", KEY_U32, sys_interval, 0, 65535),
+    KEY("conn.out_soft_bytes", KEY_U64, out_soft_bytes, 1, UINT64_MAX),
+    KEY("conn.out_hard_bytes", KEY_U64, out_hard_bytes, 1, UINT64_MAX),
+    KEY("data_dir", KEY_STRING, data_dir, 0, 0),
+    KEY("workers", KEY_UNSIGNED, workers, 0, 1024),
+};
+
+#define N_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* printf into err (when the caller gave room for it); always NUL-terminated. */
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
+                                                          ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static bool is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' || ch == '\f';
+}
+
+/* Returns the first non-blank character of z and cuts trailing blanks off in
+ * place. */
+static char *trim(char *z)
+{
+    while (is_blank(*z))
+        z++;
+    size_t n = strlen(z);
+    while (n > 0 && is_blank(z[n - 1]))
+        z[--n] = '\0';
+    return z;
+}
+
+/* What parse_decimal() found. */
+enum parse_result {
+    PARSE_OK,       /* digits, magnitude fits in 64 bits */
+    PARSE_NAN,      /* no digits where the number should start */
+    PARSE_OVERFLOW, /* more than 2^64-1 */
+};
+
+/*
+ * Parses the decimal number at the start of z: an optional '-', then digits.
+ * *neg and *mag get the sign and magnitude, *end the first character after
+ * the digits (trailing text is the caller's to judge).
+ */
+static enum parse_result parse_decimal(const char *z, bool *neg, uint64_t *mag, const char **end)
+{
+    *neg = false;
+    *mag = 0;
+    *end = z;
+    if (*z == '-') {
+        *neg = true;
+        z++;
+    }
+    if (*z < '0' || *z > '9')
+        return PARSE_NAN;
+    uint64_t v = 0;
+    bool overflow = false;
+    for (; *z >= '0' && *z <= '9'; z++) {
+        unsigned d = (unsigned)(*z - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            overflow = true;
+        else
+            v = v * 10 + d;
+    }
+    *mag = v;
+    *end = z;
+    return overflow ? PARSE_OVERFLOW : PARSE_OK;
+}
+
+/* Seconds in one unit of a Mosquitto duration suffix, or 0 for no such unit. */
+static uint64_t duration_unit(char ch)
+{
+    switch (ch) {
+    case 'h':
+        return 3600;
+    case 'd':
+        return 86400;
+    case 'w':
+        return 7 * 86400;
+    case 'm':
+        return 30 * 86400;
+    case 'y':
+        return 365 * 86400;
+    }
+    return 0;
+}
+
+/* Stores the number (-mag when neg), already range-checked, into the field k
+ * describes. */
+static void store_number(struct config *c, const struct config_key *k, bool neg, uint64_t mag)
+{
+    char *field = (char *)c + k->offset;
+    switch (k->type) {
+    case KEY_BOOL:
+        *(bool *)field = mag != 0;
+        break;
+    case KEY_INT:
+        *(int *)field = (int)(neg ? -(int64_t)mag : (int64_t)mag);
+        break;
+    case KEY_U16:
+        *(uint16_t *)field = (uint16_t)mag;
+        break;
+    case KEY_U32:
+    case KEY_DURATION:
+        *(uint32_t *)field = (uint32_t)mag;
+        break;
+    case KEY_U64:
+        *(uint64_t *)field = mag;
+        break;
+    case KEY_UNSIGNED:
+        *(unsigned *)field = (unsigned)mag;
+        break;
+    case KEY_STRING:
+        break;
+    }
+}
+
+/* True when the number (-mag when neg) lies within k's range. */
+static bool in_range(const struct config_key *k, bool neg, uint64_t mag)
+{
+    if (neg && mag != 0)
+        return k->min < 0 && mag <= (uint64_t)(-(k->min + 1)) + 1;
+    return (k->min <= 0 || mag >= (uint64_t)k->min) && mag <= k->max;
+}
+
+/* Parses value for the numeric or boolean key k and stores it.
+ * Returns MQ_OK or MQ_EINVAL with err filled. */
+static int set_number(struct config *c, const struct config_key *k, const char *value,
+                      const char *where, char *err, size_t errlen)
+{
+    if (k->type == KEY_BOOL) {
+        bool yes = strcmp(value, "true") == 0;
+        if (!yes && strcmp(value, "false") != 0) {
+            set_err(err, errlen, "%s: %s: '%s' is not true or false", where, k->name, value);
+            return MQ_EINVAL;
+        }
+        store_number(c, k, false, yes);
+        return MQ_OK;
+    }
+
+    bool neg;
+    uint64_t mag;
+    const char *end;
+    enum parse_result pr = parse_decimal(value, &neg, &mag, &end);
+    if (pr != PARSE_NAN && k->type == KEY_DURATION && *end != '\0') {
+        uint64_t unit = duration_unit(*end);
+        if (unit != 0 && end[1] == '\0') {
+            end++;
+            if (mag > UINT64_MAX / unit)
+                pr = PARSE_OVERFLOW;
+            else
+                mag *= unit;
+        }
+    }
+    if (pr == PARSE_NAN || *end != '\0') {
+        if (k->type == KEY_DURATION)
+            set_err(err, errlen,
+                    "%s: %s: '%s' is not a duration (seconds, or a number followed by h, d, w, "
+                    "m or y)",
+                    where, k->name, value);
+        else
+            set_err(err, errlen, "%s: %s: '%s' is not a number", where, k->name, value);
+        return MQ_EINVAL;
+    }
+    if (pr == PARSE_OVERFLOW || !in_range(k, neg, mag)) {
+        set_err(err, errlen, "%s: %s: '%s' is out of range (%lld..%llu)", where, k->name, value,
+                (long long)k->min, (unsigned long long)k->max);
+        return MQ_EINVAL;
+    }
+    store_number(c, k, neg && mag != 0, mag);
+    return MQ_OK;
+}
+
+static const struct config_key *find_key(const char *name)
+{
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
+        if (strcmp(config_keys[i].name, name) == 0)
+            return &config_keys[i];
+    }
+    return NULL;
+}
+
+int config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->port = 1883;
+    c->bind_address = NULL;
+    c->allow_anonymous = false;
+    c->allow_zero_length_clientid = true;
+    c->password_file = NULL;
+    c->acl_file = NULL;
+    c->max_connections = -1;
+    c->max_inflight_messages = 20;
+    c->max_queued_messages = 1000;
+    c->max_queued_bytes = 8u << 20;
+    c->message_size_limit = 1u << 20;
+    c->max_keepalive = 65535;
+    c->persistent_client_expiration = 0;
+    c->sys_interval = 10;
+    c->out_soft_bytes = 1u << 20;
+    c->out_hard_bytes = 8u << 20;
+    c->workers = 0;
+    c->verbose = false;
+    c->data_dir = strdup("data");
+    return c->data_dir ? MQ_OK : MQ_ENOMEM;
+}
+
+int config_set(struct config *c, const char *key, const char *value, const char *where, char *err,
+               size_t errlen)
+{
+    const struct config_key *k = find_key(key);
+    if (k == NULL) {
+        set_err(err, errlen, "%s: unknown key '%s'", where, key);
+        return MQ_EINVAL;
+    }
+
+    char *text = strdup(value);
+    if (text == NULL) {
+        set_err(err, errlen, "%s: out of memory", where);
+        return MQ_ENOMEM;
+    }
+    char *v = trim(text);
+    int rc = MQ_OK;
+    if (*v == '\0') {
+        set_err(err, errlen, "%s: missing value for '%s'", where, key);
+        rc = MQ_EINVAL;
+    } else if (k->type == KEY_STRING) {
+        char **field = (char **)((char *)c + k->offset);
+        if (v != text)
+            memmove(text, v, strlen(v) + 1);
+        free(*field);
+        *field = text;
+        return MQ_OK;
+    } else {
+        rc = set_number(c, k, v, where, err, errlen);
+    }
+    free(text);
+    return rc;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        return MQ_EIO;
+    }
+
+    char *line = NULL;
+    size_t cap = 0;
+    unsigned lineno = 0;
+    int rc = MQ_OK;
+    errno = 0;
+    while (getline(&line, &cap, f) != -1) {
+        lineno++;
+        char *z = trim(line);
+        if (*z == '\0' || *z == '#')
+            continue;
+
+        char *key = z;
+        while (*z != '\0' && !is_blank(*z))
+            z++;
+        if (*z != '\0')
+            *z++ = '\0';
+
+        char where[64 + 4096];
+        snprintf(where, sizeof(where), "%s:%u", path, lineno);
+        rc = config_set(c, key, z, where, err, errlen);
+        if (rc != MQ_OK)
+            goto out;
+        errno = 0;
+    }
+    if (ferror(f)) {
+        set_err(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+        rc = MQ_EIO;
+    }
+out:
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+void config_free(struct config *c)
+{
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
+        if (config_keys[i].type != KEY_STRING)
+            continue;
+        char **field = (char **)((char *)c + config_keys[i].offset);
+        free(*field);
+        *field = NULL;
+    }
+}
