@@ -240,7 +240,7 @@ size_t mqtt_encode_connack(uint8_t *out, bool session_present, uint8_t rc);
 size_t mqtt_encode_ack(uint8_t *out, uint8_t type, uint16_t packet_id);
 /* 2 bytes: PINGREQ, PINGRESP or DISCONNECT. */
 size_t mqtt_encode_empty(uint8_t *out, uint8_t type);
-/* 2 + varint + 2 + n bytes: see mqtt_suback_size(). */
+/* 1 + varint + 2 + n bytes: see mqtt_suback_size(). */
 size_t mqtt_suback_size(size_t n);
 size_t mqtt_encode_suback(uint8_t *out, uint16_t packet_id, const uint8_t *codes, size_t n);
 
