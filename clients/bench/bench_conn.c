@@ -1,0 +1,375 @@
+/*
+ * bench_conn.c - sockets, buffers and the epoll loop of the load generator.
+ *
+ * What it is: the byte layer under bench_client.c. Sockets are registered
+ * once, edge-triggered, for input and output; reads fill the loop's scratch
+ * buffer and are cut into packets by mqtt_frame(); output accumulates in
+ * each connection's out buffer during a loop turn and is written once at
+ * the end of the turn. What it is not: an MQTT client (no packet is
+ * interpreted here) and not thread-safe.
+ *
+ * Edge-triggered rules kept here: a read shorter than asked means the socket
+ * is drained (stream sockets), except after EPOLLRDHUP, when the end of the
+ * stream may sit behind the data and only a read returning 0 shows it (no
+ * further edge would come); a read budget that runs out puts the
+ * connection on the `more` list instead, so that it is read again next turn
+ * without a new edge; a write that does not finish marks the connection
+ * `blocked` until EPOLLOUT.
+ */
+#include "bench_conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Reads of one connection per loop turn before others get their turn. */
+#define BENCH_READS_PER_TURN 4
+/* The scratch buffer's floor, bytes: large reads make fewer syscalls. */
+#define BENCH_SCRATCH_MIN (256u * 1024u)
+/* An out buffer larger than this is freed once it has been sent; smaller
+ * ones are kept for the next turn (no malloc/free churn per turn). */
+#define BENCH_OUT_KEEP (1024u * 1024u)
+/* No out buffer grows past this: the publish windows keep it far below. */
+#define BENCH_OUT_MAX (64u * 1024u * 1024u)
+/* Events taken per epoll_wait(). */
+#define BENCH_EVENTS 1024
+
+uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int bench_loop_init(struct bench_loop *l, const char *host, uint16_t port, uint32_t max_packet)
+{
+    memset(l, 0, sizeof(*l));
+    l->epfd = -1;
+    l->addr.sin_family = AF_INET;
+    l->addr.sin_port = htons(port);
+    if (inet_pton(AF_INET, host, &l->addr.sin_addr) != 1)
+        return MQ_EINVAL;
+    l->max_packet = max_packet;
+    l->scratch_cap = (size_t)max_packet * 2;
+    if (l->scratch_cap < BENCH_SCRATCH_MIN)
+        l->scratch_cap = BENCH_SCRATCH_MIN;
+    l->scratch = malloc(l->scratch_cap);
+    if (!l->scratch)
+        return MQ_ENOMEM;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0) {
+        free(l->scratch);
+        l->scratch = NULL;
+        return MQ_EIO;
+    }
+    return MQ_OK;
+}
+
+void bench_loop_free(struct bench_loop *l)
+{
+    if (l->epfd >= 0)
+        close(l->epfd);
+    l->epfd = -1;
+    free(l->scratch);
+    l->scratch = NULL;
+}
+
+int bench_conn_open(struct bench_loop *l, struct bench_conn *c)
+{
+    int one = 1;
+    struct epoll_event ev;
+
+    memset(c, 0, sizeof(*c));
+    c->loop = l;
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        return MQ_EIO;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(c->fd, (const struct sockaddr *)&l->addr, sizeof(l->addr)) == 0)
+        c->connected = true;
+    else if (errno != EINPROGRESS)
+        goto err;
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = c;
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+        goto err;
+    l->n_open++;
+    return MQ_OK;
+
+err:;
+    int saved = errno;
+    close(c->fd);
+    c->fd = -1;
+    errno = saved;
+    return MQ_EIO;
+}
+
+static void conn__unlink(struct bench_conn **head, struct bench_conn *c, bool more)
+{
+    struct bench_conn **pp = head;
+    while (*pp) {
+        if (*pp == c) {
+            *pp = more ? c->next_more : c->next_dirty;
+            return;
+        }
+        pp = more ? &(*pp)->next_more : &(*pp)->next_dirty;
+    }
+}
+
+void bench_conn_close(struct bench_conn *c)
+{
+    if (c->fd < 0)
+        return;
+    if (c->dirty)
+        conn__unlink(&c->loop->dirty, c, false);
+    if (c->more)
+        conn__unlink(&c->loop->more, c, true);
+    close(c->fd);
+    c->fd = -1;
+    c->loop->n_open--;
+    free(c->out);
+    free(c->in);
+    c->out = NULL;
+    c->in = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
+    c->in_len = c->in_cap = 0;
+    c->dirty = c->more = c->blocked = c->connected = c->hup = false;
+}
+
+static void conn__fail(struct bench_conn *c, int err)
+{
+    struct bench_loop *l = c->loop;
+    bench_conn_close(c);
+    if (l->on_close)
+        l->on_close(l->ctx, c, err);
+}
+
+uint8_t *bench_conn_reserve(struct bench_conn *c, size_t n)
+{
+    if (c->out_len + n > c->out_cap && c->out_off > 0) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    if (c->out_len + n > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 256;
+        while (cap < c->out_len + n)
+            cap *= 2;
+        if (cap > BENCH_OUT_MAX)
+            return NULL;
+        uint8_t *p = realloc(c->out, cap);
+        if (!p)
+            return NULL;
+        c->out = p;
+        c->out_cap = cap;
+    }
+    return c->out + c->out_len;
+}
+
+void bench_conn_commit(struct bench_conn *c, size_t n)
+{
+    c->out_len += n;
+    if (!c->dirty && c->fd >= 0) {
+        c->dirty = true;
+        c->next_dirty = c->loop->dirty;
+        c->loop->dirty = c;
+    }
+}
+
+int bench_conn_send(struct bench_conn *c, const void *buf, size_t n)
+{
+    uint8_t *p = bench_conn_reserve(c, n);
+    if (!p)
+        return MQ_ENOMEM;
+    memcpy(p, buf, n);
+    bench_conn_commit(c, n);
+    return MQ_OK;
+}
+
+size_t bench_conn_pending(const struct bench_conn *c)
+{
+    return c->out_len - c->out_off;
+}
+
+/* Writes what c has queued; returns false when c failed (and was closed). */
+static bool conn__write(struct bench_conn *c)
+{
+    struct bench_loop *l = c->loop;
+
+    while (c->out_off < c->out_len) {
+        size_t want = c->out_len - c->out_off;
+        ssize_t n = send(c->fd, c->out + c->out_off, want, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                c->blocked = true;
+                return true;
+            }
+            conn__fail(c, errno);
+            return false;
+        }
+        l->n_writes++;
+        l->bytes_out += (uint64_t)n;
+        c->out_off += (size_t)n;
+        if ((size_t)n < want) {
+            c->blocked = true;
+            return true;
+        }
+    }
+    c->blocked = false;
+    c->out_off = c->out_len = 0;
+    if (c->out_cap > BENCH_OUT_KEEP) {
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+    return true;
+}
+
+void bench_loop_flush(struct bench_loop *l)
+{
+    while (l->dirty) {
+        struct bench_conn *c = l->dirty;
+        l->dirty = c->next_dirty;
+        c->dirty = false;
+        if (c->connected && !c->blocked)
+            conn__write(c);
+    }
+}
+
+/* Keeps in[0..n) as c's unfinished packet. Returns false on ENOMEM. */
+static bool conn__keep(struct bench_conn *c, const uint8_t *in, size_t n)
+{
+    if (n > c->in_cap) {
+        size_t cap = n < 256 ? 256 : n;
+        uint8_t *p = realloc(c->in, cap);
+        if (!p)
+            return false;
+        c->in = p;
+        c->in_cap = (uint32_t)cap;
+    }
+    if (n)
+        memcpy(c->in, in, n);
+    c->in_len = (uint32_t)n;
+    return true;
+}
+
+/* Reads and frames what c has, within the per-turn budget. */
+static void conn__read(struct bench_loop *l, struct bench_conn *c)
+{
+    for (int i = 0; i < BENCH_READS_PER_TURN; i++) {
+        size_t have = c->in_len;
+        size_t room = l->scratch_cap - have;
+
+        if (have)
+            memcpy(l->scratch, c->in, have);
+        ssize_t n = read(c->fd, l->scratch + have, room);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                conn__fail(c, errno);
+            return;
+        }
+        if (n == 0) {
+            conn__fail(c, 0);
+            return;
+        }
+        l->n_reads++;
+        l->bytes_in += (uint64_t)n;
+
+        uint64_t now = bench_now_ns();
+        size_t len = have + (size_t)n;
+        size_t pos = 0;
+        while (pos < len) {
+            struct mqtt_frame f;
+            int rc = mqtt_frame(l->scratch + pos, len - pos, l->max_packet, &f);
+            if (rc == MQ_EAGAIN)
+                break;
+            if (rc != MQ_OK) {
+                conn__fail(c, EPROTO);
+                return;
+            }
+            l->on_packet(l->ctx, c, &f, now);
+            if (c->fd < 0)
+                return;
+            pos += f.total_len;
+        }
+        if (!conn__keep(c, l->scratch + pos, len - pos)) {
+            conn__fail(c, ENOMEM);
+            return;
+        }
+        if ((size_t)n < room && !c->hup)
+            return;
+    }
+    if (!c->more) {
+        c->more = true;
+        c->next_more = l->more;
+        l->more = c;
+    }
+}
+
+/* Handles one epoll event of c. */
+static void conn__event(struct bench_loop *l, struct bench_conn *c, uint32_t ev)
+{
+    if (c->fd < 0)
+        return;
+    if (ev & EPOLLERR) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        conn__fail(c, err ? err : EIO);
+        return;
+    }
+    if (!c->connected && (ev & EPOLLOUT)) {
+        c->connected = true;
+        c->blocked = false;
+        if (bench_conn_pending(c) && !conn__write(c))
+            return;
+    } else if ((ev & EPOLLOUT) && c->blocked) {
+        if (!conn__write(c))
+            return;
+    }
+    if (ev & (EPOLLRDHUP | EPOLLHUP))
+        c->hup = true;
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+        conn__read(l, c);
+}
+
+int bench_loop_poll(struct bench_loop *l, int timeout_ms)
+{
+    struct epoll_event evs[BENCH_EVENTS];
+    int served = 0;
+
+    if (l->more) {
+        struct bench_conn *list = l->more;
+        l->more = NULL;
+        while (list) {
+            struct bench_conn *c = list;
+            list = c->next_more;
+            c->more = false;
+            if (c->fd >= 0) {
+                conn__read(l, c);
+                served++;
+            }
+        }
+        timeout_ms = 0;
+    }
+    if (l->dirty)
+        bench_loop_flush(l);
+
+    int n = epoll_wait(l->epfd, evs, BENCH_EVENTS, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? served : MQ_EIO;
+    for (int i = 0; i < n; i++)
+        conn__event(l, evs[i].data.ptr, evs[i].events);
+    bench_loop_flush(l);
+    return served + n;
+}

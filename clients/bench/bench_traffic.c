@@ -1,0 +1,392 @@
+/*
+ * bench_traffic.c - the publishing phase of a run: sending on schedule or
+ * as the windows allow, crediting windows from deliveries, counting and
+ * timing every delivery.
+ *
+ * What it is: the measurement loop shared by every traffic scenario. What it
+ * is not: the topology (which client publishes to which topic with how
+ * many subscribers: bench_scenarios.c) or the protocol plumbing
+ * (bench_client.c). The payload header and the window rules are described
+ * in bench_traffic.h.
+ */
+#include "bench_traffic.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_proc.h"
+
+/* How often slots are checked for the timeout, ns. */
+#define TRAFFIC_SCAN_NS 100000000u
+/* The longest wait for socket events while publishing or draining, ms. */
+#define TRAFFIC_WAIT_MS 10
+
+int bench_traffic_init(struct bench_traffic *t, struct bench_clients *clients,
+                       const struct bench_opts *o, uint32_t n_pubs, uint32_t window)
+{
+    memset(t, 0, sizeof(*t));
+    t->clients = clients;
+    t->n_pubs = n_pubs;
+    t->window = window ? window : 1;
+    t->rate = o->rate;
+    t->count = o->count;
+    t->qos = o->qos;
+    t->size = o->size;
+    t->magic = BENCH_PAYLOAD_MAGIC ^ (uint32_t)getpid();
+    t->broker_pid = o->pid;
+    t->quiet = o->quiet;
+    t->pubs = calloc(n_pubs ? n_pubs : 1, sizeof(*t->pubs));
+    t->expect = calloc(clients->n ? clients->n : 1, sizeof(*t->expect));
+    t->n_expect = calloc(clients->n ? clients->n : 1, sizeof(*t->n_expect));
+    if (!t->pubs || !t->expect || !t->n_expect) {
+        bench_traffic_free(t);
+        return MQ_ENOMEM;
+    }
+    return MQ_OK;
+}
+
+void bench_traffic_free(struct bench_traffic *t)
+{
+    for (uint32_t i = 0; i < t->n_pubs && t->pubs; i++) {
+        free(t->pubs[i].tmpl);
+        free(t->pubs[i].ring);
+    }
+    for (uint32_t i = 0; i < t->clients->n && t->expect; i++)
+        free(t->expect[i]);
+    free(t->pubs);
+    free(t->expect);
+    free(t->n_expect);
+    t->pubs = NULL;
+    t->expect = NULL;
+    t->n_expect = NULL;
+}
+
+int bench_traffic_add_sub(struct bench_traffic *t, const struct bench_client *c, uint32_t n_sources)
+{
+    free(t->expect[c->id]);
+    t->expect[c->id] = calloc(n_sources ? n_sources : 1, sizeof(uint64_t));
+    t->n_expect[c->id] = t->expect[c->id] ? n_sources : 0;
+    return t->expect[c->id] ? MQ_OK : MQ_ENOMEM;
+}
+
+int bench_traffic_add_pub(struct bench_traffic *t, uint32_t i, struct bench_client *c,
+                          const char *topic, uint32_t fanout, uint32_t src)
+{
+    struct bench_pub *p = &t->pubs[i];
+    size_t tlen = strlen(topic);
+    size_t id_off = 0;
+
+    if (tlen > 65535)
+        return MQ_EINVAL;
+    size_t n = mqtt_publish_size(tlen, t->size, t->qos);
+    uint8_t *payload = calloc(t->size, 1);
+    p->tmpl = malloc(n);
+    p->ring = calloc(t->window, sizeof(*p->ring));
+    if (!payload || !p->tmpl || !p->ring) {
+        free(payload);
+        free(p->tmpl);
+        free(p->ring);
+        p->tmpl = NULL;
+        p->ring = NULL;
+        return MQ_ENOMEM;
+    }
+    p->tmpl_len = (uint32_t)mqtt_encode_publish(p->tmpl, topic, tlen, payload, t->size, t->qos,
+                                                false, false, 1, &id_off);
+    free(payload);
+    p->payload_off = p->tmpl_len - t->size;
+    p->id_off = (uint32_t)id_off;
+    p->client = c;
+    p->fanout = fanout;
+    p->src = src;
+    p->next_id = 1;
+    c->pub = (int32_t)i;
+    return MQ_OK;
+}
+
+/* True when publisher p may send one more message now. */
+static bool traffic__can_send(const struct bench_traffic *t, const struct bench_pub *p)
+{
+    return p->seq - p->done < t->window && p->client->state == BENCH_CL_READY;
+}
+
+/* Queues one message of publisher i. Returns false when out of memory. */
+static bool traffic__send(struct bench_traffic *t, uint32_t i)
+{
+    struct bench_pub *p = &t->pubs[i];
+    uint8_t *o = bench_conn_reserve(&p->client->conn, p->tmpl_len);
+    if (!o)
+        return false;
+    memcpy(o, p->tmpl, p->tmpl_len);
+    uint64_t now = bench_now_ns();
+    uint8_t *h = o + p->payload_off;
+    memcpy(h, &t->magic, 4);
+    memcpy(h + 4, &i, 4);
+    memcpy(h + 8, &p->seq, 8);
+    memcpy(h + 16, &now, 8);
+    if (t->qos > 0) {
+        o[p->id_off] = (uint8_t)(p->next_id >> 8);
+        o[p->id_off + 1] = (uint8_t)p->next_id;
+        if (++p->next_id == 0)
+            p->next_id = 1;
+    }
+    bench_conn_commit(&p->client->conn, p->tmpl_len);
+
+    struct bench_slot *s = &p->ring[p->seq % t->window];
+    s->seq = p->seq;
+    s->sent_ns = now;
+    s->left = p->fanout;
+    p->seq++;
+    t->published++;
+    t->expected += p->fanout;
+    return true;
+}
+
+/* Moves p->done past the fully delivered slots at the window's start. */
+static void traffic__advance(struct bench_traffic *t, struct bench_pub *p)
+{
+    while (p->done < p->seq && p->ring[p->done % t->window].left == 0)
+        p->done++;
+}
+
+/* Credits one delivery (or proven loss) of message seq to p's window. */
+static void traffic__credit(struct bench_traffic *t, struct bench_pub *p, uint64_t seq)
+{
+    struct bench_slot *s = &p->ring[seq % t->window];
+    if (s->seq != seq || s->left == 0)
+        return; /* already given up on, or its slot reused */
+    s->left--;
+    if (s->left == 0 && seq == p->done)
+        traffic__advance(t, p);
+}
+
+static void traffic__on_publish(void *ctx, struct bench_client *c, const struct mqtt_publish *m,
+                                uint64_t now)
+{
+    struct bench_traffic *t = ctx;
+    uint32_t magic, i;
+    uint64_t seq, sent;
+
+    if (m->payload_len < BENCH_PAYLOAD_MIN) {
+        t->stale++;
+        return;
+    }
+    memcpy(&magic, m->payload, 4);
+    memcpy(&i, m->payload + 4, 4);
+    memcpy(&seq, m->payload + 8, 8);
+    memcpy(&sent, m->payload + 16, 8);
+    if (magic != t->magic || i >= t->n_pubs || seq >= t->pubs[i].seq) {
+        t->stale++;
+        return;
+    }
+    struct bench_pub *p = &t->pubs[i];
+    uint64_t *next = t->expect[c->id];
+    if (!next || p->src >= t->n_expect[c->id]) {
+        t->unexpected++;
+        return;
+    }
+    next += p->src;
+    t->received++;
+    if (seq < *next) {
+        t->duplicates++;
+        return;
+    }
+    bench_hist_record(&t->hist, now > sent ? now - sent : 0);
+    if (now <= t->t_end)
+        t->received_in_run++;
+    if (seq > *next) {
+        uint64_t q = *next > p->done ? *next : p->done;
+        t->gaps += seq - *next;
+        for (; q < seq; q++)
+            traffic__credit(t, p, q);
+    }
+    *next = seq + 1;
+    traffic__credit(t, p, seq);
+}
+
+static void traffic__on_puback(void *ctx, struct bench_client *c, uint16_t packet_id, uint64_t now)
+{
+    struct bench_traffic *t = ctx;
+    if (c->pub >= 0)
+        t->acked++;
+}
+
+/* Frees slots that have waited too long, so a lost delivery does not stop
+ * its publisher for good. */
+static void traffic__expire(struct bench_traffic *t, uint64_t now)
+{
+    uint64_t limit = (uint64_t)BENCH_SLOT_TIMEOUT_MS * 1000000u;
+
+    for (uint32_t i = 0; i < t->n_pubs; i++) {
+        struct bench_pub *p = &t->pubs[i];
+        while (p->done < p->seq) {
+            struct bench_slot *s = &p->ring[p->done % t->window];
+            if (s->left == 0) {
+                p->done++;
+            } else if (now > s->sent_ns && now - s->sent_ns > limit) {
+                t->window_timeouts++;
+                p->done++;
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+/* True while the cap on messages (if any) allows more. */
+static bool traffic__under_cap(const struct bench_traffic *t)
+{
+    return t->count == 0 || t->published < t->count;
+}
+
+/* Sends what the windows allow (rate 0). Returns false when out of memory. */
+static bool traffic__fill(struct bench_traffic *t)
+{
+    for (uint32_t i = 0; i < t->n_pubs; i++) {
+        struct bench_pub *p = &t->pubs[i];
+        while (traffic__can_send(t, p) && traffic__under_cap(t))
+            if (!traffic__send(t, i))
+                return false;
+    }
+    return true;
+}
+
+/*
+ * Sends the scheduled messages that are due (rate R): message j of the
+ * whole run is due at t0 + j / (R * n_pubs) seconds and goes to publisher
+ * j % n_pubs. Returns the ms until the next one is due (>= 1), or -1 when
+ * out of memory.
+ */
+static int traffic__schedule(struct bench_traffic *t, uint64_t *j, uint64_t now)
+{
+    double interval = 1e9 / ((double)t->rate * (double)t->n_pubs);
+
+    for (;;) {
+        uint64_t due = t->t0 + (uint64_t)((double)*j * interval);
+        if (due > now) {
+            uint64_t wait_ms = (due - now + 999999u) / 1000000u;
+            return wait_ms > TRAFFIC_WAIT_MS ? TRAFFIC_WAIT_MS : (int)(wait_ms ? wait_ms : 1);
+        }
+        if (!traffic__under_cap(t))
+            return TRAFFIC_WAIT_MS;
+        uint32_t i = (uint32_t)(*j % t->n_pubs);
+        (*j)++;
+        if (!traffic__can_send(t, &t->pubs[i]))
+            t->throttled++;
+        else if (!traffic__send(t, i))
+            return -1;
+    }
+}
+
+/* True when every delivery and ack due has arrived. */
+static bool traffic__drained(const struct bench_traffic *t)
+{
+    if (t->received - t->duplicates < t->expected)
+        return false;
+    return t->qos == 0 || t->acked >= t->published;
+}
+
+int bench_traffic_run(struct bench_traffic *t, uint32_t duration_s, uint32_t drain_ms)
+{
+    struct bench_clients *s = t->clients;
+    struct bench_proc_sample b0, b1, m0, m1;
+    bool have_broker = false;
+    int rc = MQ_OK;
+    uint64_t j = 0;
+
+    s->on_publish = traffic__on_publish;
+    s->on_puback = traffic__on_puback;
+    s->ctx = t;
+    bench_hist_reset(&t->hist);
+    if (t->broker_pid)
+        have_broker = bench_proc_sample(t->broker_pid, &b0) == MQ_OK;
+    bench_proc_sample(0, &m0);
+
+    t->t0 = bench_now_ns();
+    /* Until publishing stops, every delivery counts as "in the run". */
+    t->t_end = UINT64_MAX;
+    uint64_t run_ns = (uint64_t)duration_s * 1000000000u;
+    uint64_t warm_ns = run_ns / 5;
+    if (warm_ns > (uint64_t)BENCH_WARMUP_MAX_MS * 1000000u)
+        warm_ns = (uint64_t)BENCH_WARMUP_MAX_MS * 1000000u;
+    uint64_t stop = t->t0 + run_ns;
+    bool warm = false;
+    t->t_warm = t->t0 + warm_ns;
+    uint64_t next_scan = t->t0 + TRAFFIC_SCAN_NS;
+    uint64_t next_report = t->t0 + 1000000000u;
+    bool publishing = true;
+    uint64_t drain_end = 0;
+
+    for (;;) {
+        uint64_t now = bench_now_ns();
+        int wait = TRAFFIC_WAIT_MS;
+
+        if (!warm && publishing && now >= t->t_warm) {
+            warm = true;
+            t->t_warm = now;
+            t->published_warm = t->published;
+            t->received_warm = t->received_in_run;
+        }
+        if (publishing && (now >= stop || !traffic__under_cap(t))) {
+            publishing = false;
+            t->t_end = now;
+            drain_end = now + (uint64_t)drain_ms * 1000000u;
+            if (have_broker)
+                have_broker = bench_proc_sample(t->broker_pid, &b1) == MQ_OK;
+            bench_proc_sample(0, &m1);
+        }
+        if (publishing) {
+            if (t->rate == 0) {
+                if (!traffic__fill(t)) {
+                    rc = MQ_ENOMEM;
+                    break;
+                }
+            } else {
+                wait = traffic__schedule(t, &j, now);
+                if (wait < 0) {
+                    rc = MQ_ENOMEM;
+                    break;
+                }
+            }
+        } else if (traffic__drained(t) || now >= drain_end) {
+            break;
+        }
+        if (now >= next_scan) {
+            traffic__expire(t, now);
+            next_scan = now + TRAFFIC_SCAN_NS;
+        }
+        if (!t->quiet && now >= next_report) {
+            fprintf(stderr, "mqchat-bench: %.0f s: %llu published, %llu of %llu delivered\n",
+                    (double)(now - t->t0) / 1e9, (unsigned long long)t->published,
+                    (unsigned long long)t->received, (unsigned long long)t->expected);
+            next_report += 1000000000u;
+        }
+        if (s->n_failed == s->n) {
+            rc = MQ_EIO;
+            break;
+        }
+        if (bench_clients_poll(s, wait) < 0) {
+            rc = MQ_EIO;
+            break;
+        }
+    }
+    if (!warm) {
+        /* Stopped (by --count) before the warm-up ended: measure it all. */
+        t->t_warm = t->t0;
+        t->published_warm = 0;
+        t->received_warm = 0;
+    }
+    if (publishing) {
+        t->t_end = bench_now_ns();
+        if (have_broker)
+            have_broker = bench_proc_sample(t->broker_pid, &b1) == MQ_OK;
+        bench_proc_sample(0, &m1);
+    }
+    t->bench_cpu_pct = bench_proc_cpu_pct(&m0, &m1);
+    t->broker_sampled = have_broker;
+    t->broker_cpu_pct = have_broker ? bench_proc_cpu_pct(&b0, &b1) : 0.0;
+    s->on_publish = NULL;
+    s->on_puback = NULL;
+    return rc;
+}

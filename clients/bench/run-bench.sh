@@ -1,0 +1,423 @@
+#!/bin/sh
+# run-bench.sh - mqchatd against Mosquitto on this machine; writes doc/benchmarks.md.
+#
+#   sh clients/bench/run-bench.sh BUILD_DIR        (what `make bench` runs)
+#
+# For every scenario it starts a fresh broker on a free loopback port, waits
+# until it answers an MQTT CONNECT (mqchat-bench probe), runs mqchat-bench
+# against it with --pid so the broker's CPU and RSS are read from /proc, and
+# stops it again; mqchatd and Mosquitto take turns, scenario by scenario, so
+# that both see the same machine. Only the brokers this script started are
+# ever signalled (by PID); a trap stops the one running on any exit.
+#
+# Environment (all optional):
+#   BENCH_DURATION  seconds of publishing per traffic run (10)
+#   BENCH_CONNS     idle connections of the conns scenario (19000)
+#   BENCH_OUT       the report to write (doc/benchmarks.md)
+#   MOSQUITTO       the Mosquitto binary (/usr/sbin/mosquitto)
+#
+# Bounds: every mqchat-bench run is under `timeout`, every wait loop has a
+# fixed number of turns, everything listens on 127.0.0.1 only. The whole run
+# takes about 3-4 minutes.
+
+# ulimit -n and -H are not POSIX, but dash and bash (the sh of Debian and of CI) have them.
+# shellcheck disable=SC3045
+
+set -u
+
+BUILD=${1:-build}
+BENCH=$BUILD/mqchat-bench
+MQCHATD=$BUILD/mqchatd
+MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
+OUT=${BENCH_OUT:-doc/benchmarks.md}
+DURATION=${BENCH_DURATION:-10}
+CONNS=${BENCH_CONNS:-19000}
+NOFILE=20000
+# Limits given to both brokers (equal, and equal to both brokers' defaults
+# where they have the same default).
+INFLIGHT=20
+QUEUED=1000
+QUEUED_BYTES=8388608
+
+if [ ! -x "$BENCH" ]; then
+    echo "run-bench: $BENCH is missing: run make first" >&2
+    exit 1
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mqchat-bench.XXXXXX") || exit 1
+BROKER_PID=""
+BROKER_PORT=""
+
+log() {
+    echo "run-bench: $*" >&2
+}
+
+stop_broker() {
+    [ -n "$BROKER_PID" ] || return 0
+    kill "$BROKER_PID" 2>/dev/null
+    i=0
+    while [ $i -lt 50 ] && kill -0 "$BROKER_PID" 2>/dev/null; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if kill -0 "$BROKER_PID" 2>/dev/null; then
+        log "broker $BROKER_PID did not stop in 5 s: SIGKILL"
+        kill -9 "$BROKER_PID" 2>/dev/null
+    fi
+    wait "$BROKER_PID" 2>/dev/null
+    BROKER_PID=""
+}
+
+cleanup() {
+    stop_broker
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# Both brokers and the load generator need about 19000 descriptors for
+# the conns scenario; children inherit this limit.
+if ! ulimit -n $NOFILE 2>/dev/null; then
+    log "cannot raise the open-files limit to $NOFILE (it is $(ulimit -n))"
+    hard=$(ulimit -H -n)
+    ulimit -n "$hard" 2>/dev/null
+    if [ "$hard" != unlimited ] && [ "$CONNS" -gt $((hard - 500)) ]; then
+        CONNS=$((hard - 500))
+        log "conns scenario reduced to $CONNS connections"
+    fi
+fi
+
+# start_broker NAME: starts mqchatd or mosquitto on a free port; sets
+# BROKER_PID and BROKER_PORT. Returns 1 when it does not answer in 5 s.
+start_broker() {
+    name=$1
+    BROKER_PORT=$("$BENCH" freeport) || return 1
+    dir=$TMP/$name.$BROKER_PORT
+    mkdir -p "$dir/data"
+    case $name in
+    mqchatd)
+        "$MQCHATD" -p "$BROKER_PORT" --set bind_address=127.0.0.1 \
+            --set allow_anonymous=true --set sys_interval=0 --set data_dir="$dir/data" \
+            --set workers=2 --set max_inflight_messages=$INFLIGHT \
+            --set max_queued_messages=$QUEUED --set max_queued_bytes=$QUEUED_BYTES \
+            >"$dir/log" 2>&1 &
+        ;;
+    mosquitto)
+        cat >"$dir/mosquitto.conf" <<EOF
+listener $BROKER_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+sys_interval 0
+set_tcp_nodelay true
+max_inflight_messages $INFLIGHT
+max_queued_messages $QUEUED
+max_queued_bytes $QUEUED_BYTES
+log_dest stderr
+log_type error
+log_type warning
+connection_messages false
+EOF
+        "$MOSQUITTO" -c "$dir/mosquitto.conf" >"$dir/log" 2>&1 &
+        ;;
+    esac
+    BROKER_PID=$!
+    i=0
+    while [ $i -lt 50 ]; do
+        if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+            log "$name exited at start:"
+            tail -n 5 "$dir/log" >&2
+            wait "$BROKER_PID" 2>/dev/null
+            BROKER_PID=""
+            return 1
+        fi
+        "$BENCH" probe --port "$BROKER_PORT" --setup-timeout 1 --quiet && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    log "$name is not answering on port $BROKER_PORT"
+    stop_broker
+    return 1
+}
+
+# run_one BROKER KEY ARGS...: one scenario against a fresh broker; the JSON
+# result goes to $TMP/KEY.BROKER.json (empty when the run failed).
+run_one() {
+    name=$1
+    key=$2
+    shift 2
+    res=$TMP/$key.$name.json
+    : >"$res"
+    case $name in
+    mqchatd) [ -x "$MQCHATD" ] || { log "mqchatd: $MQCHATD not built"; return 1; } ;;
+    mosquitto) [ -x "$MOSQUITTO" ] || { log "mosquitto: $MOSQUITTO not found"; return 1; } ;;
+    esac
+    start_broker "$name" || return 1
+    log "$key on $name (port $BROKER_PORT, pid $BROKER_PID): $*"
+    timeout 180 "$BENCH" "$@" --port "$BROKER_PORT" --pid "$BROKER_PID" --json --quiet \
+        --label "$name" >"$res" 2>"$TMP/$key.$name.err"
+    rc=$?
+    [ $rc -eq 0 ] || log "$key on $name: mqchat-bench exit $rc $(head -c 300 "$TMP/$key.$name.err")"
+    stop_broker
+}
+
+# jget FILE KEY: a value from a one-line JSON result ("" when absent).
+jget() {
+    [ -s "$1" ] || return 0
+    sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$1" | tr -d '|'
+}
+
+# num FILE KEY DIGITS: a number rounded for the table, "-" when absent.
+num() {
+    v=$(jget "$1" "$2")
+    if [ -z "$v" ]; then
+        echo "-"
+    else
+        awk -v v="$v" -v d="$3" 'BEGIN { printf "%.*f", d, v }'
+    fi
+}
+
+# ratio A B: A / B to two digits, "-" when either is missing or B is 0.
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a == "-" || b == "-" || a == "" || b == "" || b + 0 == 0) print "-";
+        else printf "%.2f", a / b }'
+}
+
+# row LABEL KEY SCENARIO DIGITS: one table row for both brokers and the ratio.
+row() {
+    ra=$(num "$TMP/$3.mqchatd.json" "$2" "$4")
+    rb=$(num "$TMP/$3.mosquitto.json" "$2" "$4")
+    echo "| $1 | $ra | $rb | $(ratio "$ra" "$rb") |"
+}
+
+# table SCENARIO: the common traffic rows.
+traffic_table() {
+    echo "| | mqchatd | mosquitto | mqchatd / mosquitto |"
+    echo "| --- | ---: | ---: | ---: |"
+    row "deliveries/s" delivered_per_s "$1" 0
+    row "published msg/s" published_per_s "$1" 0
+    row "deliveries expected" expected "$1" 0
+    row "deliveries received" received "$1" 0
+    row "loss %" loss_pct "$1" 3
+    row "latency p50 ms" lat_p50_ms "$1" 2
+    row "latency p99 ms" lat_p99_ms "$1" 2
+    row "latency max ms" lat_max_ms "$1" 2
+    row "broker CPU % of one core" broker_cpu_pct "$1" 0
+    row "broker RSS at end KiB" rss_after_kb "$1" 0
+    row "load generator CPU %" bench_cpu_pct "$1" 0
+    row "connection set-up s" setup_s "$1" 2
+    for b in mqchatd mosquitto; do
+        e=$(sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$TMP/$1.$b.json" 2>/dev/null | tr -d '|')
+        [ -s "$TMP/$1.$b.json" ] || e="did not run (see the make bench output)"
+        [ -z "$e" ] || echo "
+$b: $e"
+    done
+}
+
+# verdict COND: "met" or "NOT met" from an awk condition on the variables given.
+verdict() {
+    awk "BEGIN { exit !($1) }" && echo "met" || echo "NOT met"
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+    log "load average $LOAD_BEFORE: other work shares the cores, numbers will be lower"
+fi
+STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
+T0=$(date +%s)
+
+ROOMS=100
+MEMBERS=50
+for b in mqchatd mosquitto; do
+    run_one $b fanout0 fanout --pubs 1 --subs 1000 --qos 0 --size 100 --duration "$DURATION"
+    run_one $b fanout1 fanout --pubs 1 --subs 1000 --qos 1 --size 100 --duration "$DURATION"
+done
+for b in mqchatd mosquitto; do
+    run_one $b rooms rooms --rooms $ROOMS --members $MEMBERS --rate 1 --qos 0 --size 100 \
+        --duration "$DURATION"
+done
+for b in mqchatd mosquitto; do
+    run_one $b conns conns --conns "$CONNS" --conn-window 100
+done
+for b in mqchatd mosquitto; do
+    run_one $b p2p p2p --pubs 100 --qos 0 --size 100 --duration "$DURATION"
+done
+
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+WARM=$(awk -v d="$DURATION" 'BEGIN { w = d / 5; if (w > 2) w = 2; printf "%g", w }')
+ELAPSED=$(($(date +%s) - T0))
+
+# The targets.
+FO_A=$(num "$TMP/fanout0.mqchatd.json" delivered_per_s 0)
+FO_B=$(num "$TMP/fanout0.mosquitto.json" delivered_per_s 0)
+FO_R=$(ratio "$FO_A" "$FO_B")
+if [ "$FO_R" = - ]; then
+    FO_V="NOT met (did not run)"
+else
+    FO_V=$(verdict "$FO_R >= 5")
+fi
+RM_LOSS=$(num "$TMP/rooms.mqchatd.json" loss_pct 3)
+RM_P99=$(num "$TMP/rooms.mqchatd.json" lat_p99_ms 2)
+RM_THR=$(num "$TMP/rooms.mqchatd.json" throttled 0)
+RM_RATE=$(num "$TMP/rooms.mqchatd.json" delivered_per_s 0)
+RM_WANT=$((ROOMS * MEMBERS * MEMBERS))
+if [ "$RM_P99" = - ]; then
+    RM_V="NOT met (did not run)"
+else
+    RM_V=$(verdict "$RM_LOSS <= 0.1 && $RM_THR == 0 && $RM_RATE >= 0.99 * $RM_WANT && $RM_P99 < 50")
+fi
+CN_B=$(num "$TMP/conns.mqchatd.json" rss_per_conn_b 0)
+if [ "$CN_B" = - ]; then
+    CN_V="NOT met (did not run)"
+else
+    CN_V=$(verdict "$CN_B > 0 && $CN_B <= 1536")
+fi
+
+MQ_VERSION=$([ -x "$MQCHATD" ] && "$MQCHATD" --version 2>/dev/null | head -n 1)
+MOSQ_VERSION=$([ -x "$MOSQUITTO" ] && "$MOSQUITTO" -h 2>/dev/null | head -n 1)
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null)
+[ -n "$(git status --porcelain 2>/dev/null | head -n 1)" ] && COMMIT="$COMMIT (with local changes)"
+
+mkdir -p "$(dirname "$OUT")"
+{
+cat <<EOF
+# Benchmarks: mqchatd and Mosquitto
+
+Written by \`make bench\` (clients/bench/run-bench.sh); do not edit by hand, run it again.
+Each scenario runs against a freshly started broker, mqchatd then Mosquitto, on the same
+machine, with the load generator \`mqchat-bench\` (clients/bench/) on the same cores.
+
+## The run
+
+| | |
+| --- | --- |
+| date | $STARTED, ${ELAPSED} s |
+| machine | $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM |
+| kernel | $(uname -sr) |
+| load average before / after | $LOAD_BEFORE / $LOAD_AFTER |
+| mqchatd | ${MQ_VERSION:-not built}, commit ${COMMIT:-unknown}, 2 workers |
+| Mosquitto | ${MOSQ_VERSION:-not found} (Debian package) |
+| compiler | $(${CC:-cc} --version 2>/dev/null | head -n 1) |
+
+A load average well above 0 before the run means other work shared the two cores: the
+absolute numbers then drop for both brokers; the ratios are the more stable figures.
+Absolute numbers also depend on what a system call and a loopback TCP segment cost on
+the machine (a virtual machine here): compare brokers within one run, not across runs.
+
+## Targets
+
+| target | result | |
+| --- | --- | --- |
+| fanout 1 -> 1000, QoS 0: mqchatd >= 5x Mosquitto deliveries/s | $FO_A vs $FO_B deliveries/s: ${FO_R}x | $FO_V |
+| rooms ${ROOMS} x ${MEMBERS} at 1 msg/s per member keeps up, p99 < 50 ms | $RM_RATE of $RM_WANT deliveries/s, loss $RM_LOSS %, $RM_THR sends throttled, p99 $RM_P99 ms | $RM_V |
+| <= 1.5 KiB broker RSS per idle connection | $CN_B B per connection (${CONNS} connections) | $CN_V |
+
+"Keeps up" means: no scheduled send throttled, loss <= 0.1 %, at least 99 % of the
+expected $RM_WANT deliveries/s received while publishing, and p99 latency < 50 ms.
+
+## Broker settings
+
+Both brokers listen on 127.0.0.1 only, allow anonymous clients, keep no \$SYS topics and
+no persistence, and get the same limits, which are also both brokers' defaults except
+where noted:
+
+| setting | mqchatd | Mosquitto |
+| --- | --- | --- |
+| outgoing QoS 1 window per client | max_inflight_messages $INFLIGHT | max_inflight_messages $INFLIGHT |
+| queued messages per client | max_queued_messages $QUEUED | max_queued_messages $QUEUED |
+| queued bytes per client | max_queued_bytes $QUEUED_BYTES (its default) | max_queued_bytes $QUEUED_BYTES (default: unlimited) |
+| threads | workers 2 | one (Mosquitto is single-threaded) |
+| Nagle | off (TCP_NODELAY, always) | set_tcp_nodelay true (default: false) |
+| logging | default (info) | errors and warnings, no connection messages |
+| open files | $(ulimit -n) | $(ulimit -n) |
+
+## How it measures
+
+- Every publish carries the publisher's index, a sequence number and the send time
+  (CLOCK_MONOTONIC); subscribers compute latency into a log-linear histogram (about 3 %
+  resolution) and detect gaps and duplicates per publisher.
+- Throughput runs (\`--rate 0\`) are closed-loop: each publisher keeps a bounded window of
+  messages in flight (32768 deliveries in flight in all: 32 messages for 1 -> 1000, 327 per
+  pair for p2p) and sends only when earlier messages have reached every subscriber. That
+  measures sustained end-to-end throughput, not how fast queues can grow. Latency in these
+  runs is therefore mostly queueing (window / throughput); compare latency in the rooms
+  scenario, which is paced.
+- deliveries/s counts deliveries received while publishing ($DURATION s, after the warm-up
+  below); the run then waits up to 2 s for the rest. Loss is expected minus received (duplicates excluded)
+  after that drain: for a broker that cannot keep up it includes the backlog still
+  queued then, as in Mosquitto's rooms run.
+- Rates are taken after a warm-up of a fifth of the run ($WARM s of $DURATION s), so that the
+  time the first window takes to come round does not dilute them.
+- Broker CPU is utime + stime from /proc/PID/stat over the publishing time, in % of one
+  core (up to 200 % for mqchatd's two workers). RSS is VmRSS from /proc/PID/status.
+- conns: RSS is read before the first connection and again once all ${CONNS} connections
+  are subscribed and RSS has settled; the difference over the connections is the cost
+  of one idle, subscribed connection (kernel socket buffers are not in RSS). Connections
+  are opened at most 100 handshakes at a time (Mosquitto's listen backlog is 100).
+- The load generator is a single thread (epoll, edge-triggered, one write per connection
+  per loop turn) and shares the two cores with the broker; its CPU is in the tables.
+
+## fanout, QoS 0: 1 publisher -> 1000 subscribers of one topic, 100 B
+
+EOF
+traffic_table fanout0
+cat <<EOF
+
+## fanout, QoS 1: 1 publisher -> 1000 subscribers of one topic, 100 B
+
+EOF
+traffic_table fanout1
+cat <<EOF
+
+## rooms: ${ROOMS} rooms x ${MEMBERS} members, each member publishing 1 msg/s to its room, QoS 0, 100 B
+
+Every member subscribes to its room, so each message has ${MEMBERS} deliveries (its sender's
+included): $((ROOMS * MEMBERS)) connections, $((ROOMS * MEMBERS)) msg/s in, $RM_WANT deliveries/s out.
+
+EOF
+traffic_table rooms
+row "sends throttled (window full)" throttled rooms 0
+cat <<EOF
+
+## conns: ${CONNS} idle connections, one subscription each
+
+| | mqchatd | mosquitto | mqchatd / mosquitto |
+| --- | ---: | ---: | ---: |
+EOF
+row "connections ready" conns_ready conns 0
+row "connections failed" conns_failed conns 0
+row "set-up s" setup_s conns 2
+row "broker RSS before KiB" rss_before_kb conns 0
+row "broker RSS after KiB" rss_after_kb conns 0
+row "RSS per connection B" rss_per_conn_b conns 0
+for b in mqchatd mosquitto; do
+    e=$(sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$TMP/conns.$b.json" 2>/dev/null | tr -d '|')
+    [ -s "$TMP/conns.$b.json" ] || e="did not run (see the make bench output)"
+    [ -z "$e" ] || echo "
+$b: $e"
+done
+cat <<EOF
+
+## p2p: 100 pairs, publisher i -> subscriber i on a topic per pair, QoS 0, 100 B
+
+EOF
+traffic_table p2p
+cat <<EOF
+
+## Reproducing
+
+    make bench                                  # everything above, about 4 minutes
+    build/mqchat-bench fanout --subs 1000 --pid \$(pidof mqchatd)    # one scenario by hand
+    build/mqchat-bench --help
+
+Raw results of this run (one JSON line per scenario and broker):
+
+\`\`\`
+EOF
+for f in "$TMP"/*.json; do
+    [ -s "$f" ] && cat "$f"
+done
+echo '```'
+} >"$OUT.tmp" && mv "$OUT.tmp" "$OUT"
+
+log "wrote $OUT in ${ELAPSED} s"
