@@ -31,6 +31,7 @@ CLIENT_TEST_BINS := $(CLIENT_TEST_SRCS:tests/broker/%.c=$(BUILD)/tests/broker/%)
 PROGS := $(BUILD)/mqchatd $(BUILD)/mqchat-passwd $(BUILD)/mqchat-bench
 
 .PHONY: all deps run test test-unit test-broker asan fuzz bench clean
+.SECONDARY:
 
 all: $(PROGS) $(UNIT_BINS) $(CLIENT_TEST_BINS)
 

@@ -123,6 +123,8 @@ static void on_turn_end(uv_check_t *h)
     /* Statistics first: a SUBACK written below must not reach a client
      * before other workers can see this worker has subscriptions. */
     worker_publish_stats(w);
+    /* Other workers first, so they fan out while this one writes. */
+    worker_flush_outboxes(w);
     while (w->dirty) {
         struct conn *c = w->dirty;
         w->dirty = c->dirty_next;
@@ -130,6 +132,7 @@ static void on_turn_end(uv_check_t *h)
         c->dirty_next = NULL;
         conn_flush(c);
     }
+    /* Closing a doomed connection above may have routed its will. */
     worker_flush_outboxes(w);
     if (w->wills_pending) {
         w->wills_pending = false;

@@ -1,0 +1,96 @@
+/*
+ * testlib.h - what the client-library broker tests (client_*.c) share.
+ *
+ * It starts the broker under test as a real process on a free loopback
+ * port, with a generated config in a fresh mkdtemp directory, waits until
+ * the port accepts (polling, bounded), and stops it by PID (SIGTERM, then
+ * SIGKILL). It counts checks per test case and prints, as the program's
+ * last line, `N passed, N failed` (test cases, not checks).
+ *
+ * It is not an MQTT client: the programs use Paho MQTT C and libmosquitto.
+ *
+ * Environment:
+ *   MQCHAT_BROKER   broker binary (default build/mqchatd); a file name that
+ *                   starts with "mosquitto", or MQCHAT_IMPL=mosquitto, runs
+ *                   it as Mosquitto 2.0 with an equivalent mosquitto.conf.
+ *   MQCHAT_WORKERS  mqchatd's `workers` (default 1).
+ */
+#ifndef MQCHAT_TESTLIB_H
+#define MQCHAT_TESTLIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Seconds to wait for what must happen, and to listen for what must not. */
+#define TL_WAIT 5.0
+#define TL_QUIET 0.5
+
+struct tl_broker {
+    pid_t pid;          /* 0 when not running */
+    int port;           /* the loopback TCP port it listens on */
+    bool mosquitto;     /* run as Mosquitto (see above) */
+    int status;         /* exit status once stopped: 0..255, 128+signal, -1 unknown */
+    char dir[256];      /* the temporary directory (config, log, data) */
+    char conf[320];     /* path of the generated config */
+    char log[320];      /* path of the broker's stdout+stderr */
+    char uri[64];       /* "tcp://127.0.0.1:PORT" for Paho */
+};
+
+/*
+ * Starts the broker. extra is appended to the generated config (lines of
+ * `key value`, mqchatd names; NULL for none). Returns 0 when the port
+ * accepts connections, -1 (with the log printed) when the broker exits or
+ * does not accept within 10 s.
+ */
+int tl_broker_start(struct tl_broker *b, const char *extra);
+
+/*
+ * SIGTERM, up to 5 s for the exit, then SIGKILL. Returns the exit status
+ * (0..255), 128 + signal number when killed by a signal, or -1.
+ * The temporary directory is removed; its log is printed first when any
+ * check has failed.
+ */
+int tl_broker_stop(struct tl_broker *b);
+
+/* True while the broker process has not exited. */
+bool tl_broker_alive(struct tl_broker *b);
+
+/* Prints the last `lines` lines of the broker's log to stdout. */
+void tl_broker_print_log(const struct tl_broker *b, int lines);
+
+/*
+ * Installs a watchdog (the whole program is stopped after `seconds`, the
+ * broker killed) and ignores SIGPIPE. Call first.
+ */
+void tl_init(const char *program, int seconds);
+
+/* Records one check inside the current test case; returns ok. */
+bool tl_check(bool ok, const char *file, int line, const char *expr, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#define CHECK(cond) tl_check(!!(cond), __FILE__, __LINE__, #cond, NULL)
+#define CHECKF(cond, ...) tl_check(!!(cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
+
+/* Runs one test case and prints "ok NAME" or "FAIL NAME". */
+void tl_run(const char *name, void (*fn)(void));
+
+/* Prints `N passed, N failed`; returns the process exit status (0 = all passed). */
+int tl_finish(void);
+
+/* Monotonic seconds. */
+double tl_now(void);
+
+/* Sleeps ms milliseconds (a poll interval, never a synchronisation). */
+void tl_sleep_ms(int ms);
+
+/*
+ * A name unique in this run: "PREFIX-PID-N", for client ids and topics.
+ * Returns a pointer to one of 16 rotating static buffers.
+ */
+const char *tl_name(const char *prefix);
+
+/* The number of worker threads the broker was asked to use. */
+int tl_workers(void);
+
+#endif
