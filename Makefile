@@ -88,7 +88,7 @@ asan: deps
 fuzz: deps
 	@mkdir -p $(BUILD)/fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Ibroker -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -o $(BUILD)/fuzz/fuzz_codec tests/fuzz/fuzz_codec.c broker/mqtt_codec.c broker/errors.c
+	    -o $(BUILD)/fuzz/fuzz_codec tests/fuzz/fuzz_codec.c broker/mqtt_codec.c broker/mqtt5.c broker/errors.c
 	@rm -rf $(BUILD)/fuzz/corpus && mkdir -p $(BUILD)/fuzz/corpus && cp tests/fuzz/corpus/* $(BUILD)/fuzz/corpus/
 	$(BUILD)/fuzz/fuzz_codec -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
 	    $(BUILD)/fuzz/corpus 2>&1 | tail -n 12
