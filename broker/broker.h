@@ -18,6 +18,7 @@
 #include "config.h"
 #include "message.h"
 #include "retain.h"
+#include "shared.h"
 
 struct worker;
 struct passwd_db;
@@ -65,6 +66,7 @@ struct broker {
     struct worker **workers;       /* nworkers, each on its own thread */
     unsigned nworkers;
     struct retain_store *retain;   /* shared, internally locked */
+    struct shared_registry shared; /* $share/ groups, internally locked */
     atomic_int connections;        /* open network connections, all workers */
     atomic_uint_fast64_t sockets_accepted;
     uint64_t start_time;           /* uv_hrtime() at start, ns */

@@ -62,6 +62,7 @@ static const struct config_key config_keys[] = {
     KEY("max_queued_bytes", KEY_U64, max_queued_bytes, 0, UINT64_MAX),
     KEY("message_size_limit", KEY_U32, message_size_limit, 0, 268435455),
     KEY("max_keepalive", KEY_U16, max_keepalive, 0, 65535),
+    KEY("max_topic_alias", KEY_U16, max_topic_alias, 0, 65535),
     KEY("persistent_client_expiration", KEY_DURATION, persistent_client_expiration, 0, UINT32_MAX),
     KEY("sys_interval", KEY_U32, sys_interval, 0, 65535),
     KEY("conn.out_soft_bytes", KEY_U64, out_soft_bytes, 1, UINT64_MAX),
@@ -266,6 +267,7 @@ int config_defaults(struct config *c)
     c->max_queued_bytes = 8u << 20;
     c->message_size_limit = 1u << 20;
     c->max_keepalive = 65535;
+    c->max_topic_alias = 10;
     c->persistent_client_expiration = 0;
     c->sys_interval = 10;
     c->out_soft_bytes = 1u << 20;

@@ -43,6 +43,8 @@ struct config {
     uint32_t message_size_limit;   /* message_size_limit: max PUBLISH payload in bytes,
                                       default 1 MiB, 0 = the protocol's 268435455 */
     uint16_t max_keepalive;        /* max_keepalive: seconds, default 65535 */
+    uint16_t max_topic_alias;      /* max_topic_alias: MQTT 5 topic aliases a client may
+                                      set up towards the broker, default 10, 0 = none */
     uint32_t persistent_client_expiration; /* persistent_client_expiration: seconds a
                                       disconnected persistent session is kept, 0 = forever;
                                       the file takes Mosquitto's forms (3600, 1h, 2d, 1w,

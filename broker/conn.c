@@ -10,16 +10,108 @@
 
 #include "errors.h"
 #include "log.h"
+#include "mqtt5.h"
 #include "protocol.h"
 #include "session.h"
+#include "strmap.h"
 #include "worker.h"
+
+/* One outbound alias: the strmap's key points at topic. */
+struct out_alias {
+    uint16_t alias;
+    char topic[];
+};
+
+static void free_out_alias(void *ctx, void *value)
+{
+    free(value);
+}
+
+static void conn_free_aliases(struct conn *c)
+{
+    if (c->alias_out) {
+        strmap_each(c->alias_out, free_out_alias, NULL);
+        strmap_free(c->alias_out);
+        free(c->alias_out);
+    }
+    if (c->alias_in) {
+        for (unsigned i = 0; i <= c->w->b->cfg->max_topic_alias; i++)
+            free(c->alias_in[i]);
+        free(c->alias_in);
+    }
+}
 
 static void on_close(uv_handle_t *h)
 {
     struct conn *c = h->data;
+    conn_free_aliases(c);
     free(c->in);
     free(c->out);
     free(c);
+}
+
+uint16_t conn_alias_out(struct conn *c, const char *topic, size_t len, bool *fresh)
+{
+    *fresh = false;
+    if (!c->alias_max_out)
+        return 0;
+    if (c->alias_out) {
+        struct out_alias *a = strmap_get(c->alias_out, topic, len);
+        if (a)
+            return a->alias;
+    }
+    if (c->alias_next_out >= c->alias_max_out)
+        return 0;
+    if (!c->alias_out) {
+        c->alias_out = malloc(sizeof(*c->alias_out));
+        if (!c->alias_out || strmap_init(c->alias_out) != MQ_OK) {
+            free(c->alias_out);
+            c->alias_out = NULL;
+            return 0;
+        }
+    }
+    struct out_alias *a = malloc(sizeof(*a) + len + 1);
+    if (!a)
+        return 0;
+    memcpy(a->topic, topic, len);
+    a->topic[len] = '\0';
+    a->alias = (uint16_t)(c->alias_next_out + 1);
+    if (strmap_put(c->alias_out, a->topic, len, a) != MQ_OK) {
+        free(a);
+        return 0;
+    }
+    c->alias_next_out++;
+    *fresh = true;
+    return a->alias;
+}
+
+void conn_alias_out_forget(struct conn *c, const char *topic, size_t len)
+{
+    struct out_alias *a = c->alias_out ? strmap_remove(c->alias_out, topic, len) : NULL;
+    if (a) {
+        free(a);
+        c->alias_next_out--;
+    }
+}
+
+int conn_alias_in_set(struct conn *c, uint16_t alias, const char *topic, size_t len)
+{
+    if (!c->alias_in) {
+        c->alias_in = calloc((size_t)c->w->b->cfg->max_topic_alias + 1, sizeof(char *));
+        if (!c->alias_in)
+            return MQ_ENOMEM;
+    }
+    char *copy = strndup(topic, len);
+    if (!copy)
+        return MQ_ENOMEM;
+    free(c->alias_in[alias]);
+    c->alias_in[alias] = copy;
+    return MQ_OK;
+}
+
+const char *conn_alias_in_get(const struct conn *c, uint16_t alias)
+{
+    return c->alias_in ? c->alias_in[alias] : NULL;
 }
 
 static void conn_unlink(struct conn *c)
@@ -58,10 +150,27 @@ void conn_close(struct conn *c, const char *why)
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
+void conn_disconnect(struct conn *c, uint8_t reason, const char *why)
+{
+    if (c->version == MQTT_V5 && c->state == CONN_ACTIVE && !c->doomed) {
+        const char *text = c->problem_info ? mqtt5_reason_string(reason) : NULL;
+        uint8_t props[160];
+        struct mqtt5_writer pw;
+        mqtt5_writer_init(&pw, props, sizeof(props));
+        if (text)
+            mqtt5_put_str(&pw, MQTT5_PROP_REASON_STRING, text, strlen(text));
+        uint32_t plen = pw.overflow ? 0 : (uint32_t)pw.len;
+        uint8_t *p = conn_reserve(c, mqtt5_disconnect_size(reason, plen));
+        if (p)
+            mqtt5_encode_disconnect(p, reason, props, plen);
+    }
+    conn_close(c, why);
+}
+
 void conn_close_all(struct worker *w)
 {
     while (w->conns)
-        conn_close(w->conns, "shutting down");
+        conn_disconnect(w->conns, MQTT5_RC_SERVER_SHUTTING_DOWN, "shutting down");
 }
 
 static void conn_mark_dirty(struct conn *c)
@@ -191,7 +300,7 @@ static long conn_process(struct conn *c, const uint8_t *data, size_t len)
         if (rc == MQ_EAGAIN)
             break;
         if (rc < 0) {
-            conn_close(c, mq_strerror(rc));
+            conn_disconnect(c, mqtt5_reason_for_error(rc), mq_strerror(rc));
             return -1;
         }
         c->last_in_ms = uv_now(&c->w->loop);
@@ -199,7 +308,8 @@ static long conn_process(struct conn *c, const uint8_t *data, size_t len)
         if (rc == PROTOCOL_STOP)
             return -1;
         if (rc < 0 || c->state == CONN_CLOSED) {
-            conn_close(c, mq_strerror(rc));
+            uint8_t reason = c->close_reason ? c->close_reason : mqtt5_reason_for_error(rc);
+            conn_disconnect(c, reason, mq_strerror(rc));
             return -1;
         }
         off += f.total_len;

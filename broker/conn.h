@@ -23,6 +23,7 @@
 
 struct worker;
 struct session;
+struct strmap;
 
 enum conn_state {
     CONN_NEW,      /* waiting for CONNECT */
@@ -57,6 +58,17 @@ struct conn {
     const char *doomed;        /* why the conn must close at turn end (slow reader,
                                   no memory): set by conn_reserve, which never closes
                                   synchronously so that callers' sessions stay valid */
+
+    /* MQTT 5 only (all zero for 3.1/3.1.1). */
+    uint8_t close_reason;      /* DISCONNECT reason a handler wants sent when it
+                                  returns an error; 0 = derive from the error */
+    bool problem_info;         /* Request Problem Information: reason strings allowed */
+    uint16_t receive_max;      /* the client's Receive Maximum (65535 if absent) */
+    uint32_t max_packet_out;   /* the client's Maximum Packet Size; 0 = no limit */
+    uint16_t alias_max_out;    /* the client's Topic Alias Maximum: aliases we may assign */
+    uint16_t alias_next_out;   /* aliases assigned so far */
+    struct strmap *alias_out;  /* topic -> struct out_alias *, NULL until first use */
+    char **alias_in;           /* alias (1..max_topic_alias) -> topic, NULL until used */
 };
 
 /*
@@ -92,13 +104,35 @@ void conn_flush(struct conn *c);
 void conn_close(struct conn *c, const char *why);
 
 /*
+ * For an MQTT 5 connection past CONNECT: sends DISCONNECT with `reason`
+ * (and, when the client allows, its reason string) first; then as
+ * conn_close(). For other connections it is conn_close().
+ */
+void conn_disconnect(struct conn *c, uint8_t reason, const char *why);
+
+/*
  * Gives c's socket and the unprocessed input starting at `from` (a pointer
  * into the current input) to worker dest, then closes c here without
  * touching the socket.
  */
 void conn_handoff(struct conn *c, unsigned dest, const uint8_t *from, size_t len);
 
-/* Closes every connection of w (shutdown). */
+/* Closes every connection of w (shutdown: MQTT 5 clients get 0x8B). */
 void conn_close_all(struct worker *w);
+
+/*
+ * MQTT 5 topic aliases of one connection.
+ * conn_alias_out(): the alias to send topic under. Returns 0 when none may
+ * be used (the client allows none, or all are taken by other topics);
+ * otherwise the alias, with *fresh true when it was assigned just now (the
+ * PUBLISH must then carry the topic name too). conn_alias_out_forget()
+ * takes back a fresh alias whose PUBLISH was not sent after all.
+ * conn_alias_in_set() records the client's alias (1..max_topic_alias) for
+ * topic (MQ_OK, MQ_ENOMEM); conn_alias_in_get() returns it or NULL.
+ */
+uint16_t conn_alias_out(struct conn *c, const char *topic, size_t len, bool *fresh);
+void conn_alias_out_forget(struct conn *c, const char *topic, size_t len);
+int conn_alias_in_set(struct conn *c, uint16_t alias, const char *topic, size_t len);
+const char *conn_alias_in_get(const struct conn *c, uint16_t alias);
 
 #endif

@@ -5,8 +5,15 @@
  * Order matters: the packet is decoded; a client id that lives on another
  * worker sends the connection there before anything else is decided (the
  * home worker decodes again and decides); then credentials, the will's
- * topic and ACL, and only then the session. Every refusal sends the CONNACK
- * return code of MQTT 3.1.1 section 3.2.2.3 and closes.
+ * topic and ACL, and only then the session. Every refusal sends a CONNACK
+ * (MQTT 3.1.1 return code, or the MQTT 5 reason code) and closes.
+ *
+ * MQTT 5 additions: the CONNECT properties (Session Expiry Interval, Receive
+ * Maximum, Maximum Packet Size, Topic Alias Maximum, Request Problem
+ * Information, Authentication Method: refused with 0x8C as no method is
+ * supported) and the will properties; the CONNACK carries what the broker
+ * allows (Receive Maximum, Maximum Packet Size, Topic Alias Maximum) and
+ * what it decided (Assigned Client Identifier, Server Keep Alive).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,16 +24,58 @@
 #include "conn.h"
 #include "handlers.h"
 #include "log.h"
+#include "mqtt5.h"
 #include "protocol.h"
 #include "session.h"
 #include "topic.h"
 #include "worker.h"
 
-/* Sends a refusing CONNACK and returns the error that closes the conn. */
+/* What the CONNECT asked for, decoded and checked. */
+struct connect_req {
+    struct mqtt_connect m;
+    struct mqtt5_props props;      /* MQTT 5 only */
+    struct mqtt5_props will_props; /* MQTT 5 only */
+};
+
+/* The MQTT 5 reason code for a 3.1.1 CONNACK return code. */
+static uint8_t v5_reason(uint8_t rc311)
+{
+    switch (rc311) {
+    case MQTT_CONNACK_BAD_PROTOCOL:
+        return MQTT5_RC_UNSUPPORTED_PROTOCOL_VERSION;
+    case MQTT_CONNACK_ID_REJECTED:
+        return MQTT5_RC_CLIENT_ID_NOT_VALID;
+    case MQTT_CONNACK_UNAVAILABLE:
+        return MQTT5_RC_SERVER_UNAVAILABLE;
+    case MQTT_CONNACK_BAD_CREDENTIALS:
+        return MQTT5_RC_BAD_USERNAME_OR_PASSWORD;
+    case MQTT_CONNACK_NOT_AUTHORIZED:
+        return MQTT5_RC_NOT_AUTHORIZED;
+    }
+    return rc311;
+}
+
+/* Sends a refusing CONNACK and returns the error that closes the conn.
+ * rc is a 3.1.1 return code, or for MQTT 5 a reason code >= 0x80. */
 static int connect_refuse(struct conn *c, uint8_t rc)
 {
-    uint8_t pkt[4];
-    conn_send(c, pkt, mqtt_encode_connack(pkt, false, rc));
+    if (c->version == MQTT_V5) {
+        uint8_t reason = rc >= 0x80 ? rc : v5_reason(rc);
+        uint8_t props[96];
+        struct mqtt5_writer pw;
+        mqtt5_writer_init(&pw, props, sizeof(props));
+        if (c->problem_info) {
+            const char *text = mqtt5_reason_string(reason);
+            mqtt5_put_str(&pw, MQTT5_PROP_REASON_STRING, text, strlen(text));
+        }
+        uint32_t plen = pw.overflow ? 0 : (uint32_t)pw.len;
+        uint8_t *p = conn_reserve(c, mqtt5_connack_size(plen));
+        if (p)
+            mqtt5_encode_connack(p, false, reason, props, plen);
+    } else {
+        uint8_t pkt[4];
+        conn_send(c, pkt, mqtt_encode_connack(pkt, false, rc));
+    }
     return MQ_EDENIED;
 }
 
@@ -50,9 +99,10 @@ static uint8_t connect_authenticate(struct conn *c, const struct mqtt_connect *m
  * has none), MQ_EPROTOCOL for a topic a client may not publish to at all,
  * MQ_EDENIED when the ACL refuses it, MQ_ENOMEM.
  */
-static int connect_will(struct conn *c, const struct mqtt_connect *m, const char *username,
+static int connect_will(struct conn *c, const struct connect_req *r, const char *username,
                         const char *client_id, struct message **will)
 {
+    const struct mqtt_connect *m = &r->m;
     *will = NULL;
     if (!m->will)
         return MQ_OK;
@@ -66,8 +116,22 @@ static int connect_will(struct conn *c, const struct mqtt_connect *m, const char
         (a && a->acl &&
          !acl_check(a->acl, username, client_id, m->will_topic.s, m->will_topic.len, ACL_WRITE)))
         return MQ_EDENIED;
+    struct message_extra extra = {0};
+    uint8_t *props = NULL;
+    if (m->version == MQTT_V5 && r->will_props.raw_len) {
+        static const uint8_t drop[] = {MQTT5_PROP_WILL_DELAY_INTERVAL,
+                                       MQTT5_PROP_MESSAGE_EXPIRY_INTERVAL};
+        props = malloc(r->will_props.raw_len);
+        if (!props)
+            return MQ_ENOMEM;
+        extra.props = props;
+        extra.props_len = (uint32_t)mqtt5_props_filter(r->will_props.raw, r->will_props.raw_len,
+                                                       props, drop, sizeof(drop));
+        extra.expiry_s = r->will_props.message_expiry;
+    }
     *will = message_new(m->will_topic.s, m->will_topic.len, (const uint8_t *)m->will_payload.s,
-                        m->will_payload.len, m->will_qos, m->will_retain);
+                        m->will_payload.len, m->will_qos, m->will_retain, &extra);
+    free(props);
     return *will ? MQ_OK : MQ_ENOMEM;
 }
 
@@ -79,8 +143,9 @@ static struct session *connect_take_over(struct conn *c, const char *client_id, 
     struct worker *w = c->w;
     struct session *s = session_find(w, client_id, len);
     if (s && s->conn) {
-        conn_close(s->conn, "session taken over by a new connection");
-        s = session_find(w, client_id, len); /* a clean session is gone now */
+        conn_disconnect(s->conn, MQTT5_RC_SESSION_TAKEN_OVER,
+                        "session taken over by a new connection");
+        s = session_find(w, client_id, len); /* a session that ended is gone now */
     }
     if (!s)
         return NULL;
@@ -93,38 +158,99 @@ static struct session *connect_take_over(struct conn *c, const char *client_id, 
     return s;
 }
 
-int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *rest,
-                   size_t rest_len)
+/* Decodes the MQTT 5 property blocks and applies what they ask of c.
+ * MQ_OK, or an error with c->close_reason / a refusal to send. */
+static int connect_v5_props(struct conn *c, struct connect_req *r)
+{
+    int rc = mqtt5_props_decode(r->m.props, r->m.props_len, MQTT5_CTX_CONNECT, &r->props);
+    if (rc == MQ_OK && r->m.will)
+        rc = mqtt5_props_decode(r->m.will_props, r->m.will_props_len, MQTT5_CTX_WILL,
+                                &r->will_props);
+    if (rc != MQ_OK)
+        return rc;
+    const struct mqtt5_props *p = &r->props;
+    c->problem_info =
+        !mqtt5_has(p, MQTT5_PROP_REQUEST_PROBLEM_INFORMATION) || p->request_problem_info;
+    c->receive_max = mqtt5_has(p, MQTT5_PROP_RECEIVE_MAXIMUM) ? p->receive_maximum : 65535;
+    c->max_packet_out = mqtt5_has(p, MQTT5_PROP_MAXIMUM_PACKET_SIZE) ? p->maximum_packet_size : 0;
+    c->alias_max_out = p->topic_alias_maximum;
+    return MQ_OK;
+}
+
+/* Sends the accepting CONNACK. */
+static void connect_accept(struct conn *c, bool present, const char *assigned_id,
+                           uint16_t server_keepalive)
+{
+    if (c->version != MQTT_V5) {
+        uint8_t pkt[4];
+        conn_send(c, pkt, mqtt_encode_connack(pkt, present, MQTT_CONNACK_ACCEPTED));
+        return;
+    }
+    const struct config *cfg = c->w->b->cfg;
+    uint8_t props[160];
+    struct mqtt5_writer pw;
+    mqtt5_writer_init(&pw, props, sizeof(props));
+    uint32_t window = cfg->max_inflight_messages;
+    mqtt5_put_u16(&pw, MQTT5_PROP_RECEIVE_MAXIMUM,
+                  (uint16_t)(window && window < 65535 ? window : 65535));
+    uint32_t max_packet = protocol_max_packet(c);
+    if (max_packet)
+        mqtt5_put_u32(&pw, MQTT5_PROP_MAXIMUM_PACKET_SIZE, max_packet);
+    if (cfg->max_topic_alias)
+        mqtt5_put_u16(&pw, MQTT5_PROP_TOPIC_ALIAS_MAXIMUM, cfg->max_topic_alias);
+    if (assigned_id)
+        mqtt5_put_str(&pw, MQTT5_PROP_ASSIGNED_CLIENT_IDENTIFIER, assigned_id, strlen(assigned_id));
+    if (server_keepalive)
+        mqtt5_put_u16(&pw, MQTT5_PROP_SERVER_KEEP_ALIVE, server_keepalive);
+    uint32_t plen = pw.overflow ? 0 : (uint32_t)pw.len;
+    uint8_t *p = conn_reserve(c, mqtt5_connack_size(plen));
+    if (p)
+        mqtt5_encode_connack(p, present, MQTT5_RC_SUCCESS, props, plen);
+}
+
+int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *rest, size_t rest_len)
 {
     struct worker *w = c->w;
     const struct config *cfg = w->b->cfg;
-    struct mqtt_connect m;
-    int rc = mqtt_decode_connect(f, &m);
-    if (rc == MQ_EPROTOCOL || (rc == MQ_OK && m.version == MQTT_V5))
+    struct connect_req r;
+    memset(&r, 0, sizeof(r));
+    int rc = mqtt_decode_connect(f, &r.m);
+    if (rc == MQ_EPROTOCOL)
         return connect_refuse(c, MQTT_CONNACK_BAD_PROTOCOL);
     if (rc != MQ_OK)
         return rc;
-    c->version = m.version;
+    const struct mqtt_connect *m = &r.m;
+    c->version = m->version;
+    if (m->version == MQTT_V5 && (rc = connect_v5_props(c, &r)) != MQ_OK)
+        return connect_refuse(c, mqtt5_reason_for_error(rc));
 
-    if (m.client_id.len == 0 && (!m.clean_start || !cfg->allow_zero_length_clientid))
+    bool v5 = m->version == MQTT_V5;
+    if (m->client_id.len == 0 && ((!v5 && !m->clean_start) || !cfg->allow_zero_length_clientid))
         return connect_refuse(c, MQTT_CONNACK_ID_REJECTED);
-    if (m.client_id.len) {
-        unsigned home = worker_home(w->b, m.client_id.s, m.client_id.len);
+    if (m->client_id.len) {
+        unsigned home = worker_home(w->b, m->client_id.s, m->client_id.len);
         if (home != w->index) {
             conn_handoff(c, home, rest, rest_len);
             return PROTOCOL_STOP;
         }
     }
-    if (cfg->max_keepalive && m.keepalive > cfg->max_keepalive)
-        return connect_refuse(c, MQTT_CONNACK_ID_REJECTED);
+    if (v5 && mqtt5_has(&r.props, MQTT5_PROP_AUTHENTICATION_METHOD))
+        return connect_refuse(c, MQTT5_RC_BAD_AUTHENTICATION_METHOD);
+    uint16_t keepalive = m->keepalive;
+    uint16_t server_keepalive = 0;
+    if (cfg->max_keepalive && keepalive > cfg->max_keepalive) {
+        if (!v5)
+            return connect_refuse(c, MQTT_CONNACK_ID_REJECTED);
+        keepalive = server_keepalive = cfg->max_keepalive;
+    }
 
-    uint8_t verdict = connect_authenticate(c, &m);
+    uint8_t verdict = connect_authenticate(c, m);
     if (verdict != MQTT_CONNACK_ACCEPTED)
         return connect_refuse(c, verdict);
 
     char auto_id[48];
-    const char *client_id = m.client_id.s;
-    size_t client_id_len = m.client_id.len;
+    const char *client_id = m->client_id.s;
+    size_t client_id_len = m->client_id.len;
     if (client_id_len == 0) {
         uint64_t salt = uv_hrtime();
         int n = snprintf(auto_id, sizeof(auto_id), "auto-%u-%llx-%llx", w->index,
@@ -134,14 +260,14 @@ int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *re
     }
 
     /* NUL-terminated copies for the ACL and the session. */
-    char *username = m.has_username ? strndup(m.username.s, m.username.len) : NULL;
+    char *username = m->has_username ? strndup(m->username.s, m->username.len) : NULL;
     char *cid = strndup(client_id, client_id_len);
     struct message *will = NULL;
-    if ((m.has_username && !username) || !cid) {
+    if ((m->has_username && !username) || !cid) {
         rc = MQ_ENOMEM;
         goto out;
     }
-    rc = connect_will(c, &m, username, cid, &will);
+    rc = connect_will(c, &r, username, cid, &will);
     if (rc == MQ_EDENIED) {
         rc = connect_refuse(c, MQTT_CONNACK_NOT_AUTHORIZED);
         goto out;
@@ -149,26 +275,27 @@ int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *re
     if (rc != MQ_OK)
         goto out;
 
-    struct session *s = connect_take_over(c, cid, client_id_len, m.clean_start, username);
+    uint32_t expiry = v5 ? r.props.session_expiry : (m->clean_start ? 0 : SESSION_EXPIRY_NEVER);
+    struct session *s = connect_take_over(c, cid, client_id_len, m->clean_start, username);
     bool present = s != NULL;
     if (!s)
         s = session_create(w, cid, client_id_len, username, username ? strlen(username) : 0,
-                           m.clean_start);
+                           expiry);
     if (!s) {
         message_unref(will);
         rc = connect_refuse(c, MQTT_CONNACK_UNAVAILABLE);
         goto out;
     }
-    session_set_will(s, will);
-    s->version = m.version;
-    c->keepalive = m.keepalive;
+    s->expiry_s = expiry;
+    session_set_will(s, will, v5 ? r.will_props.will_delay : 0);
+    s->version = m->version;
+    c->keepalive = keepalive;
     c->state = CONN_ACTIVE;
     c->s = s;
-    uint8_t pkt[4];
-    conn_send(c, pkt, mqtt_encode_connack(pkt, present, MQTT_CONNACK_ACCEPTED));
+    connect_accept(c, present, client_id == auto_id && v5 ? cid : NULL, server_keepalive);
     session_attach(s, c);
-    log_debug("worker %u: client '%s' connected (user %s, %s session)", w->index, cid,
-              username ? username : "-", present ? "resumed" : "new");
+    log_debug("worker %u: client '%s' connected (MQTT level %u, user %s, %s session)", w->index,
+              cid, m->version, username ? username : "-", present ? "resumed" : "new");
     rc = MQ_OK;
 out:
     free(username);

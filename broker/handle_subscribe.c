@@ -1,20 +1,29 @@
 /*
  * handle_subscribe.c - SUBSCRIBE and UNSUBSCRIBE.
  *
- * SUBSCRIBE: each filter is checked against the ACL (a refused one gets
- * return code 0x80 in SUBACK and is not added), added to the session (and
- * so to the worker's topic tree) with its granted QoS, and after the SUBACK
- * the retained messages matching it are sent with RETAIN set, each at
- * min(granted, published) QoS. UNSUBSCRIBE removes filters; UNSUBACK is
- * sent whether or not they existed (MQTT 3.1.1 section 3.10.4).
+ * SUBSCRIBE: each filter is checked against the ACL (refused: 0x80 in a
+ * 3.1.1 SUBACK, 0x87 in MQTT 5), added to the session (the worker's topic
+ * tree, or the broker's shared registry for "$share/{group}/{filter}") with
+ * its options, and after the SUBACK the retained messages matching it are
+ * sent with RETAIN set, each at min(granted, published) QoS, as Retain
+ * Handling says (0: always, 1: only for a new subscription, 2: never;
+ * never for a shared subscription). UNSUBSCRIBE removes filters; UNSUBACK
+ * is sent whether or not they existed (MQTT 5 says which did not: 0x11).
+ *
+ * MQTT 5: the Subscription Identifier is kept with each subscription and
+ * sent with the messages it matches; No Local on a shared subscription is
+ * a protocol error; a malformed shared filter gets 0x8F.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "acl.h"
 #include "conn.h"
 #include "handlers.h"
+#include "mqtt5.h"
 #include "retain.h"
 #include "session.h"
+#include "shared.h"
 #include "worker.h"
 
 static bool may_subscribe(const struct conn *c, const struct mqtt_str *filter)
@@ -31,7 +40,6 @@ static bool may_subscribe(const struct conn *c, const struct mqtt_str *filter)
 struct retained_batch {
     struct message **msgs;
     size_t n, cap;
-    bool failed;
 };
 
 static void collect_retained(void *ctx, struct message *msg)
@@ -40,27 +48,70 @@ static void collect_retained(void *ctx, struct message *msg)
     if (rb->n == rb->cap) {
         size_t cap = rb->cap ? rb->cap * 2 : 16;
         struct message **msgs = realloc(rb->msgs, cap * sizeof(*msgs));
-        if (!msgs) {
-            rb->failed = true;
+        if (!msgs)
             return;
-        }
         rb->msgs = msgs;
         rb->cap = cap;
     }
     rb->msgs[rb->n++] = message_ref(msg);
 }
 
-static void send_retained(struct conn *c, const struct mqtt_str *filter, uint8_t granted)
+static void send_retained(struct conn *c, const struct mqtt_str *filter, uint8_t granted,
+                          uint32_t sub_id)
 {
     struct retained_batch rb = {0};
     retain_match(c->w->b->retain, filter->s, filter->len, collect_retained, &rb);
     for (size_t i = 0; i < rb.n; i++) {
         struct message *msg = rb.msgs[i];
+        struct delivery d = {.qos = msg->qos < granted ? msg->qos : granted, .retain = true};
+        if (sub_id)
+            d.subids[d.nsubids++] = sub_id;
         if (c->s)
-            session_deliver(c->s, msg, msg->qos < granted ? msg->qos : granted, true);
+            session_deliver(c->s, msg, &d);
         message_unref(msg);
     }
     free(rb.msgs);
+}
+
+/* The SUBACK code for one filter; adds the subscription when granted.
+ * *is_new tells whether it did not exist before. Returns a code >= 0x80
+ * for a refusal, or MQ_EPROTOCOL (as an int below 0) to close. */
+static int subscribe_one(struct conn *c, const struct mqtt_str *filter, uint8_t options,
+                         uint32_t sub_id, bool *is_new)
+{
+    bool v5 = c->version == MQTT_V5;
+    const char *group, *inner;
+    size_t group_len, inner_len;
+    bool valid = true;
+    bool shared =
+        shared_parse(filter->s, filter->len, &group, &group_len, &inner, &inner_len, &valid);
+    if (shared && !valid)
+        return v5 ? MQTT5_RC_TOPIC_FILTER_INVALID : MQTT_SUBACK_FAILURE;
+    if (shared && (options & SUB_OPT_NO_LOCAL)) {
+        c->close_reason = MQTT5_RC_PROTOCOL_ERROR;
+        return MQ_EPROTOCOL;
+    }
+    if (!may_subscribe(c, filter))
+        return v5 ? MQTT5_RC_NOT_AUTHORIZED : MQTT_SUBACK_FAILURE;
+    int rc = session_subscribe(c->s, filter->s, filter->len, options, sub_id);
+    if (rc < 0)
+        return v5 ? MQTT5_RC_UNSPECIFIED_ERROR : MQTT_SUBACK_FAILURE;
+    *is_new = rc == 1;
+    return options & SUB_OPT_QOS;
+}
+
+static int send_suback(struct conn *c, uint16_t id, const uint8_t *codes, size_t n)
+{
+    if (c->version == MQTT_V5) {
+        uint8_t *p = conn_reserve(c, mqtt5_suback_size(n, 0));
+        if (p)
+            mqtt5_encode_suback(p, id, codes, n, NULL, 0);
+        return p ? MQ_OK : MQ_EIO;
+    }
+    uint8_t *p = conn_reserve(c, mqtt_suback_size(n));
+    if (p)
+        mqtt_encode_suback(p, id, codes, n);
+    return p ? MQ_OK : MQ_EIO;
 }
 
 int handle_subscribe(struct conn *c, const struct mqtt_frame *f)
@@ -69,31 +120,45 @@ int handle_subscribe(struct conn *c, const struct mqtt_frame *f)
     int rc = mqtt_decode_subscribe(f, c->version, &sub);
     if (rc != MQ_OK)
         return rc;
-    uint8_t *codes = malloc(sub.count);
+    uint32_t sub_id = 0;
+    if (c->version == MQTT_V5) {
+        struct mqtt5_props props;
+        rc = mqtt5_props_decode(sub.props, sub.props_len, MQTT5_CTX_SUBSCRIBE, &props);
+        if (rc != MQ_OK)
+            return rc;
+        if (props.subid_count)
+            sub_id = props.subid[0];
+    }
+    uint8_t *codes = malloc(sub.count * 2);
     if (!codes)
         return MQ_ENOMEM;
+    uint8_t *fresh = codes + sub.count;
 
     struct mqtt_sub_iter it = sub.iter;
     struct mqtt_str filter;
     uint8_t options;
     for (size_t i = 0; mqtt_next_filter(&it, &filter, &options); i++) {
-        uint8_t qos = options & 3;
-        if (!may_subscribe(c, &filter) ||
-            session_subscribe(c->s, filter.s, filter.len, qos) < 0)
-            codes[i] = MQTT_SUBACK_FAILURE;
-        else
-            codes[i] = qos;
+        bool is_new = false;
+        int code = subscribe_one(c, &filter, options, sub_id, &is_new);
+        if (code < 0) {
+            free(codes);
+            return code;
+        }
+        codes[i] = (uint8_t)code;
+        fresh[i] = is_new;
     }
-    uint8_t *pkt = conn_reserve(c, mqtt_suback_size(sub.count));
-    if (pkt)
-        mqtt_encode_suback(pkt, sub.packet_id, codes, sub.count);
+    rc = send_suback(c, sub.packet_id, codes, sub.count);
 
     it = sub.iter;
-    for (size_t i = 0; pkt && mqtt_next_filter(&it, &filter, &options); i++)
-        if (codes[i] != MQTT_SUBACK_FAILURE)
-            send_retained(c, &filter, codes[i]);
+    for (size_t i = 0; rc == MQ_OK && mqtt_next_filter(&it, &filter, &options); i++) {
+        uint8_t handling = SUB_OPT_RETAIN_HANDLING(options);
+        bool shared = filter.len >= 7 && memcmp(filter.s, "$share/", 7) == 0;
+        if (codes[i] >= 0x80 || shared || handling == 2 || (handling == 1 && !fresh[i]))
+            continue;
+        send_retained(c, &filter, codes[i], sub_id);
+    }
     free(codes);
-    return pkt ? MQ_OK : MQ_EIO;
+    return rc;
 }
 
 int handle_unsubscribe(struct conn *c, const struct mqtt_frame *f)
@@ -102,11 +167,33 @@ int handle_unsubscribe(struct conn *c, const struct mqtt_frame *f)
     int rc = mqtt_decode_unsubscribe(f, c->version, &unsub);
     if (rc != MQ_OK)
         return rc;
+    bool v5 = c->version == MQTT_V5;
+    if (v5) {
+        struct mqtt5_props props;
+        rc = mqtt5_props_decode(unsub.props, unsub.props_len, MQTT5_CTX_UNSUBSCRIBE, &props);
+        if (rc != MQ_OK)
+            return rc;
+    }
+    uint8_t *codes = malloc(unsub.count);
+    if (!codes)
+        return MQ_ENOMEM;
     struct mqtt_sub_iter it = unsub.iter;
     struct mqtt_str filter;
     uint8_t options;
-    while (mqtt_next_filter(&it, &filter, &options))
-        session_unsubscribe(c->s, filter.s, filter.len);
-    uint8_t pkt[4];
-    return conn_send(c, pkt, mqtt_encode_ack(pkt, MQTT_UNSUBACK, unsub.packet_id));
+    for (size_t i = 0; mqtt_next_filter(&it, &filter, &options); i++)
+        codes[i] = session_unsubscribe(c->s, filter.s, filter.len) == MQ_OK
+                       ? MQTT5_RC_SUCCESS
+                       : MQTT5_RC_NO_SUBSCRIPTION_EXISTED;
+    uint8_t *p;
+    if (v5) {
+        p = conn_reserve(c, mqtt5_suback_size(unsub.count, 0));
+        if (p)
+            mqtt5_encode_unsuback(p, unsub.packet_id, codes, unsub.count, NULL, 0);
+    } else {
+        p = conn_reserve(c, 4);
+        if (p)
+            mqtt_encode_ack(p, MQTT_UNSUBACK, unsub.packet_id);
+    }
+    free(codes);
+    return p ? MQ_OK : MQ_EIO;
 }

@@ -24,5 +24,6 @@ int handle_subscribe(struct conn *c, const struct mqtt_frame *f);
 int handle_unsubscribe(struct conn *c, const struct mqtt_frame *f);
 int handle_pingreq(struct conn *c, const struct mqtt_frame *f);
 int handle_disconnect(struct conn *c, const struct mqtt_frame *f);
+int handle_auth(struct conn *c, const struct mqtt_frame *f);
 
 #endif

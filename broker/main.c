@@ -254,6 +254,10 @@ int main(int argc, char **argv)
     b->cfg = cfg;
     b->nworkers = cfg->workers ? cfg->workers : uv_available_parallelism();
     b->retain = retain_new();
+    if (shared_init(&b->shared) != MQ_OK) {
+        log_error("cannot start: out of memory");
+        return 1;
+    }
     b->start_time = uv_hrtime();
     b->main_loop = &app.loop;
     b->wills_routed_wake = &app.wills_routed;
@@ -287,6 +291,7 @@ int main(int argc, char **argv)
         worker_join_and_free(b->workers[i]);
     free(b->workers);
     retain_free(b->retain);
+    shared_free(&b->shared);
     uv_loop_close(&app.loop);
     log_info("mqchatd stopped");
     config_free(cfg);

@@ -1,15 +1,27 @@
 /*
- * message.c - allocation and reference counting of struct message.
+ * message.c - allocation, reference counting and expiry of struct message.
  */
 #include "message.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+uint64_t message_clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 struct message *message_new(const char *topic, size_t topic_len, const uint8_t *payload,
-                            size_t payload_len, uint8_t qos, bool retain)
+                            size_t payload_len, uint8_t qos, bool retain,
+                            const struct message_extra *extra)
 {
-    struct message *m = malloc(sizeof(*m) + topic_len + 1 + payload_len);
+    static const struct message_extra none;
+    if (!extra)
+        extra = &none;
+    struct message *m = malloc(sizeof(*m) + topic_len + 1 + extra->props_len + payload_len);
     if (!m)
         return NULL;
     atomic_init(&m->refs, 1);
@@ -17,10 +29,16 @@ struct message *message_new(const char *topic, size_t topic_len, const uint8_t *
     m->retain = retain;
     m->topic_len = (uint16_t)topic_len;
     m->payload_len = (uint32_t)payload_len;
+    m->props_len = extra->props_len;
+    m->expires_at_ms = extra->expiry_s ? message_clock_ms() + extra->expiry_s * 1000ull : 0;
+    m->origin = extra->origin;
     m->topic = (char *)(m + 1);
     memcpy(m->topic, topic, topic_len);
     m->topic[topic_len] = '\0';
-    m->payload = (uint8_t *)m->topic + topic_len + 1;
+    m->props = extra->props_len ? (uint8_t *)m->topic + topic_len + 1 : NULL;
+    if (extra->props_len)
+        memcpy(m->props, extra->props, extra->props_len);
+    m->payload = (uint8_t *)m->topic + topic_len + 1 + extra->props_len;
     if (payload_len)
         memcpy(m->payload, payload, payload_len);
     return m;
@@ -36,4 +54,16 @@ void message_unref(struct message *m)
 {
     if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
         free(m);
+}
+
+bool message_expired(const struct message *m, uint64_t now_ms)
+{
+    return m->expires_at_ms && now_ms >= m->expires_at_ms;
+}
+
+uint32_t message_expiry_left(const struct message *m, uint64_t now_ms)
+{
+    uint64_t left = m->expires_at_ms > now_ms ? m->expires_at_ms - now_ms : 0;
+    uint64_t s = (left + 999) / 1000;
+    return s ? (uint32_t)s : 1;
 }

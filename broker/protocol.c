@@ -4,12 +4,14 @@
  *
  * Packets a server never receives (CONNACK, SUBACK, UNSUBACK, PINGRESP) and
  * anything but CONNECT before CONNECT are protocol violations: the
- * connection is closed.
+ * connection is closed (MQTT 5: after a DISCONNECT saying why).
  */
 #include "protocol.h"
 
 #include "conn.h"
 #include "handlers.h"
+#include "mqtt5.h"
+#include "session.h"
 #include "worker.h"
 
 uint32_t protocol_max_packet(const struct conn *c)
@@ -46,6 +48,10 @@ int protocol_handle_packet(struct conn *c, const struct mqtt_frame *f, const uin
         return handle_pingreq(c, f);
     case MQTT_DISCONNECT:
         return handle_disconnect(c, f);
+    case MQTT_AUTH:
+        if (c->version == MQTT_V5)
+            return handle_auth(c, f);
+        return MQ_EPROTOCOL;
     default:
         return MQ_EPROTOCOL; /* a second CONNECT, or a server-to-client packet */
     }
@@ -60,13 +66,44 @@ int handle_pingreq(struct conn *c, const struct mqtt_frame *f)
     return conn_send(c, pkt, mqtt_encode_empty(pkt, MQTT_PINGRESP));
 }
 
+/*
+ * DISCONNECT. MQTT 5: reason 0x04 asks for the will to be sent all the
+ * same; a Session Expiry Interval replaces the session's, except that a
+ * session that was to end with the connection cannot be kept now (0x82).
+ */
 int handle_disconnect(struct conn *c, const struct mqtt_frame *f)
 {
     struct mqtt_disconnect d;
     int rc = mqtt_decode_disconnect(f, c->version, &d);
     if (rc != MQ_OK)
         return rc;
-    c->disconnect_sent = true;
+    if (c->version == MQTT_V5) {
+        struct mqtt5_props props;
+        rc = mqtt5_props_decode(d.props, d.props_len, MQTT5_CTX_DISCONNECT, &props);
+        if (rc != MQ_OK)
+            return rc;
+        if (mqtt5_has(&props, MQTT5_PROP_SESSION_EXPIRY_INTERVAL)) {
+            if (c->s->expiry_s == 0 && props.session_expiry != 0) {
+                c->close_reason = MQTT5_RC_PROTOCOL_ERROR;
+                return MQ_EPROTOCOL;
+            }
+            c->s->expiry_s = props.session_expiry;
+        }
+    }
+    c->disconnect_sent = d.reason_code != MQTT5_RC_DISCONNECT_WITH_WILL;
     conn_close(c, "client sent DISCONNECT");
     return MQ_OK;
+}
+
+/* AUTH after CONNECT: no authentication method is supported, so no
+ * exchange can be under way; a well-formed AUTH is a protocol error. */
+int handle_auth(struct conn *c, const struct mqtt_frame *f)
+{
+    struct mqtt5_auth a;
+    int rc = mqtt5_decode_auth(f, &a);
+    if (rc == MQ_OK) {
+        struct mqtt5_props props;
+        rc = mqtt5_props_decode(a.props, a.props_len, MQTT5_CTX_AUTH, &props);
+    }
+    return rc != MQ_OK ? rc : MQ_EPROTOCOL;
 }

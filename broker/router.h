@@ -12,6 +12,8 @@
 #ifndef MQCHAT_ROUTER_H
 #define MQCHAT_ROUTER_H
 
+#include <stdint.h>
+
 #include "message.h"
 
 struct worker;
@@ -21,5 +23,10 @@ void router_publish(struct worker *w, struct message *msg);
 
 /* Delivers msg to w's matching sessions. The caller keeps its reference. */
 void router_deliver_local(struct worker *w, struct message *msg);
+
+/* Delivers msg to one session of w picked for a shared subscription (if it
+ * still exists with that uid). The caller keeps its reference. */
+void router_deliver_shared(struct worker *w, struct message *msg, const char *client_id,
+                           uint64_t session_uid, uint8_t options, uint32_t sub_id);
 
 #endif

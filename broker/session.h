@@ -3,10 +3,15 @@
  *
  * A session holds what outlives a connection: subscriptions, the outgoing
  * QoS 1/2 window (inflight) and the queue behind it, incoming QoS 2 packet
- * ids awaiting PUBREL, and the will of the current connection. A clean
- * session dies with its connection; a persistent one stays (offline,
- * queueing QoS 1/2 messages up to the configured limits) until the client
- * returns or persistent_client_expiration passes.
+ * ids awaiting PUBREL, and the will of the current connection. A session
+ * with a Session Expiry Interval of 0 (MQTT 3.1.1: clean session) dies with
+ * its connection; any other stays (offline, queueing QoS 1/2 messages up to
+ * the configured limits) until the client returns or the interval passes
+ * (MQTT 3.1.1 persistent sessions: persistent_client_expiration, if set).
+ *
+ * What is sent to a subscriber for one message is a struct delivery: the
+ * granted QoS, the RETAIN flag to send, and the MQTT 5 Subscription
+ * Identifiers of the subscriptions it matched.
  *
  * Sessions belong to their worker's session table; every function here runs
  * on that worker's thread.
@@ -29,33 +34,54 @@ enum inflight_state {
     INFLIGHT_PUBCOMP, /* PUBREL sent, waiting for PUBCOMP (msg released) */
 };
 
+/* Subscription Identifiers kept per delivery (MQTT 5 allows more; a
+ * message matching more identified subscriptions carries the first ones). */
+#define DELIVERY_MAX_SUBIDS 4
+
+struct delivery {
+    uint8_t qos;         /* min(granted, published) */
+    bool retain;         /* the RETAIN flag to send */
+    uint8_t nsubids;
+    uint32_t subids[DELIVERY_MAX_SUBIDS];
+};
+
 struct inflight {
     struct message *msg; /* reference; NULL in INFLIGHT_PUBCOMP */
     uint16_t packet_id;
-    uint8_t qos;
-    bool retain;         /* sent with RETAIN (a retained message on subscribe) */
     uint8_t state;       /* enum inflight_state */
+    struct delivery d;
 };
 
 struct queued {
     struct message *msg; /* reference */
-    uint8_t qos;         /* granted QoS (1 or 2) */
-    bool retain;         /* to be sent with RETAIN */
+    struct delivery d;   /* d.qos is 1 or 2 */
 };
 
+/* Subscription option bits (MQTT 5 section 3.8.3.1; QoS only for 3.1.1). */
+#define SUB_OPT_QOS 0x03
+#define SUB_OPT_NO_LOCAL 0x04
+#define SUB_OPT_RETAIN_AS_PUBLISHED 0x08
+#define SUB_OPT_RETAIN_HANDLING(o) (((o) >> 4) & 3)
+
 struct subscription {
-    char *filter;        /* NUL-terminated copy */
+    char *filter;        /* NUL-terminated copy, "$share/..." included */
     uint16_t filter_len;
-    uint8_t options;     /* QoS in bits 0-1 */
+    uint8_t options;
+    uint32_t sub_id;     /* MQTT 5 Subscription Identifier, 0 if none */
+    bool shared;         /* a $share/ subscription: in the broker's registry, not the tree */
 };
+
+#define SESSION_EXPIRY_NEVER 0xFFFFFFFFu
 
 struct session {
     struct worker *w;
+    uint64_t uid;            /* unique in this process, never reused */
     char *client_id;         /* NUL-terminated, owned; the session table's key */
     uint16_t client_id_len;
     char *username;          /* owned; NULL for anonymous */
     struct conn *conn;       /* the live connection, or NULL when offline */
-    bool clean;              /* clean session: freed when the connection ends */
+    uint32_t expiry_s;       /* Session Expiry Interval: 0 = ends with the connection,
+                                SESSION_EXPIRY_NEVER = kept until taken over */
     uint8_t version;         /* protocol level of the last connection */
 
     struct subscription *subs;
@@ -73,6 +99,8 @@ struct session {
     size_t nrx_qos2, caprx_qos2;
 
     struct message *will;       /* the current connection's will, or NULL */
+    uint32_t will_delay_s;      /* MQTT 5 Will Delay Interval of that will */
+    uint64_t will_due_ms;       /* offline with a delayed will: loop time to send it */
     uint64_t offline_since_ms;  /* loop time the last connection ended */
 
     uint32_t match_gen;         /* worker's de-duplication stamp */
@@ -82,13 +110,14 @@ struct session {
 /* Looks up a session of w by client id; NULL when none. */
 struct session *session_find(struct worker *w, const char *client_id, size_t len);
 
-/* Creates and registers a session (no connection yet). NULL when out of
- * memory. */
+/* Creates and registers a session (no connection yet) with the given
+ * Session Expiry Interval. NULL when out of memory. */
 struct session *session_create(struct worker *w, const char *client_id, size_t len,
-                               const char *username, size_t username_len, bool clean);
+                               const char *username, size_t username_len, uint32_t expiry_s);
 
-/* Unregisters and frees s: subscriptions leave the tree, references are
- * dropped. s must have no connection. */
+/* Unregisters and frees s: subscriptions leave the tree and the shared
+ * registry, references are dropped, a pending delayed will is dropped.
+ * s must have no connection. */
 void session_destroy(struct session *s);
 
 /* Attaches a live connection: resends the inflight window (DUP set, PUBREL
@@ -96,35 +125,39 @@ void session_destroy(struct session *s);
 void session_attach(struct session *s, struct conn *c);
 
 /*
- * The connection of s has ended. When `send_will`, the will is published.
- * A clean session is destroyed; a persistent one stays offline.
+ * The connection of s has ended. When `send_will`, the will is published
+ * now, or (MQTT 5 Will Delay Interval, session kept) when the delay passes.
+ * A session whose expiry is 0 is destroyed; any other stays offline.
  */
 void session_detach(struct session *s, bool send_will);
 
-/* Replaces the will (reference taken over; NULL clears). */
-void session_set_will(struct session *s, struct message *will);
+/* Replaces the will (reference taken over; NULL clears) and its delay; a
+ * delayed will still pending from the last connection is dropped. */
+void session_set_will(struct session *s, struct message *will, uint32_t delay_s);
 
 /*
- * Subscribes s to filter with QoS in options. Returns 1 new, 0 replaced,
- * or MQ_ENOMEM.
+ * Subscribes s to filter (a "$share/{group}/{filter}" goes to the shared
+ * registry) with options and MQTT 5 subscription identifier.
+ * Returns 1 new, 0 replaced, or MQ_ENOMEM.
  */
-int session_subscribe(struct session *s, const char *filter, size_t len, uint8_t options);
+int session_subscribe(struct session *s, const char *filter, size_t len, uint8_t options,
+                      uint32_t sub_id);
 
 /* MQ_OK or MQ_ENOTFOUND. */
 int session_unsubscribe(struct session *s, const char *filter, size_t len);
 
 /*
- * Delivers msg to s at QoS qos (already min(granted, published)). retain is
- * the RETAIN flag to send (true only for retained messages sent on
- * subscription). QoS 0 goes out now or is dropped; QoS 1/2 enters the
- * inflight window or the queue, or is dropped when limits are hit (counted).
+ * Delivers msg to s as d says. QoS 0 goes out now or is dropped; QoS 1/2
+ * enters the inflight window or the queue, or is dropped when limits are
+ * hit (counted). Expired messages and topics the ACL hides are skipped.
  */
-void session_deliver(struct session *s, struct message *msg, uint8_t qos, bool retain);
+void session_deliver(struct session *s, struct message *msg, const struct delivery *d);
 
 /* Incoming acknowledgements of our outgoing publishes. Unknown ids are
- * ignored. Freed window slots are refilled from the queue. */
+ * ignored. Freed window slots are refilled from the queue. An MQTT 5
+ * PUBREC with a failure reason (>= 0x80) ends that QoS 2 flow. */
 void session_on_puback(struct session *s, uint16_t id);
-void session_on_pubrec(struct session *s, uint16_t id);
+void session_on_pubrec(struct session *s, uint16_t id, uint8_t reason);
 void session_on_pubcomp(struct session *s, uint16_t id);
 
 /* Incoming QoS 2 bookkeeping: returns true when id was already received
@@ -133,7 +166,11 @@ bool session_rx_qos2_seen(struct session *s, uint16_t id);
 /* PUBREL: forgets id. */
 void session_rx_qos2_release(struct session *s, uint16_t id);
 
-/* Per-second housekeeping on w: expire offline persistent sessions. */
+/* Number of incoming QoS 2 ids awaiting PUBREL. */
+size_t session_rx_qos2_count(const struct session *s);
+
+/* Per-second housekeeping on w: publish delayed wills that are due and
+ * expire offline sessions (publishing a will still pending). */
 void session_expire(struct worker *w, uint64_t now_ms);
 
 #endif

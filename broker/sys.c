@@ -49,7 +49,7 @@ static void sys_put(struct sys_reporter *r, int slot, const char *topic, const c
     if (!copy)
         return;
     struct message *m = message_new(topic, strlen(topic), (const uint8_t *)value, strlen(value), 0,
-                                    true);
+                                    true, NULL);
     if (!m) {
         free(copy);
         return;

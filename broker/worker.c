@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "errors.h"
 #include "log.h"
+#include "mqtt5.h"
 #include "router.h"
 #include "session.h"
 #include "topic_tree.h"
@@ -36,6 +37,10 @@ static void work_discard(struct work *item)
     switch (item->kind) {
     case WORK_DELIVER:
         message_unref(item->u.msg);
+        break;
+    case WORK_DELIVER_SHARED:
+        message_unref(item->u.shared.msg);
+        free(item->u.shared.client_id);
         break;
     case WORK_ADOPT:
         close(item->u.adopt.fd);
@@ -178,6 +183,12 @@ static void on_wake(uv_async_t *h)
             router_deliver_local(w, item->u.msg);
             message_unref(item->u.msg);
             break;
+        case WORK_DELIVER_SHARED:
+            router_deliver_shared(w, item->u.shared.msg, item->u.shared.client_id,
+                                  item->u.shared.session_uid, item->u.shared.options,
+                                  item->u.shared.sub_id);
+            work_discard(item);
+            break;
         case WORK_ADOPT:
             if (w->stopping)
                 work_discard(item);
@@ -214,7 +225,7 @@ static void on_tick(uv_timer_t *h)
             conn_close(c, "no CONNECT within 10 s");
         } else if (c->state == CONN_ACTIVE && c->keepalive &&
                    now - c->last_in_ms > (uint64_t)c->keepalive * 1500) {
-            conn_close(c, "keepalive expired");
+            conn_disconnect(c, MQTT5_RC_KEEP_ALIVE_TIMEOUT, "keepalive expired");
         }
         c = next;
     }

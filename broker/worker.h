@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "broker.h"
+#include "session.h"
 #include "strmap.h"
 
 struct conn;
@@ -34,6 +35,8 @@ struct topic_tree;
 
 enum work_kind {
     WORK_DELIVER,  /* msg: deliver to local subscribers (reference passed) */
+    WORK_DELIVER_SHARED, /* shared: deliver msg to one session (a shared
+                            subscription's picked member) */
     WORK_ADOPT,    /* fd (+ bytes already read): a connection to serve here */
     WORK_RELOAD,   /* auth: a new snapshot (reference passed) */
     WORK_WILLS,    /* shutdown phase 1: publish the wills of live clients */
@@ -50,6 +53,14 @@ struct work {
             uint8_t *bytes; /* malloc'd bytes read by another worker; owned */
             uint32_t len;
         } adopt;
+        struct {
+            struct message *msg;  /* reference passed */
+            char *client_id;      /* owned */
+            uint64_t session_uid; /* the member; another session with the
+                                     same client id does not get it */
+            uint8_t options;
+            uint32_t sub_id;
+        } shared;
     } u;
 };
 
@@ -59,11 +70,12 @@ struct work_list {
     size_t n, cap;
 };
 
-/* A session reached by one message, with the best QoS of its matching
- * subscriptions (de-duplication while matching). */
+/* A session reached by one message, with what its matching subscriptions
+ * add up to: the best QoS, Retain As Published if any asked for it, their
+ * Subscription Identifiers (de-duplication while matching). */
 struct delivery_hit {
     struct session *s;
-    uint8_t qos;
+    struct delivery d;
 };
 
 /* The PUBLISH packet of the message being fanned out, encoded once per
@@ -71,6 +83,7 @@ struct delivery_hit {
  * id patched. */
 struct encode_cache {
     struct message *msg; /* holds a reference; NULL when empty */
+    bool v5;             /* the MQTT 5 form (else 3.1/3.1.1, which are alike) */
     uint8_t qos;
     bool retain;
     uint8_t *bytes;

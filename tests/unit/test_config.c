@@ -106,6 +106,7 @@ static void test_defaults(void **state)
         {FIELD(max_queued_bytes), 8 << 20},
         {FIELD(message_size_limit), 1 << 20},
         {FIELD(max_keepalive), 65535},
+        {FIELD(max_topic_alias), 10},
         {FIELD(persistent_client_expiration), 0},
         {FIELD(sys_interval), 10},
         {FIELD(out_soft_bytes), 1 << 20},
@@ -154,6 +155,8 @@ static void test_each_key(void **state)
         {"message_size_limit", "0", FIELD(message_size_limit), 0},
         {"max_keepalive", "0", FIELD(max_keepalive), 0},
         {"max_keepalive", "60", FIELD(max_keepalive), 60},
+        {"max_topic_alias", "0", FIELD(max_topic_alias), 0},
+        {"max_topic_alias", "65535", FIELD(max_topic_alias), 65535},
         {"persistent_client_expiration", "1d", FIELD(persistent_client_expiration), 86400},
         {"sys_interval", "0", FIELD(sys_interval), 0},
         {"sys_interval", "65535", FIELD(sys_interval), 65535},
@@ -463,8 +466,9 @@ static void test_shipped_example(void **state)
     int rc = config_load_file(&c, path, err, sizeof(err));
     if (rc != MQ_OK)
         fail_msg("rc %d: %s", rc, err);
-    assert_int_equal(nkeys, 18); /* every key of struct config but verbose */
+    assert_int_equal(nkeys, 19); /* every key of struct config but verbose */
     assert_int_equal(c.port, def.port);
+    assert_int_equal(c.max_topic_alias, def.max_topic_alias);
     assert_int_equal(c.allow_anonymous, def.allow_anonymous);
     assert_int_equal(c.allow_zero_length_clientid, def.allow_zero_length_clientid);
     assert_int_equal(c.max_connections, def.max_connections);

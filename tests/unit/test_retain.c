@@ -62,7 +62,7 @@ static void *fault_realloc(void *p, size_t size)
 static struct message *msg(const char *topic, const char *payload)
 {
     struct message *m =
-        message_new(topic, strlen(topic), (const uint8_t *)payload, strlen(payload), 1, true);
+        message_new(topic, strlen(topic), (const uint8_t *)payload, strlen(payload), 1, true, NULL);
     assert_non_null(m);
     return m;
 }
@@ -410,7 +410,7 @@ static void test_deep_topic(void **state)
     topic[len] = '\0';
     struct retain_store *r = retain_new();
     assert_non_null(r);
-    struct message *m = message_new(topic, len, (const uint8_t *)"x", 1, 0, true);
+    struct message *m = message_new(topic, len, (const uint8_t *)"x", 1, 0, true, NULL);
     assert_non_null(m);
     assert_int_equal(retain_set(r, m), MQ_OK);
     struct seen s = {0};
@@ -437,7 +437,7 @@ static void test_empty_topic(void **state)
 {
     struct retain_store *r = retain_new();
     assert_non_null(r);
-    struct message *m = message_new("", 0, (const uint8_t *)"x", 1, 0, true);
+    struct message *m = message_new("", 0, (const uint8_t *)"x", 1, 0, true, NULL);
     assert_non_null(m);
     assert_int_equal(retain_set(r, m), MQ_EINVAL);
     assert_int_equal(refs(m), 1);
@@ -524,7 +524,8 @@ static void *worker(void *p)
     size_t n = 0;
     for (int i = 0; i < 2000; i++) {
         snprintf(topic, sizeof(topic), "w%d/t%d", w->id, i % 50);
-        struct message *m = message_new(topic, strlen(topic), (const uint8_t *)"x", i % 3, 0, 1);
+        struct message *m =
+            message_new(topic, strlen(topic), (const uint8_t *)"x", i % 3, 0, 1, NULL);
         if (!m || retain_set(w->r, m) != MQ_OK)
             abort();
         message_unref(m);
