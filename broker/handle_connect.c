@@ -135,6 +135,22 @@ static int connect_will(struct conn *c, const struct connect_req *r, const char 
     return *will ? MQ_OK : MQ_ENOMEM;
 }
 
+/*
+ * Makes a client id for a client that sent none, into buf. It is chosen so
+ * that its home worker is w: an MQTT 5 client may come back with it (its
+ * session then lives on here). Returns its length.
+ */
+static size_t assign_client_id(struct worker *w, char *buf, size_t size)
+{
+    for (;;) {
+        uint64_t salt = uv_hrtime();
+        int n = snprintf(buf, size, "auto-%llx-%llx", (unsigned long long)++w->auto_id_counter,
+                         (unsigned long long)salt);
+        if (worker_home(w->b, buf, (size_t)n) == w->index)
+            return (size_t)n;
+    }
+}
+
 /* Finds the session to resume, after closing any connection that holds
  * it (take-over). Returns NULL when a new session must be made. */
 static struct session *connect_take_over(struct conn *c, const char *client_id, size_t len,
@@ -252,11 +268,8 @@ int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *re
     const char *client_id = m->client_id.s;
     size_t client_id_len = m->client_id.len;
     if (client_id_len == 0) {
-        uint64_t salt = uv_hrtime();
-        int n = snprintf(auto_id, sizeof(auto_id), "auto-%u-%llx-%llx", w->index,
-                         (unsigned long long)++w->auto_id_counter, (unsigned long long)salt);
+        client_id_len = assign_client_id(w, auto_id, sizeof(auto_id));
         client_id = auto_id;
-        client_id_len = (size_t)n;
     }
 
     /* NUL-terminated copies for the ACL and the session. */

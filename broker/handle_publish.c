@@ -60,16 +60,18 @@ static size_t receive_maximum(const struct conn *c)
 
 /*
  * MQTT 5: resolves the topic alias and checks the properties of p.
- * Returns MQ_OK (p->topic set), an error with c->close_reason set, or
- * MQ_EUTF8 for a payload that is not the UTF-8 it claims to be (answered
- * with 0x99, not by closing).
+ * Returns MQ_OK (p->topic set) or an error with c->close_reason set. A
+ * payload that is not the UTF-8 it claims to be is not an error that
+ * closes: *reason gets 0x99 for the acknowledgement instead.
  */
-static int publish_v5_checks(struct conn *c, struct mqtt_publish *p, struct mqtt5_props *props)
+static int publish_v5_checks(struct conn *c, struct mqtt_publish *p, struct mqtt5_props *props,
+                             uint8_t *reason)
 {
     int rc = mqtt5_props_decode(p->props, p->props_len, MQTT5_CTX_PUBLISH, props);
     if (rc != MQ_OK) {
-        c->close_reason = props->bad_id == MQTT5_PROP_TOPIC_ALIAS ? MQTT5_RC_TOPIC_ALIAS_INVALID
-                                                                  : mqtt5_reason_for_error(rc);
+        /* Topic Alias 0 has its own reason; a repeated one is a protocol error. */
+        bool alias_zero = props->bad_id == MQTT5_PROP_TOPIC_ALIAS && props->topic_alias == 0;
+        c->close_reason = alias_zero ? MQTT5_RC_TOPIC_ALIAS_INVALID : mqtt5_reason_for_error(rc);
         return rc;
     }
     if (mqtt5_has(props, MQTT5_PROP_TOPIC_ALIAS)) {
@@ -96,7 +98,7 @@ static int publish_v5_checks(struct conn *c, struct mqtt_publish *p, struct mqtt
     }
     if (props->payload_format == 1 &&
         mqtt_utf8_check((const char *)p->payload, p->payload_len) != MQ_OK)
-        return MQ_EUTF8;
+        *reason = MQTT5_RC_PAYLOAD_FORMAT_INVALID;
     return MQ_OK;
 }
 
@@ -138,10 +140,7 @@ int handle_publish(struct conn *c, const struct mqtt_frame *f)
     struct mqtt5_props props = {0};
     uint8_t reason = MQTT5_RC_SUCCESS;
     if (c->version == MQTT_V5) {
-        rc = publish_v5_checks(c, &p, &props);
-        if (rc == MQ_EUTF8)
-            reason = MQTT5_RC_PAYLOAD_FORMAT_INVALID;
-        else if (rc != MQ_OK)
+        if ((rc = publish_v5_checks(c, &p, &props, &reason)) != MQ_OK)
             return rc;
     }
 

@@ -511,7 +511,13 @@ static bool sub_options_valid(uint8_t options, uint8_t version)
         return false;
     if (version != MQTT_V5)
         return (options & 0xFC) == 0;
-    return (options & 0xC0) == 0 && ((options >> 4) & 3) != 3;
+    return (options & 0xC0) == 0;
+}
+
+/* A "$share/..." filter (MQTT 5 shared subscription, 4.8.2). */
+static bool is_share_filter(const char *s, size_t len)
+{
+    return len >= 7 && memcmp(s, "$share/", 7) == 0;
 }
 
 /* SUBSCRIBE and UNSUBSCRIBE: the same list, with or without options. */
@@ -533,8 +539,8 @@ static int decode_sub_list(const struct mqtt_frame *f, uint8_t type, uint8_t ver
         return MQ_EMALFORMED;
     if (version == MQTT_V5 && rd_props(&r, &s->props, &s->props_len) != MQ_OK)
         return MQ_EMALFORMED;
-    if (rd_left(&r) == 0)
-        return MQ_EMALFORMED;
+    if (rd_left(&r) == 0) /* no filters: MQTT 5 calls it a protocol error */
+        return version == MQTT_V5 ? MQ_EPROTOCOL : MQ_EMALFORMED;
     s->iter.pos = r.p;
     s->iter.end = r.end;
     s->iter.has_options = has_options;
@@ -545,8 +551,12 @@ static int decode_sub_list(const struct mqtt_frame *f, uint8_t type, uint8_t ver
         if (has_options) {
             if (rd_u8(&r, &options) != MQ_OK || !sub_options_valid(options, version))
                 return MQ_EMALFORMED;
+            if (version == MQTT_V5 && (options >> 4 & 3) == 3)
+                return MQ_EPROTOCOL; /* Retain Handling 3 (MQTT 5 3.8.3.1) */
         }
-        if (!topic_filter_valid(filter.s, filter.len))
+        /* A shared subscription's share name is the broker's to judge (it
+         * answers a bad one in SUBACK); only plain filters are checked. */
+        if (!is_share_filter(filter.s, filter.len) && !topic_filter_valid(filter.s, filter.len))
             return MQ_EPROTOCOL;
         s->count++;
     }

@@ -388,6 +388,7 @@ void session_detach(struct session *s, bool send_will)
          * whichever comes first (session_expire sends it). */
         uint32_t delay = s->will_delay_s < s->expiry_s ? s->will_delay_s : s->expiry_s;
         s->will_due_ms = s->offline_since_ms + (uint64_t)delay * 1000;
+        worker_wake_at(w, s->will_due_ms);
         return;
     }
     struct message *will = s->will;
@@ -551,6 +552,7 @@ struct expiry_scan {
     uint32_t v3_expiry_s; /* persistent_client_expiration; 0 = never */
     struct session **due; /* offline sessions with work to do now */
     size_t n, cap;
+    uint64_t next_will_ms; /* the earliest delayed will not yet due; 0 = none */
 };
 
 /* Seconds an offline s is kept; 0 = forever. */
@@ -572,8 +574,11 @@ static void find_due(void *ctx, void *value)
     if (s->conn)
         return;
     bool will_due = s->will && s->will_due_ms && x->now_ms >= s->will_due_ms;
-    if (!will_due && !session_is_expired(s, x))
+    if (!will_due && !session_is_expired(s, x)) {
+        if (s->will && s->will_due_ms && (!x->next_will_ms || s->will_due_ms < x->next_will_ms))
+            x->next_will_ms = s->will_due_ms;
         return;
+    }
     if (x->n == x->cap) {
         size_t cap = x->cap ? x->cap * 2 : 16;
         struct session **v = realloc(x->due, cap * sizeof(*v));
@@ -603,4 +608,6 @@ void session_expire(struct worker *w, uint64_t now_ms)
             router_publish(w, will);
     }
     free(x.due);
+    if (x.next_will_ms)
+        worker_wake_at(w, x.next_will_ms);
 }

@@ -114,8 +114,7 @@ static void worker_publish_stats(struct worker *w)
     atomic_store_explicit(&s->bytes_received, w->count.bytes_received, memory_order_relaxed);
     atomic_store_explicit(&s->bytes_sent, w->count.bytes_sent, memory_order_relaxed);
     atomic_store_explicit(&s->msgs_dropped, w->count.msgs_dropped, memory_order_relaxed);
-    atomic_store_explicit(&s->clients_connected, w->count.clients_connected,
-                          memory_order_relaxed);
+    atomic_store_explicit(&s->clients_connected, w->count.clients_connected, memory_order_relaxed);
     atomic_store_explicit(&s->clients_total, w->count.clients_total, memory_order_relaxed);
     atomic_store_explicit(&s->subscriptions, w->count.subscriptions, memory_order_release);
     atomic_store_explicit(&s->inflight, w->count.inflight, memory_order_relaxed);
@@ -160,6 +159,7 @@ static void worker_stop(struct worker *w)
     w->stopping = true;
     conn_close_all(w);
     uv_close((uv_handle_t *)&w->tick, NULL);
+    uv_close((uv_handle_t *)&w->will_timer, NULL);
     uv_close((uv_handle_t *)&w->wake, NULL);
     /* turn_end stays until the connections' output is flushed; the loop
      * then has only it and is stopped explicitly. */
@@ -232,6 +232,22 @@ static void on_tick(uv_timer_t *h)
     session_expire(w, now);
 }
 
+static void on_will_timer(uv_timer_t *h)
+{
+    struct worker *w = h->data;
+    w->will_timer_due = 0;
+    session_expire(w, uv_now(&w->loop));
+}
+
+void worker_wake_at(struct worker *w, uint64_t due_ms)
+{
+    if (w->stopping || (w->will_timer_due && w->will_timer_due <= due_ms))
+        return;
+    uint64_t now = uv_now(&w->loop);
+    w->will_timer_due = due_ms;
+    uv_timer_start(&w->will_timer, on_will_timer, due_ms > now ? due_ms - now : 0, 0);
+}
+
 static void worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -261,7 +277,8 @@ struct worker *worker_new(struct broker *b, unsigned index, struct auth_snapshot
     uv_async_init(&w->loop, &w->wake, on_wake);
     uv_check_init(&w->loop, &w->turn_end);
     uv_timer_init(&w->loop, &w->tick);
-    w->wake.data = w->turn_end.data = w->tick.data = w;
+    uv_timer_init(&w->loop, &w->will_timer);
+    w->wake.data = w->turn_end.data = w->tick.data = w->will_timer.data = w;
     uv_check_start(&w->turn_end, on_turn_end);
     uv_timer_start(&w->tick, on_tick, 1000, 1000);
     return w;

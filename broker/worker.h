@@ -34,13 +34,13 @@ struct session;
 struct topic_tree;
 
 enum work_kind {
-    WORK_DELIVER,  /* msg: deliver to local subscribers (reference passed) */
+    WORK_DELIVER,        /* msg: deliver to local subscribers (reference passed) */
     WORK_DELIVER_SHARED, /* shared: deliver msg to one session (a shared
                             subscription's picked member) */
-    WORK_ADOPT,    /* fd (+ bytes already read): a connection to serve here */
-    WORK_RELOAD,   /* auth: a new snapshot (reference passed) */
-    WORK_WILLS,    /* shutdown phase 1: publish the wills of live clients */
-    WORK_STOP,     /* shutdown phase 2: flush, close everything, leave the loop */
+    WORK_ADOPT,          /* fd (+ bytes already read): a connection to serve here */
+    WORK_RELOAD,         /* auth: a new snapshot (reference passed) */
+    WORK_WILLS,          /* shutdown phase 1: publish the wills of live clients */
+    WORK_STOP,           /* shutdown phase 2: flush, close everything, leave the loop */
 };
 
 struct work {
@@ -93,36 +93,38 @@ struct encode_cache {
 
 struct worker {
     struct broker *b;
-    unsigned index;              /* 0 .. nworkers-1 */
+    unsigned index; /* 0 .. nworkers-1 */
     uv_loop_t loop;
     uv_thread_t thread;
-    uv_async_t wake;             /* inbox has work */
-    uv_check_t turn_end;         /* flush, hand off, publish stats */
-    uv_timer_t tick;             /* keepalive and session expiry, every second */
+    uv_async_t wake;         /* inbox has work */
+    uv_check_t turn_end;     /* flush, hand off, publish stats */
+    uv_timer_t tick;         /* keepalive and session expiry, every second */
+    uv_timer_t will_timer;   /* the next delayed will (MQTT 5), to the millisecond */
+    uint64_t will_timer_due; /* loop time it fires; 0 = not armed */
 
     pthread_mutex_t inbox_lock;
-    struct work_list inbox;      /* under inbox_lock */
-    struct work_list draining;   /* the swapped-out inbox being processed */
-    struct work_list *outbox;    /* per destination worker: work to post at turn end */
+    struct work_list inbox;    /* under inbox_lock */
+    struct work_list draining; /* the swapped-out inbox being processed */
+    struct work_list *outbox;  /* per destination worker: work to post at turn end */
 
-    struct topic_tree *tree;     /* subscriptions of this worker's sessions */
-    struct strmap sessions;      /* client id -> struct session * */
-    struct auth_snapshot *auth;  /* this worker's reference */
+    struct topic_tree *tree;    /* subscriptions of this worker's sessions */
+    struct strmap sessions;     /* client id -> struct session * */
+    struct auth_snapshot *auth; /* this worker's reference */
 
-    struct conn *conns;          /* every live connection (doubly linked) */
-    struct conn *dirty;          /* connections with output to flush this turn */
+    struct conn *conns; /* every live connection (doubly linked) */
+    struct conn *dirty; /* connections with output to flush this turn */
 
-    uint8_t *read_buf;           /* READ_BUF_SIZE bytes lent to every read: reads on one
-                                    loop never overlap */
+    uint8_t *read_buf; /* READ_BUF_SIZE bytes lent to every read: reads on one
+                          loop never overlap */
 
-    uint32_t match_gen;          /* generation stamp for de-duplication */
-    struct delivery_hit *hits;   /* reused per fan-out */
+    uint32_t match_gen;        /* generation stamp for de-duplication */
+    struct delivery_hit *hits; /* reused per fan-out */
     size_t nhits, caphits;
     struct encode_cache enc;
 
-    uint64_t auto_id_counter;    /* for assigned client ids */
+    uint64_t auto_id_counter; /* for assigned client ids */
     bool stopping;
-    bool wills_pending;          /* wills routed this turn: report at turn end */
+    bool wills_pending; /* wills routed this turn: report at turn end */
 
     /* Plain counters bumped on the hot path, published into stats at turn end. */
     struct {
@@ -153,6 +155,10 @@ int worker_post(struct worker *w, const struct work *item);
 
 /* From w's own thread: queue an item for worker `dest`, posted at turn end. */
 int worker_post_later(struct worker *w, unsigned dest, const struct work *item);
+
+/* Makes w run session_expire() at loop time due_ms (or earlier, if it is
+ * already due to run earlier). */
+void worker_wake_at(struct worker *w, uint64_t due_ms);
 
 /* The home worker of a client id. */
 unsigned worker_home(const struct broker *b, const char *client_id, size_t len);
