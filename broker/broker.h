@@ -49,28 +49,28 @@ void auth_snapshot_unref(struct auth_snapshot *a);
  * Each worker owns one; the $SYS reporter sums them.
  */
 struct worker_stats {
-    atomic_uint_fast64_t msgs_received;   /* PUBLISH packets in */
-    atomic_uint_fast64_t msgs_sent;       /* PUBLISH packets out */
+    atomic_uint_fast64_t msgs_received; /* PUBLISH packets in */
+    atomic_uint_fast64_t msgs_sent;     /* PUBLISH packets out */
     atomic_uint_fast64_t bytes_received;
     atomic_uint_fast64_t bytes_sent;
-    atomic_uint_fast64_t msgs_dropped;    /* deliveries dropped by a limit */
+    atomic_uint_fast64_t msgs_dropped;      /* deliveries dropped by a limit */
     atomic_uint_fast64_t clients_connected; /* sessions with a live connection */
-    atomic_uint_fast64_t clients_total;   /* sessions, connected or not */
-    atomic_uint_fast64_t subscriptions;   /* (session, filter) pairs */
-    atomic_uint_fast64_t inflight;        /* outgoing QoS 1/2 awaiting ack */
-    atomic_uint_fast64_t queued;          /* messages waiting in session queues */
+    atomic_uint_fast64_t clients_total;     /* sessions, connected or not */
+    atomic_uint_fast64_t subscriptions;     /* (session, filter) pairs */
+    atomic_uint_fast64_t inflight;          /* outgoing QoS 1/2 awaiting ack */
+    atomic_uint_fast64_t queued;            /* messages waiting in session queues */
 };
 
 struct broker {
-    struct config *cfg;            /* read only after start-up */
-    struct worker **workers;       /* nworkers, each on its own thread */
+    struct config *cfg;      /* read only after start-up */
+    struct worker **workers; /* nworkers, each on its own thread */
     unsigned nworkers;
     struct retain_store *retain;   /* shared, internally locked */
     struct shared_registry shared; /* $share/ groups, internally locked */
     atomic_int connections;        /* open network connections, all workers */
     atomic_uint_fast64_t sockets_accepted;
-    uint64_t start_time;           /* uv_hrtime() at start, ns */
-    uv_loop_t *main_loop;          /* the main thread's loop (listener, signals, $SYS) */
+    uint64_t start_time;  /* uv_hrtime() at start, ns */
+    uv_loop_t *main_loop; /* the main thread's loop (listener, signals, $SYS) */
 
     /* Shutdown phase 1: each worker, once the wills of its clients are
      * routed and handed to the other workers, counts itself here and wakes

@@ -23,44 +23,44 @@
 
 struct config {
     /* Listener. */
-    uint16_t port;                 /* port: MQTT over TCP, default 1883 */
-    char *bind_address;            /* bind_address: default NULL = all IPv4 addresses */
+    uint16_t port;      /* port: MQTT over TCP, default 1883 */
+    char *bind_address; /* bind_address: default NULL = all IPv4 addresses */
 
     /* Authentication and authorisation. */
-    bool allow_anonymous;          /* allow_anonymous: default false */
+    bool allow_anonymous;            /* allow_anonymous: default false */
     bool allow_zero_length_clientid; /* allow_zero_length_clientid: default true */
-    char *password_file;           /* password_file: mosquitto_passwd format, NULL = none */
-    char *acl_file;                /* acl_file: mosquitto acl format, NULL = none */
+    char *password_file;             /* password_file: mosquitto_passwd format, NULL = none */
+    char *acl_file;                  /* acl_file: mosquitto acl format, NULL = none */
 
     /* Limits. 0 or -1 where noted means "no limit". */
-    int max_connections;           /* max_connections: default -1 = unlimited */
-    uint32_t max_inflight_messages; /* max_inflight_messages: outgoing QoS 1/2 window per
-                                      client, default 20, 0 = unlimited */
-    uint32_t max_queued_messages;  /* max_queued_messages: per session, default 1000,
-                                      0 = unlimited */
-    uint64_t max_queued_bytes;     /* max_queued_bytes: per session, default 8 MiB,
-                                      0 = unlimited */
-    uint32_t message_size_limit;   /* message_size_limit: max PUBLISH payload in bytes,
-                                      default 1 MiB, 0 = the protocol's 268435455 */
-    uint16_t max_keepalive;        /* max_keepalive: seconds, default 65535 */
-    uint16_t max_topic_alias;      /* max_topic_alias: MQTT 5 topic aliases a client may
-                                      set up towards the broker, default 10, 0 = none */
+    int max_connections;                   /* max_connections: default -1 = unlimited */
+    uint32_t max_inflight_messages;        /* max_inflight_messages: outgoing QoS 1/2 window per
+                                             client, default 20, 0 = unlimited */
+    uint32_t max_queued_messages;          /* max_queued_messages: per session, default 1000,
+                                              0 = unlimited */
+    uint64_t max_queued_bytes;             /* max_queued_bytes: per session, default 8 MiB,
+                                              0 = unlimited */
+    uint32_t message_size_limit;           /* message_size_limit: max PUBLISH payload in bytes,
+                                              default 1 MiB, 0 = the protocol's 268435455 */
+    uint16_t max_keepalive;                /* max_keepalive: seconds, default 65535 */
+    uint16_t max_topic_alias;              /* max_topic_alias: MQTT 5 topic aliases a client may
+                                              set up towards the broker, default 10, 0 = none */
     uint32_t persistent_client_expiration; /* persistent_client_expiration: seconds a
                                       disconnected persistent session is kept, 0 = forever;
                                       the file takes Mosquitto's forms (3600, 1h, 2d, 1w,
                                       1m, 1y) */
-    uint32_t sys_interval;         /* sys_interval: seconds between $SYS updates,
-                                      default 10, 0 = no $SYS */
-    uint64_t out_soft_bytes;       /* conn.out_soft_bytes: a connection's unsent output
-                                      above which QoS 0 deliveries are dropped (counted),
-                                      default 1 MiB */
-    uint64_t out_hard_bytes;       /* conn.out_hard_bytes: unsent output past which the
-                                      client is disconnected, default 8 MiB */
+    uint32_t sys_interval;                 /* sys_interval: seconds between $SYS updates,
+                                              default 10, 0 = no $SYS */
+    uint64_t out_soft_bytes;               /* conn.out_soft_bytes: a connection's unsent output
+                                              above which QoS 0 deliveries are dropped (counted),
+                                              default 1 MiB */
+    uint64_t out_hard_bytes;               /* conn.out_hard_bytes: unsent output past which the
+                                              client is disconnected, default 8 MiB */
 
     /* Process. */
-    char *data_dir;                /* data_dir: default "data" (relative to the cwd) */
-    unsigned workers;              /* workers: worker threads, default 0 = one per core */
-    bool verbose;                  /* set by -v (no config key) */
+    char *data_dir;   /* data_dir: default "data" (relative to the cwd) */
+    unsigned workers; /* workers: worker threads, default 0 = one per core */
+    bool verbose;     /* set by -v (no config key) */
 };
 
 /* Fills c with the defaults above (strings allocated where non-NULL).

@@ -26,49 +26,49 @@ struct session;
 struct strmap;
 
 enum conn_state {
-    CONN_NEW,      /* waiting for CONNECT */
-    CONN_ACTIVE,   /* CONNECT accepted, attached to a session */
-    CONN_HANDOFF,  /* given to another worker: read no further */
-    CONN_CLOSED,   /* closing; freed at the end of this loop turn */
+    CONN_NEW,     /* waiting for CONNECT */
+    CONN_ACTIVE,  /* CONNECT accepted, attached to a session */
+    CONN_HANDOFF, /* given to another worker: read no further */
+    CONN_CLOSED,  /* closing; freed at the end of this loop turn */
 };
 
 struct conn {
-    uv_tcp_t tcp;              /* tcp.data == this conn */
+    uv_tcp_t tcp; /* tcp.data == this conn */
     struct worker *w;
-    struct session *s;         /* NULL until CONNECT is accepted */
-    struct conn *prev, *next;  /* worker's list of live connections */
-    struct conn *dirty_next;   /* worker's dirty list; valid while dirty */
+    struct session *s;        /* NULL until CONNECT is accepted */
+    struct conn *prev, *next; /* worker's list of live connections */
+    struct conn *dirty_next;  /* worker's dirty list; valid while dirty */
 
-    uint8_t *in;               /* unframed tail of input (malloc'd), or NULL */
+    uint8_t *in; /* unframed tail of input (malloc'd), or NULL */
     uint32_t in_len, in_cap;
 
-    uint8_t *out;              /* output not yet handed to the kernel (malloc'd) */
+    uint8_t *out; /* output not yet handed to the kernel (malloc'd) */
     size_t out_len, out_cap;
-    uint8_t *writing;          /* buffer owned by a pending uv_write, or NULL */
-    size_t writing_len;        /* bytes in that pending write */
+    uint8_t *writing;   /* buffer owned by a pending uv_write, or NULL */
+    size_t writing_len; /* bytes in that pending write */
     uv_write_t write_req;
 
-    uint64_t last_in_ms;       /* loop time of the last packet received */
-    uint64_t opened_ms;        /* loop time the connection was adopted */
-    uint16_t keepalive;        /* seconds, from CONNECT; 0 = none */
-    uint8_t version;           /* enum mqtt_version, from CONNECT */
-    uint8_t state;             /* enum conn_state */
+    uint64_t last_in_ms; /* loop time of the last packet received */
+    uint64_t opened_ms;  /* loop time the connection was adopted */
+    uint16_t keepalive;  /* seconds, from CONNECT; 0 = none */
+    uint8_t version;     /* enum mqtt_version, from CONNECT */
+    uint8_t state;       /* enum conn_state */
     bool dirty;
-    bool disconnect_sent;      /* a DISCONNECT was received: no will */
-    const char *doomed;        /* why the conn must close at turn end (slow reader,
-                                  no memory): set by conn_reserve, which never closes
-                                  synchronously so that callers' sessions stay valid */
+    bool disconnect_sent; /* a DISCONNECT was received: no will */
+    const char *doomed;   /* why the conn must close at turn end (slow reader,
+                             no memory): set by conn_reserve, which never closes
+                             synchronously so that callers' sessions stay valid */
 
     /* MQTT 5 only (all zero for 3.1/3.1.1). */
-    uint8_t close_reason;      /* DISCONNECT reason a handler wants sent when it
-                                  returns an error; 0 = derive from the error */
-    bool problem_info;         /* Request Problem Information: reason strings allowed */
-    uint16_t receive_max;      /* the client's Receive Maximum (65535 if absent) */
-    uint32_t max_packet_out;   /* the client's Maximum Packet Size; 0 = no limit */
-    uint16_t alias_max_out;    /* the client's Topic Alias Maximum: aliases we may assign */
-    uint16_t alias_next_out;   /* aliases assigned so far */
-    struct strmap *alias_out;  /* topic -> struct out_alias *, NULL until first use */
-    char **alias_in;           /* alias (1..max_topic_alias) -> topic, NULL until used */
+    uint8_t close_reason;     /* DISCONNECT reason a handler wants sent when it
+                                 returns an error; 0 = derive from the error */
+    bool problem_info;        /* Request Problem Information: reason strings allowed */
+    uint16_t receive_max;     /* the client's Receive Maximum (65535 if absent) */
+    uint32_t max_packet_out;  /* the client's Maximum Packet Size; 0 = no limit */
+    uint16_t alias_max_out;   /* the client's Topic Alias Maximum: aliases we may assign */
+    uint16_t alias_next_out;  /* aliases assigned so far */
+    struct strmap *alias_out; /* topic -> struct out_alias *, NULL until first use */
+    char **alias_in;          /* alias (1..max_topic_alias) -> topic, NULL until used */
 };
 
 /*

@@ -16,10 +16,10 @@ struct broker;
 
 struct listener {
     struct broker *b;
-    int fd;            /* listening socket */
-    uv_poll_t poll;    /* readable = connections waiting */
-    unsigned next;     /* next worker, round-robin */
-    uint16_t port;     /* the port actually bound */
+    int fd;         /* listening socket */
+    uv_poll_t poll; /* readable = connections waiting */
+    unsigned next;  /* next worker, round-robin */
+    uint16_t port;  /* the port actually bound */
 };
 
 /*

@@ -41,17 +41,16 @@ struct app {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: mqchatd [-c FILE] [-p PORT] [--set KEY=VALUE]... [-v]\n"
-            "\n"
-            "  -c, --config FILE   read the configuration file FILE (mosquitto.conf style)\n"
-            "  -p, --port PORT     listen for MQTT on PORT (overrides the file)\n"
-            "      --set KEY=VALUE set any configuration key (overrides the file)\n"
-            "  -v, --verbose       log debug lines\n"
-            "  -h, --help          this text\n"
-            "      --version       print the version\n"
-            "\n"
-            "Every key, with its default, is listed in etc/mqchat.conf.\n");
+    fprintf(out, "usage: mqchatd [-c FILE] [-p PORT] [--set KEY=VALUE]... [-v]\n"
+                 "\n"
+                 "  -c, --config FILE   read the configuration file FILE (mosquitto.conf style)\n"
+                 "  -p, --port PORT     listen for MQTT on PORT (overrides the file)\n"
+                 "      --set KEY=VALUE set any configuration key (overrides the file)\n"
+                 "  -v, --verbose       log debug lines\n"
+                 "  -h, --help          this text\n"
+                 "      --version       print the version\n"
+                 "\n"
+                 "Every key, with its default, is listed in etc/mqchat.conf.\n");
 }
 
 /* Applies the command line onto cfg. Returns 0 to run, 1 to exit 0
@@ -59,11 +58,13 @@ static void usage(FILE *out)
 static int parse_args(int argc, char **argv, struct config *cfg)
 {
     enum { OPT_SET = 256, OPT_VERSION };
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"port", required_argument, NULL, 'p'},
-        {"set", required_argument, NULL, OPT_SET}, {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, OPT_VERSION},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"set", required_argument, NULL, OPT_SET},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, OPT_VERSION},
+                                         {NULL, 0, NULL, 0}};
     const char *file = NULL;
     char err[512];
     int c;

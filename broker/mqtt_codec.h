@@ -95,23 +95,23 @@ struct mqtt_frame {
 int mqtt_frame(const uint8_t *buf, size_t len, uint32_t max_packet, struct mqtt_frame *f);
 
 struct mqtt_connect {
-    uint8_t version;       /* enum mqtt_version (protocol level) */
+    uint8_t version;               /* enum mqtt_version (protocol level) */
     struct mqtt_str protocol_name; /* "MQTT" or "MQIsdp" */
-    bool clean_start;      /* clean session (3.1.1) / clean start (5) */
-    uint16_t keepalive;    /* seconds; 0 disables */
+    bool clean_start;              /* clean session (3.1.1) / clean start (5) */
+    uint16_t keepalive;            /* seconds; 0 disables */
     struct mqtt_str client_id;     /* may be empty (len 0) */
-    bool will;             /* a will message is present */
+    bool will;                     /* a will message is present */
     uint8_t will_qos;
     bool will_retain;
     struct mqtt_str will_topic;
-    struct mqtt_str will_payload;  /* binary */
+    struct mqtt_str will_payload; /* binary */
     bool has_username;
     struct mqtt_str username;
     bool has_password;
-    struct mqtt_str password;      /* binary */
-    const uint8_t *props;          /* MQTT_V5 only: CONNECT properties */
+    struct mqtt_str password; /* binary */
+    const uint8_t *props;     /* MQTT_V5 only: CONNECT properties */
     uint32_t props_len;
-    const uint8_t *will_props;     /* MQTT_V5 only: will properties */
+    const uint8_t *will_props; /* MQTT_V5 only: will properties */
     uint32_t will_props_len;
 };
 
@@ -132,10 +132,10 @@ struct mqtt_publish {
     uint8_t qos;
     bool retain;
     bool dup;
-    uint16_t packet_id;       /* 0 for QoS 0 */
-    const uint8_t *payload;   /* may be NULL when payload_len is 0 */
+    uint16_t packet_id;     /* 0 for QoS 0 */
+    const uint8_t *payload; /* may be NULL when payload_len is 0 */
     uint32_t payload_len;
-    const uint8_t *props;     /* MQTT_V5 only */
+    const uint8_t *props; /* MQTT_V5 only */
     uint32_t props_len;
 };
 
@@ -181,9 +181,9 @@ struct mqtt_sub_iter {
 };
 struct mqtt_subscribe {
     uint16_t packet_id;
-    const uint8_t *props;    /* MQTT_V5 only */
+    const uint8_t *props; /* MQTT_V5 only */
     uint32_t props_len;
-    uint32_t count;          /* number of filters */
+    uint32_t count; /* number of filters */
     struct mqtt_sub_iter iter;
 };
 int mqtt_decode_subscribe(const struct mqtt_frame *f, uint8_t version, struct mqtt_subscribe *s);
@@ -207,7 +207,8 @@ int mqtt_decode_disconnect(const struct mqtt_frame *f, uint8_t version, struct m
 int mqtt_decode_empty(const struct mqtt_frame *f);
 
 /* CONNACK/SUBACK decoding, for the test clients and the load generator. */
-int mqtt_decode_connack(const struct mqtt_frame *f, uint8_t version, bool *session_present, uint8_t *rc);
+int mqtt_decode_connack(const struct mqtt_frame *f, uint8_t version, bool *session_present,
+                        uint8_t *rc);
 /* Fills up to max codes; *count gets the number present. */
 int mqtt_decode_suback(const struct mqtt_frame *f, uint8_t version, uint16_t *packet_id,
                        uint8_t *codes, size_t max, size_t *count);
@@ -253,16 +254,16 @@ size_t mqtt_encode_suback(uint8_t *out, uint16_t packet_id, const uint8_t *codes
  */
 size_t mqtt_publish_size(size_t topic_len, size_t payload_len, uint8_t qos);
 size_t mqtt_encode_publish(uint8_t *out, const char *topic, size_t topic_len,
-                           const uint8_t *payload, size_t payload_len, uint8_t qos,
-                           bool retain, bool dup, uint16_t packet_id, size_t *id_offset);
+                           const uint8_t *payload, size_t payload_len, uint8_t qos, bool retain,
+                           bool dup, uint16_t packet_id, size_t *id_offset);
 
 /* Client side, for tests and the load generator (3.1.1 only). */
 struct mqtt_connect_opts {
     const char *client_id; /* NUL-terminated; "" allowed */
     uint16_t keepalive;
     bool clean_session;
-    const char *username;  /* NULL: none */
-    const char *password;  /* NULL: none */
+    const char *username;   /* NULL: none */
+    const char *password;   /* NULL: none */
     const char *will_topic; /* NULL: no will */
     const uint8_t *will_payload;
     size_t will_payload_len;

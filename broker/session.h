@@ -39,8 +39,8 @@ enum inflight_state {
 #define DELIVERY_MAX_SUBIDS 4
 
 struct delivery {
-    uint8_t qos;         /* min(granted, published) */
-    bool retain;         /* the RETAIN flag to send */
+    uint8_t qos; /* min(granted, published) */
+    bool retain; /* the RETAIN flag to send */
     uint8_t nsubids;
     uint32_t subids[DELIVERY_MAX_SUBIDS];
 };
@@ -48,7 +48,7 @@ struct delivery {
 struct inflight {
     struct message *msg; /* reference; NULL in INFLIGHT_PUBCOMP */
     uint16_t packet_id;
-    uint8_t state;       /* enum inflight_state */
+    uint8_t state; /* enum inflight_state */
     struct delivery d;
 };
 
@@ -58,53 +58,53 @@ struct queued {
 };
 
 /* Subscription option bits (MQTT 5 section 3.8.3.1; QoS only for 3.1.1). */
-#define SUB_OPT_QOS 0x03
-#define SUB_OPT_NO_LOCAL 0x04
+#define SUB_OPT_QOS                 0x03
+#define SUB_OPT_NO_LOCAL            0x04
 #define SUB_OPT_RETAIN_AS_PUBLISHED 0x08
-#define SUB_OPT_RETAIN_HANDLING(o) (((o) >> 4) & 3)
+#define SUB_OPT_RETAIN_HANDLING(o)  (((o) >> 4) & 3)
 
 struct subscription {
-    char *filter;        /* NUL-terminated copy, "$share/..." included */
+    char *filter; /* NUL-terminated copy, "$share/..." included */
     uint16_t filter_len;
     uint8_t options;
-    uint32_t sub_id;     /* MQTT 5 Subscription Identifier, 0 if none */
-    bool shared;         /* a $share/ subscription: in the broker's registry, not the tree */
+    uint32_t sub_id; /* MQTT 5 Subscription Identifier, 0 if none */
+    bool shared;     /* a $share/ subscription: in the broker's registry, not the tree */
 };
 
 #define SESSION_EXPIRY_NEVER 0xFFFFFFFFu
 
 struct session {
     struct worker *w;
-    uint64_t uid;            /* unique in this process, never reused */
-    char *client_id;         /* NUL-terminated, owned; the session table's key */
+    uint64_t uid;    /* unique in this process, never reused */
+    char *client_id; /* NUL-terminated, owned; the session table's key */
     uint16_t client_id_len;
-    char *username;          /* owned; NULL for anonymous */
-    struct conn *conn;       /* the live connection, or NULL when offline */
-    uint32_t expiry_s;       /* Session Expiry Interval: 0 = ends with the connection,
-                                SESSION_EXPIRY_NEVER = kept until taken over */
-    uint8_t version;         /* protocol level of the last connection */
+    char *username;    /* owned; NULL for anonymous */
+    struct conn *conn; /* the live connection, or NULL when offline */
+    uint32_t expiry_s; /* Session Expiry Interval: 0 = ends with the connection,
+                          SESSION_EXPIRY_NEVER = kept until taken over */
+    uint8_t version;   /* protocol level of the last connection */
 
     struct subscription *subs;
     size_t nsubs, capsubs;
 
-    struct inflight *inflight;  /* at most max_inflight_messages */
+    struct inflight *inflight; /* at most max_inflight_messages */
     size_t ninflight, capinflight;
     uint16_t next_packet_id;
 
-    struct queued *queue;       /* ring buffer of QoS 1/2 deliveries waiting */
+    struct queued *queue; /* ring buffer of QoS 1/2 deliveries waiting */
     size_t qhead, qlen, qcap;
-    uint64_t qbytes;            /* payload bytes queued */
+    uint64_t qbytes; /* payload bytes queued */
 
-    uint16_t *rx_qos2;          /* incoming QoS 2 ids awaiting PUBREL */
+    uint16_t *rx_qos2; /* incoming QoS 2 ids awaiting PUBREL */
     size_t nrx_qos2, caprx_qos2;
 
-    struct message *will;       /* the current connection's will, or NULL */
-    uint32_t will_delay_s;      /* MQTT 5 Will Delay Interval of that will */
-    uint64_t will_due_ms;       /* offline with a delayed will: loop time to send it */
-    uint64_t offline_since_ms;  /* loop time the last connection ended */
+    struct message *will;      /* the current connection's will, or NULL */
+    uint32_t will_delay_s;     /* MQTT 5 Will Delay Interval of that will */
+    uint64_t will_due_ms;      /* offline with a delayed will: loop time to send it */
+    uint64_t offline_since_ms; /* loop time the last connection ended */
 
-    uint32_t match_gen;         /* worker's de-duplication stamp */
-    uint32_t match_slot;        /* index in the worker's hits while matching */
+    uint32_t match_gen;  /* worker's de-duplication stamp */
+    uint32_t match_slot; /* index in the worker's hits while matching */
 };
 
 /* Looks up a session of w by client id; NULL when none. */

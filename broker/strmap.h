@@ -22,7 +22,7 @@ struct strmap_entry {
 struct strmap {
     struct strmap_entry **buckets; /* nbuckets heads, a power of two */
     size_t nbuckets;
-    size_t count;                  /* entries stored */
+    size_t count; /* entries stored */
 };
 
 /* FNV-1a 64 over key[0..len): also used to pick a client id's home worker. */

@@ -48,8 +48,8 @@ static void sys_put(struct sys_reporter *r, int slot, const char *topic, const c
     char *copy = strdup(value);
     if (!copy)
         return;
-    struct message *m = message_new(topic, strlen(topic), (const uint8_t *)value, strlen(value), 0,
-                                    true, NULL);
+    struct message *m =
+        message_new(topic, strlen(topic), (const uint8_t *)value, strlen(value), 0, true, NULL);
     if (!m) {
         free(copy);
         return;

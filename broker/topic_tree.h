@@ -22,9 +22,9 @@
 struct topic_tree;
 
 struct topic_sub {
-    void *owner;      /* the subscribing session; never NULL */
-    uint8_t options;  /* bits 0-1 max QoS; MQTT 5 option bits above */
-    uint32_t sub_id;  /* MQTT 5 subscription identifier, 0 if none */
+    void *owner;     /* the subscribing session; never NULL */
+    uint8_t options; /* bits 0-1 max QoS; MQTT 5 option bits above */
+    uint32_t sub_id; /* MQTT 5 subscription identifier, 0 if none */
 };
 
 /* Returns a new empty tree, or NULL when out of memory. */
