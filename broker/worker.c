@@ -230,6 +230,8 @@ static void on_tick(uv_timer_t *h)
         c = next;
     }
     session_expire(w, now);
+    /* Timers run before the loop polls: write now, not after the next poll. */
+    on_turn_end(&w->turn_end);
 }
 
 static void on_will_timer(uv_timer_t *h)
@@ -237,6 +239,7 @@ static void on_will_timer(uv_timer_t *h)
     struct worker *w = h->data;
     w->will_timer_due = 0;
     session_expire(w, uv_now(&w->loop));
+    on_turn_end(&w->turn_end);
 }
 
 void worker_wake_at(struct worker *w, uint64_t due_ms)

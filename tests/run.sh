@@ -4,16 +4,18 @@
 #   sh tests/run.sh BUILD_DIR [unit|broker]
 #
 # unit    every BUILD_DIR/tests/unit/test_* (cmocka programs)
-# broker  the raw-packet suites (tests/broker/runtests.py) and the client
-#         library programs (BUILD_DIR/tests/broker/client_*), once per
-#         workers setting in MQCHAT_WORKERS_LIST (default "1 4"; "1" for
-#         Mosquitto, which has no workers)
+# broker  the raw-packet suites (tests/broker/runtests.py), the client
+#         library programs (BUILD_DIR/tests/broker/client_*) and the MQTT.js
+#         suite (tests/mqttjs, node --test), once per workers setting in
+#         MQCHAT_WORKERS_LIST (default "1 4"; "1" for Mosquitto, which has
+#         no workers)
 # (none)  both
 #
 # Environment: MQCHAT_BROKER (broker binary, default BUILD_DIR/mqchatd; a
 # path to /usr/sbin/mosquitto runs the broker suites against Mosquitto 2.0),
 # MQCHAT_WORKERS_LIST, PYTHON (default python3), MQCHAT_TEST_JOBS (parallel
-# python test modules, default 2).
+# python test modules, default 2), NODE and NPM (default node and npm; when
+# they are missing, Debian's nodejs and npm are installed if apt-get can).
 #
 # The last line is `N passed, N failed`, counted over everything; the exit
 # status is non-zero when anything failed or could not run.
@@ -43,6 +45,10 @@ WORKERS_LIST=${MQCHAT_WORKERS_LIST:-$DEFAULT_WORKERS}
 UNIT_TIMEOUT=120     # seconds per unit test program
 PY_TIMEOUT=300       # seconds for the python broker suite (one workers setting)
 CLIENT_TIMEOUT=180   # seconds per client library program
+JS_TIMEOUT=180       # seconds for the MQTT.js suite (one workers setting)
+NODE=${NODE:-node}
+NPM=${NPM:-npm}
+MQTTJS=$ROOT/tests/mqttjs
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mqchat-run.XXXXXX") || exit 2
 trap 'rm -rf "$TMP"' EXIT
@@ -106,6 +112,78 @@ run_unit() {
     done
 }
 
+# The last `# pass N` / `# fail N` / `# cancelled N` of a node --test TAP
+# report as "PASSED FAILED" (cancelled counts as failed), or nothing.
+node_counts() {
+    awk '/^# pass [0-9]+$/ { p = $3; seen = 1 }
+         /^# fail [0-9]+$/ { f = $3 }
+         /^# cancelled [0-9]+$/ { c = $3 }
+         END { if (seen) print p + 0, f + c }' "$1"
+}
+
+# mqttjs_setup: makes node, npm and tests/mqttjs/node_modules available,
+# once. Returns non-zero (after saying why) when the suite cannot run; that
+# is a failure, never a skip.
+MQTTJS_READY=
+mqttjs_setup() {
+    [ -z "$MQTTJS_READY" ] || return "$MQTTJS_READY"
+    MQTTJS_READY=1
+    if ! command -v "$NODE" >/dev/null 2>&1 || ! command -v "$NPM" >/dev/null 2>&1; then
+        echo "== mqttjs: $NODE or $NPM missing; installing Debian's nodejs and npm"
+        if command -v apt-get >/dev/null 2>&1; then
+            SUDO=
+            [ "$(id -u)" -eq 0 ] || SUDO=sudo
+            $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q nodejs npm
+        fi
+        if ! command -v "$NODE" >/dev/null 2>&1 || ! command -v "$NPM" >/dev/null 2>&1; then
+            echo "== mqttjs: FAILED: no node/npm (and they could not be installed)"
+            return 1
+        fi
+    fi
+    # (npm ci also when package-lock.json changed since the last install)
+    if [ ! -f "$MQTTJS/node_modules/.package-lock.json" ] ||
+        [ -n "$(find "$MQTTJS/package-lock.json" -newer "$MQTTJS/node_modules/.package-lock.json")" ]; then
+        echo "== mqttjs: npm ci in $MQTTJS"
+        if ! (cd "$MQTTJS" && "$NPM" ci --no-audit --no-fund); then
+            echo "== mqttjs: FAILED: npm ci did not install the suite's packages"
+            rm -rf "$MQTTJS/node_modules"
+            return 1
+        fi
+    fi
+    MQTTJS_READY=0
+}
+
+# run_mqttjs WORKERS: the MQTT.js suite (every tests/mqttjs/test/*.test.js,
+# each file with its own broker, a few files at once) against $BROKER.
+run_mqttjs() {
+    name="broker/mqttjs (workers=$1)"
+    if ! mqttjs_setup; then
+        record "$name" 0 1
+        return
+    fi
+    out=$TMP/mqttjs.out
+    (cd "$MQTTJS" && MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$1 timeout "$JS_TIMEOUT" \
+        "$NODE" --test --test-reporter=tap --test-concurrency=3 test/*.test.js) >"$out" 2>&1
+    rc=$?
+    counts=$(node_counts "$out")
+    if [ -z "$counts" ]; then
+        cat "$out"
+        echo "== $name: no result (exit status $rc)"
+        counts="0 1"
+    else
+        if [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
+            counts="${counts% *} 1"
+        fi
+        if [ "${counts#* }" != 0 ]; then
+            cat "$out"
+        else
+            grep -E '^ *(not )?ok [0-9]+ - |^# (tests|pass|fail|cancelled|duration_ms) ' "$out"
+        fi
+    fi
+    # shellcheck disable=SC2086
+    record "$name" $counts
+}
+
 run_broker() {
     if [ ! -x "$BROKER" ]; then
         echo "== broker: $BROKER is missing or not executable"
@@ -152,6 +230,8 @@ run_broker() {
             # shellcheck disable=SC2086
             record "$name" $counts
         done
+
+        run_mqttjs "$w"
     done
 }
 

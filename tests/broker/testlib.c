@@ -9,7 +9,10 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -367,4 +370,344 @@ int tl_broker_stop(struct tl_broker *b)
         nftw(b->dir, tl__rm, 16, FTW_DEPTH | FTW_PHYS);
     b->dir[0] = '\0';
     return b->status;
+}
+
+/* ---- proxy ---- */
+
+#define TL_PROXY_CONNS 8
+
+/* Bytes read from one side, not yet forwarded as whole packets. */
+struct tl__buf {
+    unsigned char *data;
+    size_t len, cap;
+};
+
+/* A packet to the broker held until `release` (monotonic seconds). */
+struct tl__held {
+    unsigned char *pkt;
+    size_t len;
+    double release;
+    struct tl__held *next;
+};
+
+struct tl__pair {
+    int client_fd, broker_fd; /* -1 when the slot is free */
+    int number;
+    struct tl__buf from_client, from_broker;
+    struct tl__held *held, *held_tail;
+};
+
+struct tl_proxy {
+    int listen_fd;
+    int broker_port;
+    int wake[2];        /* self-pipe: tl_proxy_stop wakes the thread */
+    atomic_int stop;
+    pthread_t thread;
+    pthread_mutex_t mu; /* delay_mask, delay_ms */
+    unsigned delay_mask;
+    int delay_ms;
+    int accepted;
+    tl_packet_fn *fn;
+    void *ctx;
+    char uri[64];
+    struct tl__pair pairs[TL_PROXY_CONNS];
+};
+
+/* Writes all of buf to a blocking socket; false when the peer is gone. */
+static bool tl__write_all(int fd, const unsigned char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Length of the whole packet at the start of b (fixed header included),
+ * 0 while it is incomplete, -1 when the remaining length is malformed. */
+static long tl__packet_len(const struct tl__buf *b)
+{
+    size_t rl = 0;
+    for (size_t i = 1; i < 5; i++) {
+        if (i >= b->len)
+            return 0;
+        rl |= (size_t)(b->data[i] & 0x7F) << (7 * (i - 1));
+        if (!(b->data[i] & 0x80))
+            return 1 + (long)i + (long)rl <= (long)b->len ? 1 + (long)i + (long)rl : 0;
+    }
+    return -1;
+}
+
+static void tl__pair_close(struct tl__pair *pr)
+{
+    if (pr->client_fd >= 0)
+        close(pr->client_fd);
+    if (pr->broker_fd >= 0)
+        close(pr->broker_fd);
+    pr->client_fd = pr->broker_fd = -1;
+    free(pr->from_client.data);
+    free(pr->from_broker.data);
+    memset(&pr->from_client, 0, sizeof pr->from_client);
+    memset(&pr->from_broker, 0, sizeof pr->from_broker);
+    while (pr->held) {
+        struct tl__held *h = pr->held;
+        pr->held = h->next;
+        free(h->pkt);
+        free(h);
+    }
+    pr->held_tail = NULL;
+}
+
+/* Forwards the held packets to the broker whose time has come. */
+static bool tl__release_held(struct tl_proxy *p, struct tl__pair *pr, double now)
+{
+    while (pr->held && pr->held->release <= now) {
+        struct tl__held *h = pr->held;
+        bool ok;
+        if (p->fn)
+            p->fn(p->ctx, pr->number, TL_TO_BROKER, h->pkt, h->len);
+        ok = tl__write_all(pr->broker_fd, h->pkt, h->len);
+        pr->held = h->next;
+        if (!pr->held)
+            pr->held_tail = NULL;
+        free(h->pkt);
+        free(h);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Reads what fd has into b and forwards its whole packets; false when the
+ * connection is over. */
+static bool tl__relay(struct tl_proxy *p, struct tl__pair *pr, int dir)
+{
+    struct tl__buf *b = dir == TL_TO_BROKER ? &pr->from_client : &pr->from_broker;
+    int from = dir == TL_TO_BROKER ? pr->client_fd : pr->broker_fd;
+    int to = dir == TL_TO_BROKER ? pr->broker_fd : pr->client_fd;
+    ssize_t n;
+    long plen;
+    if (b->cap - b->len < 4096) {
+        size_t cap = b->cap ? b->cap * 2 : 16384;
+        unsigned char *d = realloc(b->data, cap);
+        if (!d)
+            return false;
+        b->data = d;
+        b->cap = cap;
+    }
+    n = recv(from, b->data + b->len, b->cap - b->len, 0);
+    if (n < 0 && errno == EINTR)
+        return true;
+    if (n <= 0)
+        return false;
+    b->len += (size_t)n;
+    while ((plen = tl__packet_len(b)) != 0) {
+        unsigned type;
+        unsigned mask;
+        int ms;
+        if (plen < 0) { /* not MQTT: pass the rest through as it is */
+            bool ok = tl__write_all(to, b->data, b->len);
+            b->len = 0;
+            return ok;
+        }
+        type = b->data[0] >> 4;
+        pthread_mutex_lock(&p->mu);
+        mask = p->delay_mask;
+        ms = p->delay_ms;
+        pthread_mutex_unlock(&p->mu);
+        if (dir == TL_TO_BROKER && (pr->held || (ms > 0 && (mask & (1u << type))))) {
+            struct tl__held *h = calloc(1, sizeof *h);
+            double at = tl_now() + ((mask & (1u << type)) ? ms / 1000.0 : 0.0);
+            if (!h || !(h->pkt = malloc((size_t)plen))) {
+                free(h);
+                return false;
+            }
+            memcpy(h->pkt, b->data, (size_t)plen);
+            h->len = (size_t)plen;
+            /* never before the packet ahead of it */
+            h->release = pr->held_tail && pr->held_tail->release > at ? pr->held_tail->release : at;
+            if (pr->held_tail)
+                pr->held_tail->next = h;
+            else
+                pr->held = h;
+            pr->held_tail = h;
+        } else {
+            if (p->fn)
+                p->fn(p->ctx, pr->number, dir, b->data, (size_t)plen);
+            if (!tl__write_all(to, b->data, (size_t)plen))
+                return false;
+        }
+        memmove(b->data, b->data + plen, b->len - (size_t)plen);
+        b->len -= (size_t)plen;
+    }
+    return true;
+}
+
+static int tl__connect_broker(int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *tl__proxy_main(void *arg)
+{
+    struct tl_proxy *p = arg;
+    while (!atomic_load(&p->stop)) {
+        struct pollfd fds[2 + 2 * TL_PROXY_CONNS];
+        int owner[2 + 2 * TL_PROXY_CONNS]; /* pair index, or -1 */
+        int nfds = 0, timeout = 1000;
+        double now = tl_now();
+        fds[nfds].fd = p->wake[0];
+        fds[nfds].events = POLLIN;
+        owner[nfds++] = -1;
+        fds[nfds].fd = p->listen_fd;
+        fds[nfds].events = POLLIN;
+        owner[nfds++] = -1;
+        for (int i = 0; i < TL_PROXY_CONNS; i++) {
+            struct tl__pair *pr = &p->pairs[i];
+            if (pr->client_fd < 0)
+                continue;
+            fds[nfds].fd = pr->client_fd;
+            fds[nfds].events = POLLIN;
+            owner[nfds++] = i;
+            fds[nfds].fd = pr->broker_fd;
+            fds[nfds].events = POLLIN;
+            owner[nfds++] = i;
+            if (pr->held) {
+                int ms = (int)((pr->held->release - now) * 1000.0) + 1;
+                if (ms < timeout)
+                    timeout = ms < 0 ? 0 : ms;
+            }
+        }
+        if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
+            break;
+        if (fds[1].revents & POLLIN) {
+            int c = accept(p->listen_fd, NULL, NULL);
+            int slot = -1;
+            for (int i = 0; i < TL_PROXY_CONNS && slot < 0 && c >= 0; i++)
+                if (p->pairs[i].client_fd < 0)
+                    slot = i;
+            if (c >= 0 && slot >= 0) {
+                struct tl__pair *pr = &p->pairs[slot];
+                pr->broker_fd = tl__connect_broker(p->broker_port);
+                if (pr->broker_fd >= 0) {
+                    pr->client_fd = c;
+                    pr->number = p->accepted++;
+                } else {
+                    close(c);
+                }
+            } else if (c >= 0) {
+                close(c); /* no free slot */
+            }
+        }
+        for (int k = 2; k < nfds; k++) {
+            struct tl__pair *pr = &p->pairs[owner[k]];
+            int dir;
+            if (pr->client_fd < 0 || !(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            dir = fds[k].fd == pr->client_fd ? TL_TO_BROKER : TL_TO_CLIENT;
+            if (fds[k].fd != pr->client_fd && fds[k].fd != pr->broker_fd)
+                continue; /* the slot was closed and reused in this round */
+            if (!tl__relay(p, pr, dir))
+                tl__pair_close(pr);
+        }
+        now = tl_now();
+        for (int i = 0; i < TL_PROXY_CONNS; i++) {
+            struct tl__pair *pr = &p->pairs[i];
+            if (pr->client_fd >= 0 && pr->held && !tl__release_held(p, pr, now))
+                tl__pair_close(pr);
+        }
+    }
+    for (int i = 0; i < TL_PROXY_CONNS; i++)
+        tl__pair_close(&p->pairs[i]);
+    return NULL;
+}
+
+struct tl_proxy *tl_proxy_start(int broker_port, tl_packet_fn *fn, void *ctx)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    struct tl_proxy *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->broker_port = broker_port;
+    p->fn = fn;
+    p->ctx = ctx;
+    p->wake[0] = p->wake[1] = -1;
+    for (int i = 0; i < TL_PROXY_CONNS; i++)
+        p->pairs[i].client_fd = p->pairs[i].broker_fd = -1;
+    pthread_mutex_init(&p->mu, NULL);
+    p->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (p->listen_fd < 0 || bind(p->listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        listen(p->listen_fd, 16) != 0 || getsockname(p->listen_fd, (struct sockaddr *)&sa, &len) != 0 ||
+        pipe(p->wake) != 0) {
+        printf("proxy: %s\n", strerror(errno));
+        goto fail;
+    }
+    snprintf(p->uri, sizeof p->uri, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+    if (pthread_create(&p->thread, NULL, tl__proxy_main, p) != 0) {
+        printf("proxy: cannot start its thread\n");
+        goto fail;
+    }
+    return p;
+fail:
+    if (p->listen_fd >= 0)
+        close(p->listen_fd);
+    if (p->wake[0] >= 0) {
+        close(p->wake[0]);
+        close(p->wake[1]);
+    }
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+    return NULL;
+}
+
+void tl_proxy_delay(struct tl_proxy *p, unsigned type_mask, int ms)
+{
+    pthread_mutex_lock(&p->mu);
+    p->delay_mask = type_mask;
+    p->delay_ms = ms;
+    pthread_mutex_unlock(&p->mu);
+}
+
+const char *tl_proxy_uri(const struct tl_proxy *p)
+{
+    return p->uri;
+}
+
+void tl_proxy_stop(struct tl_proxy **pp)
+{
+    struct tl_proxy *p = *pp;
+    if (!p)
+        return;
+    atomic_store(&p->stop, 1);
+    if (write(p->wake[1], "x", 1) < 0) {
+        /* the thread still sees stop within its 1 s poll */
+    }
+    pthread_join(p->thread, NULL);
+    close(p->listen_fd);
+    close(p->wake[0]);
+    close(p->wake[1]);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+    *pp = NULL;
 }

@@ -93,4 +93,39 @@ const char *tl_name(const char *prefix);
 /* The number of worker threads the broker was asked to use. */
 int tl_workers(void);
 
+/*
+ * A loopback TCP relay between one or more clients and the broker, for
+ * tests that must see (or slow down) the packets themselves: a client
+ * library connects to the proxy's uri instead of the broker's. A thread
+ * accepts clients (up to 8 at once), opens a connection to the broker for
+ * each, and forwards whole MQTT packets both ways, framed by the fixed
+ * header (the protocol version does not matter).
+ *
+ * fn, when not NULL, is called on the proxy thread for every packet as it
+ * is forwarded, after any delay: dir is TL_TO_BROKER or TL_TO_CLIENT, pkt
+ * the whole packet (fixed header included), conn the connection's number
+ * (0, 1, ... in accept order).
+ */
+enum { TL_TO_BROKER = 0, TL_TO_CLIENT = 1 };
+
+typedef void tl_packet_fn(void *ctx, int conn, int dir, const unsigned char *pkt, size_t len);
+
+struct tl_proxy;
+
+/* Starts a proxy to 127.0.0.1:broker_port; NULL (with a message) on error. */
+struct tl_proxy *tl_proxy_start(int broker_port, tl_packet_fn *fn, void *ctx);
+
+/*
+ * From now on, holds each packet to the broker whose type (1..15) is set in
+ * type_mask (bit 1 << type) for ms milliseconds before forwarding it; the
+ * packets behind it wait too, so the order is kept. 0 ms: no delay.
+ */
+void tl_proxy_delay(struct tl_proxy *p, unsigned type_mask, int ms);
+
+/* "tcp://127.0.0.1:PORT" of the proxy, for Paho. */
+const char *tl_proxy_uri(const struct tl_proxy *p);
+
+/* Closes every relayed connection, stops the thread, frees; *p = NULL. */
+void tl_proxy_stop(struct tl_proxy **p);
+
 #endif
