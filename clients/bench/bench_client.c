@@ -4,9 +4,17 @@
  *
  * What it is: the protocol state of each connection (CONNECT -> CONNACK ->
  * SUBSCRIBE -> SUBACK -> READY), the pacing of connection start-up, PUBACKs
- * for QoS 1 deliveries, keepalive pings and DISCONNECT at the end. What it
- * is not: the traffic (which client publishes what, and what a delivery
- * means: bench_traffic.c) or the sockets (bench_conn.c).
+ * for QoS 1 deliveries, keepalive pings and DISCONNECT at the end, and the
+ * encoding of the publishers' PUBLISH packets, all in the one protocol
+ * version of the set (s->version): each packet is built or decoded by one
+ * function here, which picks the 3.1.1 or the MQTT 5 codec. What it is not:
+ * the traffic (which client publishes what, and what a delivery means:
+ * bench_traffic.c) or the sockets (bench_conn.c).
+ *
+ * Packets whose wire form is the same in both versions use the 3.1.1
+ * encoder: PUBACK (MQTT 5 leaves out a reason code of 0 with no properties,
+ * 3.4.2.1), PINGREQ, and DISCONNECT (an empty MQTT 5 DISCONNECT is a normal
+ * disconnection, 3.14.2.1).
  */
 #include "bench_client.h"
 
@@ -16,9 +24,22 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mqtt5.h"
+
+/* Room for the property block of a PUBLISH from the broker: the --props
+ * block (at most BENCH_MAX_PROPS user properties of 24 bytes and a Content
+ * Type) and what a broker adds, such as Subscription Identifiers. */
+#define BENCH_PROPS_ROOM 4096u
 /* Largest packet accepted from a broker: a PUBLISH of the largest payload
- * the options allow, with room for a long topic. */
-#define BENCH_MAX_PACKET (BENCH_MAX_SIZE + 65536u + 16u)
+ * the options allow, with room for a long topic and for properties. */
+#define BENCH_MAX_PACKET (BENCH_MAX_SIZE + 65536u + 16u + BENCH_PROPS_ROOM)
+/* --props: the Content Type and the value of every user property. */
+#define BENCH_CONTENT_TYPE "application/x-mqchat-bench"
+#define BENCH_PROP_VALUE   "0123456789abcdef" /* 16 bytes */
+/* The Receive Maximum subscribers send under MQTT 5: the largest there is
+ * (also the value an absent one means), so that the broker's own window,
+ * not the client, limits QoS 1 deliveries, as under 3.1.1. */
+#define BENCH_RECEIVE_MAX 65535u
 
 /* Records the first failure of the run, for the report. */
 static void client__note(struct bench_clients *s, const char *what, const char *detail, uint32_t id)
@@ -50,35 +71,114 @@ static void client__ready(struct bench_clients *s, struct bench_client *c)
     s->n_ready++;
 }
 
+/* A CONNACK, SUBACK or DISCONNECT code as text in buf: "5" under 3.1.1,
+ * "0x87 (Not authorized)" under MQTT 5. Returns buf. */
+static const char *client__code(const struct bench_clients *s, uint8_t code, char *buf, size_t len)
+{
+    if (s->version == MQTT_V5)
+        snprintf(buf, len, "0x%02x (%s)", (unsigned)code, mqtt5_reason_string(code));
+    else
+        snprintf(buf, len, "%u", (unsigned)code);
+    return buf;
+}
+
 static int client__send_connect(struct bench_clients *s, struct bench_client *c)
 {
     char id[48];
-    struct mqtt_connect_opts o;
+    uint8_t props[8];
+    struct mqtt5_connect_opts o;
+    struct mqtt5_writer w;
+    bool v5 = s->version == MQTT_V5;
 
     snprintf(id, sizeof(id), "mqbench-%ld-%u", (long)getpid(), (unsigned)c->id);
     memset(&o, 0, sizeof(o));
-    o.client_id = id;
-    o.keepalive = s->keepalive;
-    o.clean_session = true;
-    o.username = s->user;
-    o.password = s->user ? s->password : NULL;
-    size_t n = mqtt_connect_size(&o);
+    o.base.client_id = id;
+    o.base.keepalive = s->keepalive;
+    o.base.clean_session = true;
+    o.base.username = s->user;
+    o.base.password = s->user ? s->password : NULL;
+    if (v5 && c->filter) {
+        mqtt5_writer_init(&w, props, sizeof(props));
+        mqtt5_put_u16(&w, MQTT5_PROP_RECEIVE_MAXIMUM, BENCH_RECEIVE_MAX);
+        o.props = props;
+        o.props_len = (uint32_t)w.len;
+    }
+    size_t n = v5 ? mqtt5_connect_size(&o) : mqtt_connect_size(&o.base);
     uint8_t *p = bench_conn_reserve(&c->conn, n);
     if (!p)
         return MQ_ENOMEM;
-    bench_conn_commit(&c->conn, mqtt_encode_connect(p, &o));
+    bench_conn_commit(&c->conn, v5 ? mqtt5_encode_connect(p, &o) : mqtt_encode_connect(p, &o.base));
     return MQ_OK;
 }
 
 static int client__send_subscribe(struct bench_clients *s, struct bench_client *c)
 {
     const char *filters[1] = {c->filter};
-    uint8_t qos[1] = {s->qos};
-    size_t n = mqtt_subscribe_size(filters, 1);
+    /* 3.1.1: the requested QoS. MQTT 5: the subscription options, of which
+     * only the QoS bits are set (no No Local, no Retain As Published,
+     * Retain Handling 0), so both versions ask for the same thing. */
+    uint8_t options[1] = {s->qos};
+    bool v5 = s->version == MQTT_V5;
+    size_t n = v5 ? mqtt5_subscribe_size(filters, 1, 0) : mqtt_subscribe_size(filters, 1);
     uint8_t *p = bench_conn_reserve(&c->conn, n);
     if (!p)
         return MQ_ENOMEM;
-    bench_conn_commit(&c->conn, mqtt_encode_subscribe(p, 1, filters, qos, 1));
+    bench_conn_commit(&c->conn, v5 ? mqtt5_encode_subscribe(p, 1, filters, options, 1, NULL, 0)
+                                   : mqtt_encode_subscribe(p, 1, filters, options, 1));
+    return MQ_OK;
+}
+
+size_t bench_clients_publish_size(const struct bench_clients *s, size_t topic_len,
+                                  size_t payload_len, uint8_t qos)
+{
+    if (s->version == MQTT_V5)
+        return mqtt5_publish_size(topic_len, s->pub_props_len, payload_len, qos);
+    return mqtt_publish_size(topic_len, payload_len, qos);
+}
+
+size_t bench_clients_encode_publish(const struct bench_clients *s, uint8_t *out, const char *topic,
+                                    size_t topic_len, const uint8_t *payload, size_t payload_len,
+                                    uint8_t qos, size_t *id_offset)
+{
+    if (s->version == MQTT_V5)
+        return mqtt5_encode_publish(out, topic, topic_len, s->pub_props, s->pub_props_len, payload,
+                                    payload_len, qos, false, false, 1, id_offset);
+    return mqtt_encode_publish(out, topic, topic_len, payload, payload_len, qos, false, false, 1,
+                               id_offset);
+}
+
+/* Puts the --props properties of every PUBLISH into w: a Content Type, then
+ * n user properties "k<i>" = BENCH_PROP_VALUE. Nothing when n is 0. */
+static void client__put_pub_props(struct mqtt5_writer *w, uint32_t n)
+{
+    char key[16];
+
+    if (n == 0)
+        return;
+    mqtt5_put_str(w, MQTT5_PROP_CONTENT_TYPE, BENCH_CONTENT_TYPE, sizeof(BENCH_CONTENT_TYPE) - 1);
+    for (uint32_t i = 0; i < n; i++) {
+        int k = snprintf(key, sizeof(key), "k%u", (unsigned)i);
+        mqtt5_put_pair(w, key, (size_t)k, BENCH_PROP_VALUE, sizeof(BENCH_PROP_VALUE) - 1);
+    }
+}
+
+/* Builds s->pub_props for n properties: none under 3.1.1 or when n is 0.
+ * Returns MQ_OK or MQ_ENOMEM. */
+static int client__build_pub_props(struct bench_clients *s, uint32_t n)
+{
+    struct mqtt5_writer w;
+
+    if (s->version != MQTT_V5 || n == 0)
+        return MQ_OK;
+    mqtt5_writer_init(&w, NULL, 0);
+    client__put_pub_props(&w, n);
+    size_t len = w.len;
+    s->pub_props = malloc(len);
+    if (!s->pub_props)
+        return MQ_ENOMEM;
+    mqtt5_writer_init(&w, s->pub_props, len);
+    client__put_pub_props(&w, n);
+    s->pub_props_len = (uint32_t)w.len;
     return MQ_OK;
 }
 
@@ -88,16 +188,17 @@ static void client__on_connack(struct bench_clients *s, struct bench_client *c,
     bool present;
     uint8_t rc;
 
-    if (c->state != BENCH_CL_CONNACK || mqtt_decode_connack(f, MQTT_V311, &present, &rc) != MQ_OK) {
+    if (c->state != BENCH_CL_CONNACK ||
+        mqtt_decode_connack(f, s->version, &present, &rc) != MQ_OK) {
         s->n_protocol_errors++;
         client__note(s, "bad or unexpected CONNACK", "", c->id);
         client__fail(s, c);
         return;
     }
+    /* Accepted is 0 in both versions (MQTT_CONNACK_ACCEPTED, MQTT5_RC_SUCCESS). */
     if (rc != MQTT_CONNACK_ACCEPTED) {
-        char what[32];
-        snprintf(what, sizeof(what), "%u", (unsigned)rc);
-        client__note(s, "CONNACK refused, return code ", what, c->id);
+        char what[64];
+        client__note(s, "CONNACK refused, code ", client__code(s, rc, what, sizeof(what)), c->id);
         client__fail(s, c);
         return;
     }
@@ -121,13 +222,14 @@ static void client__on_suback(struct bench_clients *s, struct bench_client *c,
     size_t count = 0;
 
     if (c->state != BENCH_CL_SUBACK ||
-        mqtt_decode_suback(f, MQTT_V311, &id, code, 1, &count) != MQ_OK || count != 1) {
+        mqtt_decode_suback(f, s->version, &id, code, 1, &count) != MQ_OK || count != 1) {
         s->n_protocol_errors++;
         client__note(s, "bad or unexpected SUBACK", "", c->id);
         client__fail(s, c);
         return;
     }
-    if (code[0] == MQTT_SUBACK_FAILURE) {
+    /* 0x80 is 3.1.1's only failure code; every MQTT 5 code from 0x80 up is one. */
+    if (code[0] >= MQTT_SUBACK_FAILURE) {
         client__note(s, "SUBSCRIBE refused for ", c->filter, c->id);
         client__fail(s, c);
         return;
@@ -140,7 +242,8 @@ static void client__on_publish(struct bench_clients *s, struct bench_client *c,
 {
     struct mqtt_publish p;
 
-    if (mqtt_decode_publish(f, MQTT_V311, &p) != MQ_OK) {
+    /* Under MQTT 5 this skips the property block: p.payload is the payload. */
+    if (mqtt_decode_publish(f, s->version, &p) != MQ_OK) {
         s->n_protocol_errors++;
         client__note(s, "PUBLISH that does not decode", "", c->id);
         return;
@@ -154,24 +257,55 @@ static void client__on_publish(struct bench_clients *s, struct bench_client *c,
         s->on_publish(s->ctx, c, &p, now);
 }
 
+static void client__on_puback(struct bench_clients *s, struct bench_client *c,
+                              const struct mqtt_frame *f, uint64_t now)
+{
+    struct mqtt_ack a;
+
+    if (mqtt_decode_ack(f, s->version, &a) != MQ_OK) {
+        s->n_protocol_errors++;
+        client__note(s, "PUBACK that does not decode", "", c->id);
+        return;
+    }
+    if (a.reason_code >= 0x80) {
+        char what[64];
+        client__note(s, "PUBLISH refused, PUBACK reason ",
+                     client__code(s, a.reason_code, what, sizeof(what)), c->id);
+    }
+    if (s->on_puback)
+        s->on_puback(s->ctx, c, a.packet_id, now);
+}
+
+/* The broker ends the connection with a reason (MQTT 5; a 3.1.1 server
+ * never sends DISCONNECT, so there it also counts as a protocol error). */
+static void client__on_disconnect(struct bench_clients *s, struct bench_client *c,
+                                  const struct mqtt_frame *f)
+{
+    struct mqtt_disconnect d;
+    char what[64];
+
+    if (s->version != MQTT_V5 || mqtt_decode_disconnect(f, s->version, &d) != MQ_OK) {
+        s->n_protocol_errors++;
+        client__note(s, "bad or unexpected DISCONNECT", "", c->id);
+    } else {
+        client__note(s, "DISCONNECT from the broker, reason ",
+                     client__code(s, d.reason_code, what, sizeof(what)), c->id);
+    }
+    client__fail(s, c);
+}
+
 static void client__on_packet(void *ctx, struct bench_conn *conn, const struct mqtt_frame *f,
                               uint64_t now)
 {
     struct bench_clients *s = ctx;
     struct bench_client *c = (struct bench_client *)conn;
-    struct mqtt_ack a;
 
     switch (f->type) {
     case MQTT_PUBLISH:
         client__on_publish(s, c, f, now);
         break;
     case MQTT_PUBACK:
-        if (mqtt_decode_ack(f, MQTT_V311, &a) != MQ_OK) {
-            s->n_protocol_errors++;
-            break;
-        }
-        if (s->on_puback)
-            s->on_puback(s->ctx, c, a.packet_id, now);
+        client__on_puback(s, c, f, now);
         break;
     case MQTT_CONNACK:
         client__on_connack(s, c, f);
@@ -180,6 +314,9 @@ static void client__on_packet(void *ctx, struct bench_conn *conn, const struct m
         client__on_suback(s, c, f);
         break;
     case MQTT_PINGRESP:
+        break;
+    case MQTT_DISCONNECT:
+        client__on_disconnect(s, c, f);
         break;
     default:
         s->n_protocol_errors++;
@@ -203,8 +340,11 @@ int bench_clients_init(struct bench_clients *s, const struct bench_opts *o, uint
     int rc = bench_loop_init(&s->loop, o->host, o->port, BENCH_MAX_PACKET);
     if (rc != MQ_OK)
         return rc;
+    s->version = o->version == MQTT_V5 ? MQTT_V5 : MQTT_V311;
     s->a = calloc(n ? n : 1, sizeof(*s->a));
-    if (!s->a) {
+    if (!s->a || client__build_pub_props(s, o->props) != MQ_OK) {
+        free(s->a);
+        s->a = NULL;
         bench_loop_free(&s->loop);
         return MQ_ENOMEM;
     }
@@ -231,6 +371,9 @@ void bench_clients_free(struct bench_clients *s)
     free(s->a);
     s->a = NULL;
     s->n = 0;
+    free(s->pub_props);
+    s->pub_props = NULL;
+    s->pub_props_len = 0;
     bench_loop_free(&s->loop);
 }
 

@@ -1,6 +1,6 @@
 /*
- * bench_client.h - the MQTT 3.1.1 client side of the load generator: a set
- * of connections, their paced start-up and the packets they receive.
+ * bench_client.h - the MQTT client side of the load generator (3.1.1 or 5):
+ * a set of connections, their paced start-up and the packets they receive.
  *
  * A struct bench_clients owns one epoll loop and an array of clients. Each
  * client is one TCP connection that sends CONNECT, optionally SUBSCRIBEs to
@@ -9,13 +9,22 @@
  * overrun (Mosquitto listens with a backlog of 100). Once READY, received
  * PUBLISH and PUBACK packets are handed to callbacks set by the traffic
  * layer; QoS 1 deliveries are acknowledged here. Encoding and decoding go
- * through broker/mqtt_codec.h; nothing here keeps time or statistics
- * beyond counts of failures.
+ * through broker/mqtt_codec.h and broker/mqtt5.h; nothing here keeps time
+ * or statistics beyond counts of failures.
+ *
+ * Protocol version: every client of a set speaks the one version given by
+ * --mqtt (struct bench_clients.version). bench_client.c is the only place
+ * that acts on it: it picks the encoders and decoders, and it also encodes the
+ * publishers' PUBLISH packets (bench_clients_encode_publish()), so the
+ * traffic layer never knows which version is on the wire. Under MQTT 5 a
+ * received PUBLISH is decoded past its property block, so callbacks see the
+ * payload exactly as under 3.1.1.
  */
 #ifndef MQCHAT_BENCH_CLIENT_H
 #define MQCHAT_BENCH_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bench_conn.h"
@@ -57,11 +66,15 @@ struct bench_clients {
     uint32_t n_ready;       /* clients that reached READY (and may have failed since) */
     uint32_t n_failed;      /* clients in BENCH_CL_FAILED */
     uint32_t n_lost;        /* of those, clients that failed after READY */
+    uint8_t version;        /* protocol level of every client: MQTT_V311 or MQTT_V5 */
     uint8_t qos;            /* QoS requested for every subscription */
     uint16_t keepalive;     /* seconds sent in CONNECT; PINGREQ every half of it */
     uint64_t next_ping_ns;  /* when bench_clients_tick() pings next, 0 before READY */
     const char *user;       /* NULL for none; points into argv */
     const char *password;
+    uint8_t *pub_props;          /* MQTT 5: the property block of every PUBLISH sent (--props),
+                                    NULL when empty; owned */
+    uint32_t pub_props_len;      /* bytes at pub_props */
     bench_publish_fn on_publish; /* NULL: deliveries are only acknowledged */
     bench_puback_fn on_puback;
     void *ctx;
@@ -71,11 +84,26 @@ struct bench_clients {
 
 /*
  * Allocates n idle clients and the loop, from the connection options in o
- * (host, port, user, password, qos). Returns MQ_OK, MQ_EINVAL (bad host),
- * MQ_ENOMEM or MQ_EIO. The caller then sets each client's pub and filter.
+ * (host, port, user, password, qos, version, props). Returns MQ_OK,
+ * MQ_EINVAL (bad host), MQ_ENOMEM or MQ_EIO. The caller then sets each
+ * client's pub and filter.
  * On error nothing is left allocated.
  */
 int bench_clients_init(struct bench_clients *s, const struct bench_opts *o, uint32_t n);
+
+/*
+ * The PUBLISH packets publishers send, in the clients' protocol version and,
+ * under MQTT 5, with the --props property block. bench_clients_publish_size()
+ * is the packet's size; bench_clients_encode_publish() writes it into out
+ * (room for that size) with packet id 1 when qos > 0, sets *id_offset as
+ * mqtt_encode_publish() does and returns the bytes written. The payload is
+ * always the packet's last payload_len bytes. topic_len must be <= 65535.
+ */
+size_t bench_clients_publish_size(const struct bench_clients *s, size_t topic_len,
+                                  size_t payload_len, uint8_t qos);
+size_t bench_clients_encode_publish(const struct bench_clients *s, uint8_t *out, const char *topic,
+                                    size_t topic_len, const uint8_t *payload, size_t payload_len,
+                                    uint8_t qos, size_t *id_offset);
 
 /* Closes every connection and frees the clients and the loop. */
 void bench_clients_free(struct bench_clients *s);

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mqtt_codec.h"
+
 enum bench_scenario {
     BENCH_FANOUT,   /* P publishers -> S subscribers of one topic */
     BENCH_FANIN,    /* P publishers (one topic each) -> S subscribers of a '+' filter */
@@ -27,11 +29,16 @@ enum bench_scenario {
 #define BENCH_MAX_DURATION 3600u   /* seconds */
 #define BENCH_MAX_SIZE     262144u /* payload bytes */
 #define BENCH_MAX_CONNS    100000u /* connections of one run */
+#define BENCH_MAX_PROPS    100u    /* --props: user properties per PUBLISH */
 
 struct bench_opts {
     enum bench_scenario scenario;
     const char *host;       /* --host: IPv4 address, default "127.0.0.1" */
     uint16_t port;          /* --port: default 1883 */
+    uint8_t version;        /* --mqtt 3|5: protocol level of every client, MQTT_V311 (the
+                               default, "--mqtt 3") or MQTT_V5; nothing else picks it */
+    uint32_t props;         /* --props: user properties (and a Content Type) on every
+                               PUBLISH, 0..BENCH_MAX_PROPS; MQTT 5 only, default 0 */
     uint8_t qos;            /* --qos: 0 or 1, for publishes and subscriptions */
     uint32_t size;          /* --size: payload bytes, >= BENCH_PAYLOAD_MIN, default 100 */
     uint32_t duration;      /* --duration: seconds of publishing, 1..BENCH_MAX_DURATION */

@@ -303,6 +303,7 @@ static void scenario__collect(struct scenario *s)
     r->throttled = t->throttled;
     r->window_timeouts = t->window_timeouts;
     r->hist = &t->hist;
+    r->packet_b = t->n_pubs ? t->pubs[0].tmpl_len : 0;
     r->bench_cpu_pct = t->bench_cpu_pct;
     r->broker_cpu_pct = t->broker_cpu_pct;
     if (!t->broker_sampled)
@@ -319,6 +320,8 @@ int bench_scenario_run(const struct bench_opts *o)
     s.o = o;
     s.r.scenario = scenario__name(o->scenario);
     s.r.label = o->label;
+    s.r.version = o->version;
+    s.r.props = o->props;
     s.r.qos = o->qos;
     s.r.size = o->size;
     s.r.rate = o->rate;

@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "mqtt_codec.h"
+
 /* Values at or above 2^46 ns are counted in the last bucket. */
 #define HIST_MAX_VALUE ((1ull << 46) - 1)
 
@@ -96,6 +98,12 @@ static double ms(uint64_t ns)
     return (double)ns / 1e6;
 }
 
+/* "3.1.1" or "5" for a protocol level. */
+static const char *version__name(uint8_t version)
+{
+    return version == MQTT_V5 ? "5" : "3.1.1";
+}
+
 /* Prints s as a JSON string, escaping what JSON requires. */
 static void json__string(FILE *out, const char *s)
 {
@@ -122,6 +130,8 @@ static void print__json(const struct bench_result *r, FILE *out)
         fprintf(out, ",\"label\":");
         json__string(out, r->label);
     }
+    fprintf(out, ",\"mqtt\":\"%s\",\"props\":%u,\"packet_b\":%u", version__name(r->version),
+            (unsigned)r->props, (unsigned)r->packet_b);
     fprintf(out,
             ",\"qos\":%u,\"size\":%u,\"pubs\":%u,\"subs\":%u,\"conns\":%u,\"conns_ready\":%u,"
             "\"conns_failed\":%u,\"rate\":%u,\"window\":%u,\"setup_s\":%.3f,\"duration_s\":%.3f,"
@@ -167,6 +177,12 @@ static void print__text(const struct bench_result *r, FILE *out)
 
     fprintf(out, "scenario        %s%s%s%s\n", r->scenario, r->label ? " (" : "",
             r->label ? r->label : "", r->label ? ")" : "");
+    fprintf(out, "protocol        MQTT %s", version__name(r->version));
+    if (r->props)
+        fprintf(out, ", %u user properties and a Content Type per publish", (unsigned)r->props);
+    if (r->packet_b)
+        fprintf(out, ", PUBLISH %u B", (unsigned)r->packet_b);
+    fprintf(out, "\n");
     fprintf(out, "connections     %u ready of %u, %u failed, set-up %.2f s\n",
             (unsigned)r->conns_ready, (unsigned)r->conns, (unsigned)r->conns_failed, r->setup_s);
     if (r->pubs && r->duration_s > 0) {

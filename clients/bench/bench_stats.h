@@ -39,6 +39,9 @@ uint64_t bench_hist_percentile(const struct bench_hist *h, double pct);
 struct bench_result {
     const char *scenario; /* "fanout", "rooms", ... */
     const char *label;    /* --label or NULL */
+    uint8_t version;      /* protocol level: 4 (MQTT 3.1.1) or 5 */
+    uint32_t props;       /* user properties per PUBLISH (--props) */
+    uint32_t packet_b;    /* bytes of one PUBLISH as sent, 0 when nothing is published */
     uint8_t qos;
     uint32_t size;             /* payload bytes */
     uint32_t pubs;             /* publishing connections */

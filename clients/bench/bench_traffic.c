@@ -80,7 +80,7 @@ int bench_traffic_add_pub(struct bench_traffic *t, uint32_t i, struct bench_clie
 
     if (tlen > 65535)
         return MQ_EINVAL;
-    size_t n = mqtt_publish_size(tlen, t->size, t->qos);
+    size_t n = bench_clients_publish_size(t->clients, tlen, t->size, t->qos);
     uint8_t *payload = calloc(t->size, 1);
     p->tmpl = malloc(n);
     p->ring = calloc(t->window, sizeof(*p->ring));
@@ -92,8 +92,8 @@ int bench_traffic_add_pub(struct bench_traffic *t, uint32_t i, struct bench_clie
         p->ring = NULL;
         return MQ_ENOMEM;
     }
-    p->tmpl_len = (uint32_t)mqtt_encode_publish(p->tmpl, topic, tlen, payload, t->size, t->qos,
-                                                false, false, 1, &id_off);
+    p->tmpl_len = (uint32_t)bench_clients_encode_publish(t->clients, p->tmpl, topic, tlen, payload,
+                                                         t->size, t->qos, &id_off);
     free(payload);
     p->payload_off = p->tmpl_len - t->size;
     p->id_off = (uint32_t)id_off;

@@ -53,7 +53,8 @@ struct bench_slot {
 
 struct bench_pub {
     struct bench_client *client; /* the connection it publishes on; not owned */
-    uint8_t *tmpl;               /* the encoded PUBLISH, payload header left to fill; owned */
+    uint8_t *tmpl;               /* the encoded PUBLISH (bench_clients_encode_publish()),
+                                    payload header left to fill; owned */
     uint32_t tmpl_len;           /* bytes */
     uint32_t payload_off;        /* offset of the payload in tmpl */
     uint32_t id_off;             /* offset of the packet id in tmpl (QoS 1) */

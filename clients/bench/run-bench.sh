@@ -38,6 +38,9 @@ NOFILE=20000
 INFLIGHT=20
 QUEUED=1000
 QUEUED_BYTES=8388608
+# User properties (and a Content Type) on every publish of the MQTT 5 fan-out
+# run that measures what properties cost.
+PROPS=4
 
 if [ ! -x "$BENCH" ]; then
     echo "run-bench: $BENCH is missing: run make first" >&2
@@ -183,6 +186,73 @@ ratio() {
         else printf "%.2f", a / b }'
 }
 
+# pct A B: A as a whole percentage of B ("97 %"), "-" as for ratio.
+pct() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a == "-" || b == "-" || a == "" || b == "" || b + 0 == 0) print "-";
+        else printf "%.0f %%", 100 * a / b }'
+}
+
+# cpu_us FILE: broker CPU time per delivery in microseconds: CPU % over the
+# publishing time / deliveries per second (approximate: the CPU time
+# includes the warm-up), "-" when either is missing.
+cpu_us() {
+    c=$(num "$1" broker_cpu_pct 1)
+    d=$(num "$1" delivered_per_s 0)
+    awk -v c="$c" -v d="$d" 'BEGIN {
+        if (c == "-" || d == "-" || d + 0 == 0) print "-";
+        else printf "%.2f", c * 10000 / d }'
+}
+
+# cost_row LABEL KEY: a row of the MQTT 5 throughput table: the PUBLISH size,
+# each broker's deliveries/s and its percentage of the same broker's 3.1.1
+# fanout QoS 0 run (fanout0), and the ratio between the brokers.
+cost_row() {
+    ra=$(num "$TMP/$2.mqchatd.json" delivered_per_s 0)
+    rb=$(num "$TMP/$2.mosquitto.json" delivered_per_s 0)
+    pa=$(pct "$ra" "$(num "$TMP/fanout0.mqchatd.json" delivered_per_s 0)")
+    pb=$(pct "$rb" "$(num "$TMP/fanout0.mosquitto.json" delivered_per_s 0)")
+    bytes=$(num "$TMP/$2.mqchatd.json" packet_b 0)
+    [ "$bytes" != - ] || bytes=$(num "$TMP/$2.mosquitto.json" packet_b 0)
+    echo "| $1 | $bytes | $ra | $pa | $rb | $pb | $(ratio "$ra" "$rb") |"
+}
+
+# cost_detail LABEL KEY: the rows of the MQTT 5 detail table, one per broker.
+cost_detail() {
+    for b in mqchatd mosquitto; do
+        f=$TMP/$2.$b.json
+        echo "| $1 | $b | $(num "$f" loss_pct 3) | $(num "$f" lat_p50_ms 2) |" \
+            "$(num "$f" lat_p99_ms 2) | $(num "$f" broker_cpu_pct 0) | $(cpu_us "$f") |" \
+            "$(num "$f" bench_cpu_pct 0) |"
+    done
+}
+
+# pad_size: the --size that makes a 3.1.1 PUBLISH as long as the MQTT 5 one
+# with --props: 100 plus the bytes the properties add, taken from the runs
+# already made ("" when neither broker's runs reported it).
+pad_size() {
+    for b in mqchatd mosquitto; do
+        with=$(jget "$TMP/fanout0v5p.$b.json" packet_b)
+        without=$(jget "$TMP/fanout0v5.$b.json" packet_b)
+        if [ -n "$with" ] && [ -n "$without" ]; then
+            echo $((100 + with - without))
+            return 0
+        fi
+    done
+}
+
+# run_errors KEY...: the first error of each of these runs, or why it did not run.
+run_errors() {
+    for k in "$@"; do
+        for b in mqchatd mosquitto; do
+            e=$(sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$TMP/$k.$b.json" 2>/dev/null | tr -d '|')
+            [ -s "$TMP/$k.$b.json" ] || e="did not run (see the make bench output)"
+            [ -z "$e" ] || echo "
+$k on $b: $e"
+        done
+    done
+}
+
 # row LABEL KEY SCENARIO DIGITS: one table row for both brokers and the ratio.
 row() {
     ra=$(num "$TMP/$3.mqchatd.json" "$2" "$4")
@@ -206,12 +276,7 @@ traffic_table() {
     row "broker RSS at end KiB" rss_after_kb "$1" 0
     row "load generator CPU %" bench_cpu_pct "$1" 0
     row "connection set-up s" setup_s "$1" 2
-    for b in mqchatd mosquitto; do
-        e=$(sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$TMP/$1.$b.json" 2>/dev/null | tr -d '|')
-        [ -s "$TMP/$1.$b.json" ] || e="did not run (see the make bench output)"
-        [ -z "$e" ] || echo "
-$b: $e"
-    done
+    run_errors "$1"
 }
 
 # verdict COND: "met" or "NOT met" from an awk condition on the variables given.
@@ -228,8 +293,23 @@ T0=$(date +%s)
 
 ROOMS=100
 MEMBERS=50
+# The MQTT 5 fan-out runs and their control (3.1.1 with the payload padded to
+# the size of the MQTT 5 PUBLISH with properties) follow the 3.1.1 run on the
+# same broker, so that the four meet about the same load from the machine's
+# other users.
 for b in mqchatd mosquitto; do
     run_one $b fanout0 fanout --pubs 1 --subs 1000 --qos 0 --size 100 --duration "$DURATION"
+    run_one $b fanout0v5 fanout --mqtt 5 --pubs 1 --subs 1000 --qos 0 --size 100 \
+        --duration "$DURATION"
+    run_one $b fanout0v5p fanout --mqtt 5 --props $PROPS --pubs 1 --subs 1000 --qos 0 \
+        --size 100 --duration "$DURATION"
+    pad=$(pad_size)
+    if [ -n "$pad" ]; then
+        run_one $b fanout0pad fanout --pubs 1 --subs 1000 --qos 0 --size "$pad" \
+            --duration "$DURATION"
+    else
+        log "fanout0pad on $b: skipped, no MQTT 5 packet size to pad to"
+    fi
     run_one $b fanout1 fanout --pubs 1 --subs 1000 --qos 1 --size 100 --duration "$DURATION"
 done
 for b in mqchatd mosquitto; do
@@ -369,6 +449,38 @@ EOF
 traffic_table fanout1
 cat <<EOF
 
+## fanout over MQTT 5, QoS 0: 1 publisher -> 1000 subscribers of one topic, 100 B
+
+The fanout QoS 0 run again with every client on MQTT 5 (\`--mqtt 5\`: CONNECT at protocol
+level 5, subscribers announcing Receive Maximum 65535, v5 SUBSCRIBE and PUBLISH), then
+with $PROPS user properties (key "k<i>", a 16-byte value) and a Content Type on every
+publish (\`--props $PROPS\`), which the broker forwards to each of the 1000 subscribers.
+The last row is a control: MQTT 3.1.1 again, with the payload padded so that its PUBLISH
+is as long as the MQTT 5 one with properties; it tells the cost of handling properties
+from the cost of moving a longer packet to 1000 sockets.
+Each run follows the same broker's 3.1.1 run; "% of 3.1.1" is the broker's deliveries/s
+against its own 3.1.1 fanout QoS 0 number above: what MQTT 5 and its properties cost.
+Runs last $DURATION s on shared cores: a few per cent either way is within the noise.
+
+| fanout 1 -> 1000, QoS 0 | PUBLISH B | mqchatd deliveries/s | mqchatd % of 3.1.1 | Mosquitto deliveries/s | Mosquitto % of 3.1.1 | mqchatd / Mosquitto |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+EOF
+cost_row "MQTT 3.1.1" fanout0
+cost_row "MQTT 5" fanout0v5
+cost_row "MQTT 5, $PROPS user properties + Content Type" fanout0v5p
+cost_row "control: MQTT 3.1.1, payload padded to the same PUBLISH size" fanout0pad
+cat <<EOF
+
+| run | broker | loss % | latency p50 ms | latency p99 ms | broker CPU % of one core | broker CPU µs per delivery | load generator CPU % |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |
+EOF
+cost_detail "MQTT 3.1.1" fanout0
+cost_detail "MQTT 5" fanout0v5
+cost_detail "MQTT 5 + $PROPS properties" fanout0v5p
+cost_detail "control: 3.1.1 padded" fanout0pad
+run_errors fanout0v5 fanout0v5p fanout0pad
+cat <<EOF
+
 ## rooms: ${ROOMS} rooms x ${MEMBERS} members, each member publishing 1 msg/s to its room, QoS 0, 100 B
 
 Every member subscribes to its room, so each message has ${MEMBERS} deliveries (its sender's
@@ -390,12 +502,7 @@ row "set-up s" setup_s conns 2
 row "broker RSS before KiB" rss_before_kb conns 0
 row "broker RSS after KiB" rss_after_kb conns 0
 row "RSS per connection B" rss_per_conn_b conns 0
-for b in mqchatd mosquitto; do
-    e=$(sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$TMP/conns.$b.json" 2>/dev/null | tr -d '|')
-    [ -s "$TMP/conns.$b.json" ] || e="did not run (see the make bench output)"
-    [ -z "$e" ] || echo "
-$b: $e"
-done
+run_errors conns
 cat <<EOF
 
 ## p2p: 100 pairs, publisher i -> subscriber i on a topic per pair, QoS 0, 100 B
@@ -406,8 +513,9 @@ cat <<EOF
 
 ## Reproducing
 
-    make bench                                  # everything above, about 4 minutes
+    make bench                                  # everything above, about 3-4 minutes
     build/mqchat-bench fanout --subs 1000 --pid \$(pidof mqchatd)    # one scenario by hand
+    build/mqchat-bench fanout --mqtt 5 --props $PROPS --subs 1000    # the same over MQTT 5
     build/mqchat-bench --help
 
 Raw results of this run (one JSON line per scenario and broker):
