@@ -65,6 +65,7 @@ static const struct config_key config_keys[] = {
     KEY("max_topic_alias", KEY_U16, max_topic_alias, 0, 65535),
     KEY("persistent_client_expiration", KEY_DURATION, persistent_client_expiration, 0, UINT32_MAX),
     KEY("sys_interval", KEY_U32, sys_interval, 0, 65535),
+    KEY("session.max_subscriptions", KEY_U32, max_subscriptions, 0, 4294967295u),
     KEY("conn.out_soft_bytes", KEY_U64, out_soft_bytes, 1, UINT64_MAX),
     KEY("conn.out_hard_bytes", KEY_U64, out_hard_bytes, 1, UINT64_MAX),
     KEY("data_dir", KEY_STRING, data_dir, 0, 0),
@@ -268,6 +269,7 @@ int config_defaults(struct config *c)
     c->message_size_limit = 1u << 20;
     c->max_keepalive = 65535;
     c->max_topic_alias = 10;
+    c->max_subscriptions = 1000;
     c->persistent_client_expiration = 0;
     c->sys_interval = 10;
     c->out_soft_bytes = 1u << 20;

@@ -51,6 +51,8 @@ struct config {
                                       1m, 1y) */
     uint32_t sys_interval;                 /* sys_interval: seconds between $SYS updates,
                                               default 10, 0 = no $SYS */
+    uint32_t max_subscriptions;            /* session.max_subscriptions: filters one session
+                                              may hold, default 1000, 0 = unlimited */
     uint64_t out_soft_bytes;               /* conn.out_soft_bytes: a connection's unsent output
                                               above which QoS 0 deliveries are dropped (counted),
                                               default 1 MiB */

@@ -399,7 +399,9 @@ int conn_adopt(struct worker *w, int fd, uint8_t *bytes, uint32_t len)
     uv_tcp_init(&w->loop, &c->tcp);
     c->tcp.data = c;
     int rc = uv_tcp_open(&c->tcp, fd);
-    if (rc == 0)
+    if (rc != 0)
+        close(fd); /* the handle does not own it */
+    else
         rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     c->next = w->conns;
     if (w->conns)

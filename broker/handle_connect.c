@@ -127,7 +127,6 @@ static int connect_will(struct conn *c, const struct connect_req *r, const char 
         extra.props = props;
         extra.props_len = (uint32_t)mqtt5_props_filter(r->will_props.raw, r->will_props.raw_len,
                                                        props, drop, sizeof(drop));
-        extra.expiry_s = r->will_props.message_expiry;
     }
     *will = message_new(m->will_topic.s, m->will_topic.len, (const uint8_t *)m->will_payload.s,
                         m->will_payload.len, m->will_qos, m->will_retain, &extra);
@@ -189,7 +188,9 @@ static int connect_v5_props(struct conn *c, struct connect_req *r)
         !mqtt5_has(p, MQTT5_PROP_REQUEST_PROBLEM_INFORMATION) || p->request_problem_info;
     c->receive_max = mqtt5_has(p, MQTT5_PROP_RECEIVE_MAXIMUM) ? p->receive_maximum : 65535;
     c->max_packet_out = mqtt5_has(p, MQTT5_PROP_MAXIMUM_PACKET_SIZE) ? p->maximum_packet_size : 0;
-    c->alias_max_out = p->topic_alias_maximum;
+    /* The broker assigns at most max_topic_alias aliases, like it accepts. */
+    uint16_t cap = c->w->b->cfg->max_topic_alias;
+    c->alias_max_out = p->topic_alias_maximum < cap ? p->topic_alias_maximum : cap;
     return MQ_OK;
 }
 
@@ -300,7 +301,8 @@ int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *re
         goto out;
     }
     s->expiry_s = expiry;
-    session_set_will(s, will, v5 ? r.will_props.will_delay : 0);
+    session_set_will(s, will, v5 ? r.will_props.will_delay : 0,
+                     v5 ? r.will_props.message_expiry : 0);
     s->version = m->version;
     c->keepalive = keepalive;
     c->state = CONN_ACTIVE;

@@ -146,12 +146,11 @@ int handle_publish(struct conn *c, const struct mqtt_frame *f)
 
     uint8_t ack = p.qos == 1 ? MQTT_PUBACK : MQTT_PUBREC;
     if (p.qos == 2) {
-        bool seen = session_rx_qos2_seen(c->s, p.packet_id);
-        if (seen)
+        if (session_rx_qos2_has(c->s, p.packet_id))
             return send_ack(c, ack, p.packet_id, reason); /* a resend: deliver once only */
-        if (c->version == MQTT_V5 && session_rx_qos2_count(c->s) > receive_maximum(c)) {
+        if (c->version == MQTT_V5 && session_rx_qos2_count(c->s) >= receive_maximum(c)) {
             c->close_reason = MQTT5_RC_RECEIVE_MAXIMUM_EXCEEDED;
-            return MQ_EFULL;
+            return MQ_EFULL; /* not recorded: a resend on a new connection is delivered */
         }
     }
     if (reason == MQTT5_RC_SUCCESS && !may_publish(c, p.topic.s, p.topic.len))
@@ -161,9 +160,11 @@ int handle_publish(struct conn *c, const struct mqtt_frame *f)
         if (!msg)
             return MQ_ENOMEM;
         router_publish(w, msg);
+        /* Remembered only once delivered, so that nothing is lost on a failure
+         * above; a refused QoS 2 ends at PUBREC and is not remembered. */
+        if (p.qos == 2 && session_rx_qos2_add(c->s, p.packet_id) != MQ_OK)
+            return MQ_ENOMEM;
     }
-    if (p.qos == 2 && reason >= 0x80)
-        session_rx_qos2_release(c->s, p.packet_id); /* a refused QoS 2 ends at PUBREC */
     return p.qos ? send_ack(c, ack, p.packet_id, reason) : MQ_OK;
 }
 

@@ -94,8 +94,10 @@ static int subscribe_one(struct conn *c, const struct mqtt_str *filter, uint8_t 
     if (!may_subscribe(c, filter))
         return v5 ? MQTT5_RC_NOT_AUTHORIZED : MQTT_SUBACK_FAILURE;
     int rc = session_subscribe(c->s, filter->s, filter->len, options, sub_id);
+    if (rc < 0 && v5)
+        return rc == MQ_EFULL ? MQTT5_RC_QUOTA_EXCEEDED : MQTT5_RC_UNSPECIFIED_ERROR;
     if (rc < 0)
-        return v5 ? MQTT5_RC_UNSPECIFIED_ERROR : MQTT_SUBACK_FAILURE;
+        return MQTT_SUBACK_FAILURE;
     *is_new = rc == 1;
     return options & SUB_OPT_QOS;
 }

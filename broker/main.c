@@ -289,7 +289,9 @@ int main(int argc, char **argv)
     uv_run(&app.loop, UV_RUN_DEFAULT);
 
     for (unsigned i = 0; i < b->nworkers; i++)
-        worker_join_and_free(b->workers[i]);
+        worker_join(b->workers[i]);
+    for (unsigned i = 0; i < b->nworkers; i++)
+        worker_free(b->workers[i]);
     free(b->workers);
     retain_free(b->retain);
     shared_free(&b->shared);

@@ -6,7 +6,9 @@
  * then shared by pointer: between workers, with the retained store, in
  * session queues and in inflight windows. Whoever keeps a pointer holds a
  * reference. The message is immutable after message_new(): any thread may
- * read it while holding a reference. Only the reference count changes.
+ * read it while holding a reference. Only the reference count changes (and
+ * a will's expires_at_ms, set by its only holder just before it is
+ * published: see session_take_will()).
  *
  * `props` holds the MQTT 5 properties that travel with the message to every
  * MQTT 5 subscriber unchanged and in order (Payload Format Indicator,

@@ -101,12 +101,25 @@ void session_destroy(struct session *s)
     free(s);
 }
 
-void session_set_will(struct session *s, struct message *will, uint32_t delay_s)
+void session_set_will(struct session *s, struct message *will, uint32_t delay_s, uint32_t expiry_s)
 {
     message_unref(s->will);
     s->will = will;
     s->will_delay_s = delay_s;
+    s->will_expiry_s = expiry_s;
     s->will_due_ms = 0;
+}
+
+struct message *session_take_will(struct session *s)
+{
+    struct message *will = s->will;
+    s->will = NULL;
+    s->will_due_ms = 0;
+    /* Its Message Expiry Interval runs from now: the session holds the only
+     * reference, so nobody else sees the message change. */
+    if (will && s->will_expiry_s)
+        will->expires_at_ms = message_clock_ms() + s->will_expiry_s * 1000ull;
+    return will;
 }
 
 /* Fills the encode cache with m's PUBLISH for (version family, qos, retain):
@@ -364,12 +377,20 @@ void session_attach(struct session *s, struct conn *c)
 {
     s->conn = c;
     s->w->count.clients_connected++;
-    for (size_t i = 0; i < s->ninflight; i++) {
+    for (size_t i = 0; i < s->ninflight;) {
         struct inflight *f = &s->inflight[i];
-        if (f->state == INFLIGHT_PUBCOMP)
+        if (f->state == INFLIGHT_PUBCOMP) {
             send_pubrel(s, f->packet_id);
-        else
-            send_publish(s, f->msg, &f->d, f->packet_id, true);
+        } else if (send_publish(s, f->msg, &f->d, f->packet_id, true) == MQ_ETOOLARGE) {
+            /* Too large for the client's new Maximum Packet Size: it can never
+             * be acknowledged, so it counts as delivered (MQTT 5 3.1.2.11.4). */
+            message_unref(f->msg);
+            memmove(f, f + 1, (s->ninflight - i - 1) * sizeof(*f));
+            s->ninflight--;
+            s->w->count.inflight--;
+            continue;
+        }
+        i++;
     }
     queue_pump(s);
 }
@@ -391,8 +412,7 @@ void session_detach(struct session *s, bool send_will)
         worker_wake_at(w, s->will_due_ms);
         return;
     }
-    struct message *will = s->will;
-    s->will = NULL;
+    struct message *will = session_take_will(s);
     if (s->expiry_s == 0)
         session_destroy(s);
     if (will)
@@ -429,6 +449,9 @@ int session_subscribe(struct session *s, const char *filter, size_t len, uint8_t
             return 0;
         }
     }
+    uint32_t max = w->b->cfg->max_subscriptions;
+    if (max && s->nsubs >= max)
+        return MQ_EFULL;
     if (s->nsubs == s->capsubs) {
         size_t cap = s->capsubs ? s->capsubs * 2 : 2;
         struct subscription *a = realloc(s->subs, cap * sizeof(*a));
@@ -515,21 +538,26 @@ void session_on_pubcomp(struct session *s, uint16_t id)
         inflight_remove(s, f);
 }
 
-bool session_rx_qos2_seen(struct session *s, uint16_t id)
+bool session_rx_qos2_has(const struct session *s, uint16_t id)
 {
     for (size_t i = 0; i < s->nrx_qos2; i++)
         if (s->rx_qos2[i] == id)
             return true;
+    return false;
+}
+
+int session_rx_qos2_add(struct session *s, uint16_t id)
+{
     if (s->nrx_qos2 == s->caprx_qos2) {
         size_t cap = s->caprx_qos2 ? s->caprx_qos2 * 2 : 4;
         uint16_t *a = realloc(s->rx_qos2, cap * sizeof(*a));
         if (!a)
-            return false; /* cannot remember it: deliver, at worst twice */
+            return MQ_ENOMEM;
         s->rx_qos2 = a;
         s->caprx_qos2 = cap;
     }
     s->rx_qos2[s->nrx_qos2++] = id;
-    return false;
+    return MQ_OK;
 }
 
 size_t session_rx_qos2_count(const struct session *s)
@@ -597,11 +625,7 @@ void session_expire(struct worker *w, uint64_t now_ms)
     strmap_each(&w->sessions, find_due, &x);
     for (size_t i = 0; i < x.n; i++) {
         struct session *s = x.due[i];
-        struct message *will = s->will_due_ms ? s->will : NULL;
-        if (will) {
-            s->will = NULL;
-            s->will_due_ms = 0;
-        }
+        struct message *will = s->will_due_ms ? session_take_will(s) : NULL;
         if (session_is_expired(s, &x))
             session_destroy(s);
         if (will)

@@ -100,6 +100,7 @@ struct session {
 
     struct message *will;      /* the current connection's will, or NULL */
     uint32_t will_delay_s;     /* MQTT 5 Will Delay Interval of that will */
+    uint32_t will_expiry_s;    /* its Message Expiry Interval, from publication */
     uint64_t will_due_ms;      /* offline with a delayed will: loop time to send it */
     uint64_t offline_since_ms; /* loop time the last connection ended */
 
@@ -131,14 +132,20 @@ void session_attach(struct session *s, struct conn *c);
  */
 void session_detach(struct session *s, bool send_will);
 
-/* Replaces the will (reference taken over; NULL clears) and its delay; a
- * delayed will still pending from the last connection is dropped. */
-void session_set_will(struct session *s, struct message *will, uint32_t delay_s);
+/* Replaces the will (reference taken over; NULL clears), its delay and its
+ * Message Expiry Interval (which starts when it is published); a delayed
+ * will still pending from the last connection is dropped. */
+void session_set_will(struct session *s, struct message *will, uint32_t delay_s, uint32_t expiry_s);
+
+/* Hands over the will (NULL if none) to be published now, with its expiry
+ * counted from now. The caller owns the returned reference. */
+struct message *session_take_will(struct session *s);
 
 /*
  * Subscribes s to filter (a "$share/{group}/{filter}" goes to the shared
  * registry) with options and MQTT 5 subscription identifier.
- * Returns 1 new, 0 replaced, or MQ_ENOMEM.
+ * Returns 1 new, 0 replaced, MQ_EFULL (session.max_subscriptions reached,
+ * or too many shared groups), or MQ_ENOMEM.
  */
 int session_subscribe(struct session *s, const char *filter, size_t len, uint8_t options,
                       uint32_t sub_id);
@@ -160,9 +167,11 @@ void session_on_puback(struct session *s, uint16_t id);
 void session_on_pubrec(struct session *s, uint16_t id, uint8_t reason);
 void session_on_pubcomp(struct session *s, uint16_t id);
 
-/* Incoming QoS 2 bookkeeping: returns true when id was already received
- * (a duplicate: do not deliver again); otherwise records it. */
-bool session_rx_qos2_seen(struct session *s, uint16_t id);
+/* Incoming QoS 2 bookkeeping: session_rx_qos2_has() tells whether id was
+ * received and delivered already (a resend: do not deliver again);
+ * session_rx_qos2_add() records a delivered one (MQ_OK or MQ_ENOMEM). */
+bool session_rx_qos2_has(const struct session *s, uint16_t id);
+int session_rx_qos2_add(struct session *s, uint16_t id);
 /* PUBREL: forgets id. */
 void session_rx_qos2_release(struct session *s, uint16_t id);
 

@@ -103,6 +103,10 @@ int shared_add(struct shared_registry *r, const char *group, size_t group_len, c
     int rc = MQ_ENOMEM;
     pthread_mutex_lock(&r->lock);
     struct shared_group *g = group_find(r, group, group_len, filter, filter_len);
+    if (!g && r->n >= SHARED_MAX_GROUPS) {
+        rc = MQ_EFULL;
+        goto out;
+    }
     if (!g)
         g = group_create(r, group, group_len, filter, filter_len);
     if (!g)
@@ -131,6 +135,11 @@ int shared_add(struct shared_registry *r, const char *group, size_t group_len, c
     g->n++;
     rc = 1;
 out:
+    if (g && g->n == 0) { /* made just now, and the member could not join */
+        group_free(g);
+        *g = r->groups[--r->n];
+        atomic_store(&r->count, r->n);
+    }
     pthread_mutex_unlock(&r->lock);
     return rc;
 }

@@ -65,7 +65,11 @@ bool shared_parse(const char *s, size_t len, const char **group, size_t *group_l
 int shared_init(struct shared_registry *r);
 void shared_free(struct shared_registry *r);
 
-/* Adds or replaces a member. Returns 1 new, 0 replaced, MQ_ENOMEM. */
+/* At most this many groups exist at once (each publish scans them all). */
+#define SHARED_MAX_GROUPS 1024
+
+/* Adds or replaces a member. Returns 1 new, 0 replaced, MQ_ENOMEM, or
+ * MQ_EFULL when the group would be new and SHARED_MAX_GROUPS exist. */
 int shared_add(struct shared_registry *r, const char *group, size_t group_len, const char *filter,
                size_t filter_len, const struct shared_member *m);
 

@@ -149,8 +149,7 @@ static void publish_will_of(void *ctx, void *value)
 {
     struct session *s = value;
     if (s->conn && s->will) {
-        router_publish(s->w, s->will);
-        s->will = NULL;
+        router_publish(s->w, session_take_will(s));
     }
 }
 
@@ -298,9 +297,13 @@ int worker_start(struct worker *w)
     return uv_thread_create(&w->thread, worker_main, w) == 0 ? MQ_OK : MQ_EIO;
 }
 
-void worker_join_and_free(struct worker *w)
+void worker_join(struct worker *w)
 {
     uv_thread_join(&w->thread);
+}
+
+void worker_free(struct worker *w)
+{
     /* Connections are closed by now; sessions go without their wills. */
     while (w->sessions.count) {
         struct session *s = NULL;

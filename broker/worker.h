@@ -143,8 +143,12 @@ struct worker *worker_new(struct broker *b, unsigned index, struct auth_snapshot
 /* Starts the worker's thread. MQ_OK or MQ_EIO. */
 int worker_start(struct worker *w);
 
-/* Waits for the thread to leave its loop, then frees everything. */
-void worker_join_and_free(struct worker *w);
+/* Waits for the thread to leave its loop. */
+void worker_join(struct worker *w);
+
+/* Frees a joined worker. Join every worker before freeing any: a running
+ * worker may still post to the others. */
+void worker_free(struct worker *w);
 
 /*
  * Posts one item to w's inbox from any thread and wakes it. Ownership of the

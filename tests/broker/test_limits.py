@@ -190,5 +190,22 @@ class FanOutTest(BrokerTest):
             s.expect_nothing(0.02)
 
 
+@unittest.skipIf(MOSQUITTO, 'session.max_subscriptions is mqchatd\'s own key')
+class MaxSubscriptionsTest(BrokerTest):
+    CONFIG = {'session.max_subscriptions': 3}
+
+    def test_filters_past_the_limit_refused(self):
+        base = self.topic()
+        c = self.connected()
+        c.do_subscribe([(base + '/a', 0), (base + '/b', 1)])
+        # A repeated filter replaces and does not count; the fourth new one is refused.
+        c.do_subscribe([(base + '/a', 1), (base + '/c', 0), (base + '/d', 0)], codes=[1, 0, 0x80])
+        c.do_unsubscribe([base + '/a'])
+        c.do_subscribe([(base + '/d', 2)])
+        p = self.connected()
+        p.do_publish(base + '/d', b'in', 0)
+        c.expect_publish(base + '/d', b'in')
+
+
 if __name__ == '__main__':
     unittest.main()

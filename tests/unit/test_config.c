@@ -107,6 +107,7 @@ static void test_defaults(void **state)
         {FIELD(message_size_limit), 1 << 20},
         {FIELD(max_keepalive), 65535},
         {FIELD(max_topic_alias), 10},
+        {FIELD(max_subscriptions), 1000},
         {FIELD(persistent_client_expiration), 0},
         {FIELD(sys_interval), 10},
         {FIELD(out_soft_bytes), 1 << 20},
@@ -466,7 +467,7 @@ static void test_shipped_example(void **state)
     int rc = config_load_file(&c, path, err, sizeof(err));
     if (rc != MQ_OK)
         fail_msg("rc %d: %s", rc, err);
-    assert_int_equal(nkeys, 19); /* every key of struct config but verbose */
+    assert_int_equal(nkeys, 20); /* every key of struct config but verbose */
     assert_int_equal(c.port, def.port);
     assert_int_equal(c.max_topic_alias, def.max_topic_alias);
     assert_int_equal(c.allow_anonymous, def.allow_anonymous);
