@@ -51,6 +51,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "textutil.h"
 #include "topic.h"
 
 struct acl_entry {
@@ -80,18 +81,6 @@ struct acl_db {
     struct acl_user *users;   /* n_users lists sorted by name, names unique */
     size_t n_users, cap_users;
 };
-
-/* printf into err (when the caller gave room for it); always NUL-terminated. */
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Returns the index just past the level starting at `start`: the index of the
  * next '/' or len. */
@@ -386,33 +375,16 @@ static int users_finish(struct acl_db *db)
     return MQ_OK;
 }
 
-static bool is_blank(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' || ch == '\f';
-}
-
-/* Returns the first non-blank character of z and cuts trailing blanks off in
- * place. */
-static char *trim(char *z)
-{
-    while (is_blank(*z))
-        z++;
-    size_t n = strlen(z);
-    while (n > 0 && is_blank(z[n - 1]))
-        z[--n] = '\0';
-    return z;
-}
-
 /* Cuts the first word off z: NUL-terminates it and returns the rest, trimmed
  * (an empty string when there is none). */
 static char *cut_word(char *z)
 {
-    while (*z != '\0' && !is_blank(*z))
+    while (*z != '\0' && !text_is_blank(*z))
         z++;
     if (*z == '\0')
         return z;
     *z++ = '\0';
-    return trim(z);
+    return text_trim(z);
 }
 
 /* Parses the access word; -1 when w is none. deny gives 0 with *deny set. */
@@ -454,23 +426,23 @@ static int parse_entry(char *rest, bool pattern, struct acl_entry *e, char *what
             access = parse_access(word, &deny);
         }
         if (access < 0) {
-            set_err(what, whatlen,
-                    "unknown access '%.*s' (expected read, write, readwrite or deny)",
-                    (int)(wlen < 64 ? wlen : 64), rest);
+            text_err(what, whatlen,
+                     "unknown access '%.*s' (expected read, write, readwrite or deny)",
+                     (int)(wlen < 64 ? wlen : 64), rest);
             return MQ_EINVAL;
         }
         e->access = (unsigned)access;
         e->deny = deny;
-        filter = trim(rest + wlen);
+        filter = text_trim(rest + wlen);
     }
     if (*filter == '\0') {
-        set_err(what, whatlen, "missing topic");
+        text_err(what, whatlen, "missing topic");
         return MQ_EINVAL;
     }
 
     size_t len = strlen(filter);
     if (topic_validate_filter(filter, len) != MQ_OK) {
-        set_err(what, whatlen, "invalid topic filter '%s'", filter);
+        text_err(what, whatlen, "invalid topic filter '%s'", filter);
         return MQ_EINVAL;
     }
     if (pattern) {
@@ -482,8 +454,8 @@ static int parse_entry(char *rest, bool pattern, struct acl_entry *e, char *what
             if (!u && !c) {
                 for (size_t j = i; j + 1 < end; j++) {
                     if (filter[j] == '%' && (filter[j + 1] == 'u' || filter[j + 1] == 'c')) {
-                        set_err(what, whatlen, "%%u and %%c must fill a whole topic level in '%s'",
-                                filter);
+                        text_err(what, whatlen, "%%u and %%c must fill a whole topic level in '%s'",
+                                 filter);
                         return MQ_EINVAL;
                     }
                 }
@@ -524,7 +496,7 @@ int acl_db_load(const char *path, struct acl_db **out, char *err, size_t errlen)
     *out = NULL;
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        text_err(err, errlen, "%s: %s", path, strerror(errno));
         return MQ_EIO;
     }
 
@@ -539,14 +511,14 @@ int acl_db_load(const char *path, struct acl_db **out, char *err, size_t errlen)
 
     while (getline(&line, &cap, f) != -1) {
         lineno++;
-        char *z = trim(line);
+        char *z = text_trim(line);
         if (*z == '\0' || *z == '#')
             continue;
         char *rest = cut_word(z);
 
         if (strcmp(z, "user") == 0) {
             if (*rest == '\0') {
-                set_err(err, errlen, "%s:%u: missing user name", path, lineno);
+                text_err(err, errlen, "%s:%u: missing user name", path, lineno);
                 rc = MQ_EINVAL;
                 goto err;
             }
@@ -558,8 +530,8 @@ int acl_db_load(const char *path, struct acl_db **out, char *err, size_t errlen)
 
         bool pattern = strcmp(z, "pattern") == 0;
         if (!pattern && strcmp(z, "topic") != 0) {
-            set_err(err, errlen, "%s:%u: unknown keyword '%s' (expected topic, user or pattern)",
-                    path, lineno, z);
+            text_err(err, errlen, "%s:%u: unknown keyword '%s' (expected topic, user or pattern)",
+                     path, lineno, z);
             rc = MQ_EINVAL;
             goto err;
         }
@@ -569,7 +541,7 @@ int acl_db_load(const char *path, struct acl_db **out, char *err, size_t errlen)
         if (rc == MQ_ENOMEM)
             goto nomem;
         if (rc != MQ_OK) {
-            set_err(err, errlen, "%s:%u: %s", path, lineno, what);
+            text_err(err, errlen, "%s:%u: %s", path, lineno, what);
             goto err;
         }
         struct acl_list *l = pattern   ? &db->patterns
@@ -581,7 +553,7 @@ int acl_db_load(const char *path, struct acl_db **out, char *err, size_t errlen)
         }
     }
     if (ferror(f)) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+        text_err(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
         rc = MQ_EIO;
         goto err;
     }
@@ -594,7 +566,7 @@ int acl_db_load(const char *path, struct acl_db **out, char *err, size_t errlen)
     return MQ_OK;
 
 nomem:
-    set_err(err, errlen, "%s: out of memory", path);
+    text_err(err, errlen, "%s: out of memory", path);
     rc = MQ_ENOMEM;
 err:
     free(line);

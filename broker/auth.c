@@ -37,6 +37,7 @@
 #include <openssl/rand.h>
 
 #include "errors.h"
+#include "textutil.h"
 
 #define HASH_LEN     64 /* bytes of SHA-512 output, and of the $7$ derived key */
 #define SALT_MAX     64 /* longest salt accepted from a file, in bytes */
@@ -63,18 +64,6 @@ struct passwd_db {
     size_t n;
     struct passwd_entry decoy; /* hashed against when the user is unknown */
 };
-
-/* printf into err (when the caller gave room for it); always NUL-terminated. */
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -278,7 +267,7 @@ int passwd_db_load(const char *path, struct passwd_db **out, char *err, size_t e
     *out = NULL;
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        text_err(err, errlen, "%s: %s", path, strerror(errno));
         return MQ_EIO;
     }
 
@@ -312,7 +301,7 @@ int passwd_db_load(const char *path, struct passwd_db **out, char *err, size_t e
         else
             what = parse_hash(colon + 1, n - (size_t)(colon + 1 - line), &e);
         if (what != NULL) {
-            set_err(err, errlen, "%s:%u: %s", path, lineno, what);
+            text_err(err, errlen, "%s:%u: %s", path, lineno, what);
             rc = MQ_EINVAL;
             goto err;
         }
@@ -337,7 +326,7 @@ int passwd_db_load(const char *path, struct passwd_db **out, char *err, size_t e
         db->decoy.user = NULL;
     }
     if (ferror(f)) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+        text_err(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
         rc = MQ_EIO;
         goto err;
     }
@@ -347,8 +336,8 @@ int passwd_db_load(const char *path, struct passwd_db **out, char *err, size_t e
     for (size_t i = 1; i < db->n; i++) {
         if (entry_cmp(db->a[i - 1].user, db->a[i - 1].user_len, db->a[i].user, db->a[i].user_len) ==
             0) {
-            set_err(err, errlen, "%s:%u: duplicate user '%s' (first on line %u)", path,
-                    db->a[i].line, db->a[i].user, db->a[i - 1].line);
+            text_err(err, errlen, "%s:%u: duplicate user '%s' (first on line %u)", path,
+                     db->a[i].line, db->a[i].user, db->a[i - 1].line);
             rc = MQ_EINVAL;
             goto err;
         }
@@ -366,7 +355,7 @@ int passwd_db_load(const char *path, struct passwd_db **out, char *err, size_t e
     return MQ_OK;
 
 nomem:
-    set_err(err, errlen, "%s: out of memory", path);
+    text_err(err, errlen, "%s: out of memory", path);
     rc = MQ_ENOMEM;
 err:
     free(line);

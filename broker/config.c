@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "textutil.h"
 
 enum key_type {
     KEY_BOOL,     /* bool: "true" or "false" */
@@ -73,35 +74,6 @@ static const struct config_key config_keys[] = {
 };
 
 #define N_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
-
-/* printf into err (when the caller gave room for it); always NUL-terminated. */
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static bool is_blank(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' || ch == '\f';
-}
-
-/* Returns the first non-blank character of z and cuts trailing blanks off in
- * place. */
-static char *trim(char *z)
-{
-    while (is_blank(*z))
-        z++;
-    size_t n = strlen(z);
-    while (n > 0 && is_blank(z[n - 1]))
-        z[--n] = '\0';
-    return z;
-}
 
 /* What parse_decimal() found. */
 enum parse_result {
@@ -204,7 +176,7 @@ static int set_number(struct config *c, const struct config_key *k, const char *
     if (k->type == KEY_BOOL) {
         bool yes = strcmp(value, "true") == 0;
         if (!yes && strcmp(value, "false") != 0) {
-            set_err(err, errlen, "%s: %s: '%s' is not true or false", where, k->name, value);
+            text_err(err, errlen, "%s: %s: '%s' is not true or false", where, k->name, value);
             return MQ_EINVAL;
         }
         store_number(c, k, false, yes);
@@ -227,17 +199,17 @@ static int set_number(struct config *c, const struct config_key *k, const char *
     }
     if (pr == PARSE_NAN || *end != '\0') {
         if (k->type == KEY_DURATION)
-            set_err(err, errlen,
-                    "%s: %s: '%s' is not a duration (seconds, or a number followed by h, d, w, "
-                    "m or y)",
-                    where, k->name, value);
+            text_err(err, errlen,
+                     "%s: %s: '%s' is not a duration (seconds, or a number followed by h, d, w, "
+                     "m or y)",
+                     where, k->name, value);
         else
-            set_err(err, errlen, "%s: %s: '%s' is not a number", where, k->name, value);
+            text_err(err, errlen, "%s: %s: '%s' is not a number", where, k->name, value);
         return MQ_EINVAL;
     }
     if (pr == PARSE_OVERFLOW || !in_range(k, neg, mag)) {
-        set_err(err, errlen, "%s: %s: '%s' is out of range (%lld..%llu)", where, k->name, value,
-                (long long)k->min, (unsigned long long)k->max);
+        text_err(err, errlen, "%s: %s: '%s' is out of range (%lld..%llu)", where, k->name, value,
+                 (long long)k->min, (unsigned long long)k->max);
         return MQ_EINVAL;
     }
     store_number(c, k, neg && mag != 0, mag);
@@ -285,19 +257,19 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 {
     const struct config_key *k = find_key(key);
     if (k == NULL) {
-        set_err(err, errlen, "%s: unknown key '%s'", where, key);
+        text_err(err, errlen, "%s: unknown key '%s'", where, key);
         return MQ_EINVAL;
     }
 
     char *text = strdup(value);
     if (text == NULL) {
-        set_err(err, errlen, "%s: out of memory", where);
+        text_err(err, errlen, "%s: out of memory", where);
         return MQ_ENOMEM;
     }
-    char *v = trim(text);
+    char *v = text_trim(text);
     int rc = MQ_OK;
     if (*v == '\0') {
-        set_err(err, errlen, "%s: missing value for '%s'", where, key);
+        text_err(err, errlen, "%s: missing value for '%s'", where, key);
         rc = MQ_EINVAL;
     } else if (k->type == KEY_STRING) {
         char **field = (char **)((char *)c + k->offset);
@@ -317,7 +289,7 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        text_err(err, errlen, "%s: %s", path, strerror(errno));
         return MQ_EIO;
     }
 
@@ -328,12 +300,12 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
     errno = 0;
     while (getline(&line, &cap, f) != -1) {
         lineno++;
-        char *z = trim(line);
+        char *z = text_trim(line);
         if (*z == '\0' || *z == '#')
             continue;
 
         char *key = z;
-        while (*z != '\0' && !is_blank(*z))
+        while (*z != '\0' && !text_is_blank(*z))
             z++;
         if (*z != '\0')
             *z++ = '\0';
@@ -346,7 +318,7 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
         errno = 0;
     }
     if (ferror(f)) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+        text_err(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
         rc = MQ_EIO;
     }
 out:
