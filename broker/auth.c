@@ -364,26 +364,36 @@ err:
     return rc;
 }
 
+/* The entry of user, or NULL (binary search of the sorted array). */
+static const struct passwd_entry *passwd_db_find(const struct passwd_db *db, const char *user,
+                                                 size_t user_len)
+{
+    size_t lo = 0, hi = db->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = entry_cmp(user, user_len, db->a[mid].user, db->a[mid].user_len);
+        if (c == 0)
+            return &db->a[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+bool passwd_db_has_user(const struct passwd_db *db, const char *user, size_t user_len)
+{
+    return db && user && passwd_db_find(db, user, user_len) != NULL;
+}
+
 int passwd_db_check(const struct passwd_db *db, const char *user, size_t user_len,
                     const uint8_t *password, size_t password_len)
 {
     if (db == NULL || user == NULL)
         return MQ_EDENIED;
 
-    const struct passwd_entry *e = NULL;
-    size_t lo = 0, hi = db->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = entry_cmp(user, user_len, db->a[mid].user, db->a[mid].user_len);
-        if (c == 0) {
-            e = &db->a[mid];
-            break;
-        }
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
+    const struct passwd_entry *e = passwd_db_find(db, user, user_len);
 
     static const uint8_t empty[1];
     const uint8_t *pw = password ? password : empty;

@@ -32,6 +32,9 @@ int passwd_db_load(const char *path, struct passwd_db **out, char *err, size_t e
 int passwd_db_check(const struct passwd_db *db, const char *user, size_t user_len,
                     const uint8_t *password, size_t password_len);
 
+/* True when user has a line in db (no password check). */
+bool passwd_db_has_user(const struct passwd_db *db, const char *user, size_t user_len);
+
 /* Frees db. NULL ok. */
 void passwd_db_free(struct passwd_db *db);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "conn.h"
 #include "errors.h"
 #include "log.h"
@@ -165,6 +166,23 @@ static void worker_stop(struct worker *w)
     uv_stop(&w->loop);
 }
 
+/* After a reload: clients whose user name left the password file are
+ * disconnected (MQTT 5: 0x98 Administrative action). */
+static void worker_drop_removed_users(struct worker *w)
+{
+    const struct passwd_db *db = w->auth ? w->auth->passwd : NULL;
+    if (!db)
+        return;
+    struct conn *c = w->conns;
+    while (c) {
+        struct conn *next = c->next;
+        const char *user = c->s ? c->s->username : NULL;
+        if (c->state == CONN_ACTIVE && user && !passwd_db_has_user(db, user, strlen(user)))
+            conn_disconnect(c, MQTT5_RC_ADMINISTRATIVE_ACTION, "user removed from password_file");
+        c = next;
+    }
+}
+
 static void on_wake(uv_async_t *h)
 {
     struct worker *w = h->data;
@@ -197,6 +215,7 @@ static void on_wake(uv_async_t *h)
         case WORK_RELOAD:
             auth_snapshot_unref(w->auth);
             w->auth = item->u.auth;
+            worker_drop_removed_users(w);
             break;
         case WORK_WILLS:
             strmap_each(&w->sessions, publish_will_of, NULL);

@@ -18,7 +18,8 @@ import tempfile
 import time
 import unittest
 
-from broker import (MOSQUITTO, WAIT, BrokerTest, Client, Closed, Publish, connack, connect,
+from broker import (MOSQUITTO, WAIT, BrokerTest, BrokerTest5, Client, Closed, Publish, connack,
+                    connect,
                     hexs, puback, publish, pubrec, pubrel, pubcomp, suback, subscribe,
                     write_password_file)
 
@@ -112,6 +113,25 @@ class PasswordTest(AuthBase):
             time.sleep(0.1)
         self.assertTrue(self.broker.alive())
         self.login('alice').ping()
+
+
+@unittest.skipIf(MOSQUITTO, 'Mosquitto keeps removed users connected')
+class RemovedUserTest(AuthBase, BrokerTest5):
+    """A SIGHUP that drops a user from the password file disconnects that
+    user's clients (MQTT 5: DISCONNECT 0x98 Administrative action); the
+    others stay."""
+
+    def test_removed_user_disconnected(self):
+        bob = self.login('bob')
+        bob5 = self.connected5(self.uid('bob5'), name='bob5', username='bob',
+                               password=USERS['bob'])
+        alice = self.login('alice')
+        write_password_file(self.pw_path, {'alice': USERS['alice']})
+        self.broker.signal(signal.SIGHUP)
+        bob5.expect_disconnect(0x98)
+        bob.expect_closed(msg='(3.1.1 client of a removed user)')
+        alice.ping()
+        self.refused(BAD_CREDENTIALS, username='bob', password=USERS['bob'])
 
 
 class AnonymousAllowedTest(AuthBase):
