@@ -67,11 +67,12 @@ run: deps
 	@echo "mqchatd: MQTT on 127.0.0.1:1883, data in ./data (anonymous access on: make run is for local play)"
 	$(BUILD)/mqchatd --set bind_address=127.0.0.1 --set allow_anonymous=true -v
 
+# The plain suite runs last, so that its `N passed, N failed` closes the output.
 test: deps
+	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory all
 	@sh tests/run.sh $(BUILD)
-	@$(MAKE) --no-print-directory asan
-	@$(MAKE) --no-print-directory fuzz
 
 test-unit: all
 	@sh tests/run.sh $(BUILD) unit
