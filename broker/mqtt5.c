@@ -720,22 +720,6 @@ size_t mqtt5_props_size(uint32_t props_len)
 
 /* ---- packet encoders ---- */
 
-static void put_u16(uint8_t *out, uint16_t v)
-{
-    out[0] = (uint8_t)(v >> 8);
-    out[1] = (uint8_t)(v & 0xFF);
-}
-
-/* Writes a length-prefixed field; returns the bytes written (2 + n). */
-static size_t put_str(uint8_t *out, const void *s, size_t n)
-{
-    put_u16(out, (uint16_t)n);
-    if (n)
-        memcpy(out + 2, s, n);
-    return 2 + n;
-}
-
-/* Writes a Property Length and the block; returns mqtt5_props_size(n). */
 static size_t put_props(uint8_t *out, const uint8_t *props, uint32_t n)
 {
     size_t pos = mqtt_encode_varint(out, n);
@@ -795,11 +779,11 @@ size_t mqtt5_encode_publish(uint8_t *out, const char *topic, size_t topic_len, c
     qos &= 3;
     first = (uint8_t)(MQTT_PUBLISH << 4 | (dup ? 0x08 : 0) | qos << 1 | (retain ? 1 : 0));
     pos = put_header(out, first, publish_remaining(topic_len, props_len, payload_len, qos));
-    pos += put_str(out + pos, topic, topic_len);
+    pos += mqtt_put_str(out + pos, topic, topic_len);
     if (id_offset)
         *id_offset = qos ? pos : 0;
     if (qos) {
-        put_u16(out + pos, packet_id);
+        mqtt_put_u16(out + pos, packet_id);
         pos += 2;
     }
     pos += put_props(out + pos, props, props_len);
@@ -826,7 +810,7 @@ size_t mqtt5_encode_ack(uint8_t *out, uint8_t type, uint16_t packet_id, uint8_t 
     size_t rem = ack_remaining(reason, props_len);
     size_t pos = put_header(out, (uint8_t)(type << 4 | (type == MQTT_PUBREL ? 0x2 : 0)), rem);
 
-    put_u16(out + pos, packet_id);
+    mqtt_put_u16(out + pos, packet_id);
     pos += 2;
     if (rem > 2)
         out[pos++] = reason;
@@ -846,7 +830,7 @@ static size_t encode_sub_reply(uint8_t *out, uint8_t type, uint16_t packet_id, c
 {
     size_t pos = put_header(out, (uint8_t)(type << 4), 2 + mqtt5_props_size(props_len) + n);
 
-    put_u16(out + pos, packet_id);
+    mqtt_put_u16(out + pos, packet_id);
     pos += 2;
     pos += put_props(out + pos, props, props_len);
     if (n)
@@ -973,22 +957,22 @@ size_t mqtt5_encode_connect(uint8_t *out, const struct mqtt5_connect_opts *o)
         flags |= 0x80;
 
     pos = put_header(out, MQTT_CONNECT << 4, connect_remaining(o));
-    pos += put_str(out + pos, "MQTT", 4);
+    pos += mqtt_put_str(out + pos, "MQTT", 4);
     out[pos++] = MQTT_V5;
     out[pos++] = flags;
-    put_u16(out + pos, b->keepalive);
+    mqtt_put_u16(out + pos, b->keepalive);
     pos += 2;
     pos += put_props(out + pos, o->props, o->props_len);
-    pos += put_str(out + pos, b->client_id, strlen(b->client_id));
+    pos += mqtt_put_str(out + pos, b->client_id, strlen(b->client_id));
     if (b->will_topic) {
         pos += put_props(out + pos, o->will_props, o->will_props_len);
-        pos += put_str(out + pos, b->will_topic, strlen(b->will_topic));
-        pos += put_str(out + pos, b->will_payload, b->will_payload_len);
+        pos += mqtt_put_str(out + pos, b->will_topic, strlen(b->will_topic));
+        pos += mqtt_put_str(out + pos, b->will_payload, b->will_payload_len);
     }
     if (b->username)
-        pos += put_str(out + pos, b->username, strlen(b->username));
+        pos += mqtt_put_str(out + pos, b->username, strlen(b->username));
     if (b->password)
-        pos += put_str(out + pos, b->password, strlen(b->password));
+        pos += mqtt_put_str(out + pos, b->password, strlen(b->password));
     return pos;
 }
 
@@ -1011,11 +995,11 @@ static size_t encode_sub_list(uint8_t *out, uint8_t type, uint16_t packet_id,
     size_t rem = sub_remaining(filters, n, props_len, options != NULL);
     size_t pos = put_header(out, (uint8_t)(type << 4 | 0x2), rem);
 
-    put_u16(out + pos, packet_id);
+    mqtt_put_u16(out + pos, packet_id);
     pos += 2;
     pos += put_props(out + pos, props, props_len);
     for (size_t i = 0; i < n; i++) {
-        pos += put_str(out + pos, filters[i], strlen(filters[i]));
+        pos += mqtt_put_str(out + pos, filters[i], strlen(filters[i]));
         if (options)
             out[pos++] = options[i];
     }

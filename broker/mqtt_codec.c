@@ -240,16 +240,15 @@ static int rd_props(struct rd *r, const uint8_t **props, uint32_t *props_len)
     return MQ_OK;
 }
 
-static void put_u16(uint8_t *out, uint16_t v)
+void mqtt_put_u16(uint8_t *out, uint16_t v)
 {
     out[0] = (uint8_t)(v >> 8);
     out[1] = (uint8_t)(v & 0xFF);
 }
 
-/* Writes a length-prefixed field; returns the bytes written (2 + n). */
-static size_t put_str(uint8_t *out, const void *s, size_t n)
+size_t mqtt_put_str(uint8_t *out, const void *s, size_t n)
 {
-    put_u16(out, (uint16_t)n);
+    mqtt_put_u16(out, (uint16_t)n);
     if (n)
         memcpy(out + 2, s, n);
     return 2 + n;
@@ -731,7 +730,7 @@ size_t mqtt_encode_ack(uint8_t *out, uint8_t type, uint16_t packet_id)
 {
     out[0] = (uint8_t)(type << 4 | (type == MQTT_PUBREL ? 0x2 : 0));
     out[1] = 2;
-    put_u16(out + 2, packet_id);
+    mqtt_put_u16(out + 2, packet_id);
     return 4;
 }
 
@@ -753,7 +752,7 @@ size_t mqtt_encode_suback(uint8_t *out, uint16_t packet_id, const uint8_t *codes
 
     out[pos++] = MQTT_SUBACK << 4;
     pos += mqtt_encode_varint(out + pos, (uint32_t)(2 + n));
-    put_u16(out + pos, packet_id);
+    mqtt_put_u16(out + pos, packet_id);
     pos += 2;
     if (n)
         memcpy(out + pos, codes, n);
@@ -782,11 +781,11 @@ size_t mqtt_encode_publish(uint8_t *out, const char *topic, size_t topic_len,
     qos &= 3;
     out[pos++] = (uint8_t)(MQTT_PUBLISH << 4 | (dup ? 0x08 : 0) | qos << 1 | (retain ? 1 : 0));
     pos += mqtt_encode_varint(out + pos, (uint32_t)publish_remaining(topic_len, payload_len, qos));
-    pos += put_str(out + pos, topic, topic_len);
+    pos += mqtt_put_str(out + pos, topic, topic_len);
     if (id_offset)
         *id_offset = qos ? pos : 0;
     if (qos) {
-        put_u16(out + pos, packet_id);
+        mqtt_put_u16(out + pos, packet_id);
         pos += 2;
     }
     if (payload_len)
@@ -831,20 +830,20 @@ size_t mqtt_encode_connect(uint8_t *out, const struct mqtt_connect_opts *o)
 
     out[pos++] = MQTT_CONNECT << 4;
     pos += mqtt_encode_varint(out + pos, (uint32_t)connect_remaining(o));
-    pos += put_str(out + pos, "MQTT", 4);
+    pos += mqtt_put_str(out + pos, "MQTT", 4);
     out[pos++] = MQTT_V311;
     out[pos++] = flags;
-    put_u16(out + pos, o->keepalive);
+    mqtt_put_u16(out + pos, o->keepalive);
     pos += 2;
-    pos += put_str(out + pos, o->client_id, strlen(o->client_id));
+    pos += mqtt_put_str(out + pos, o->client_id, strlen(o->client_id));
     if (o->will_topic) {
-        pos += put_str(out + pos, o->will_topic, strlen(o->will_topic));
-        pos += put_str(out + pos, o->will_payload, o->will_payload_len);
+        pos += mqtt_put_str(out + pos, o->will_topic, strlen(o->will_topic));
+        pos += mqtt_put_str(out + pos, o->will_payload, o->will_payload_len);
     }
     if (o->username)
-        pos += put_str(out + pos, o->username, strlen(o->username));
+        pos += mqtt_put_str(out + pos, o->username, strlen(o->username));
     if (o->password)
-        pos += put_str(out + pos, o->password, strlen(o->password));
+        pos += mqtt_put_str(out + pos, o->password, strlen(o->password));
     return pos;
 }
 
@@ -872,10 +871,10 @@ size_t mqtt_encode_subscribe(uint8_t *out, uint16_t packet_id, const char *const
 
     out[pos++] = MQTT_SUBSCRIBE << 4 | 0x2;
     pos += mqtt_encode_varint(out + pos, (uint32_t)subscribe_remaining(filters, n));
-    put_u16(out + pos, packet_id);
+    mqtt_put_u16(out + pos, packet_id);
     pos += 2;
     for (size_t i = 0; i < n; i++) {
-        pos += put_str(out + pos, filters[i], strlen(filters[i]));
+        pos += mqtt_put_str(out + pos, filters[i], strlen(filters[i]));
         out[pos++] = qos[i];
     }
     return pos;

@@ -226,6 +226,12 @@ int mqtt_decode_suback(const struct mqtt_frame *f, uint8_t version, uint16_t *pa
 size_t mqtt_encode_varint(uint8_t *out, uint32_t value);
 /* Bytes a remaining-length varint of value takes: 1-4. */
 size_t mqtt_varint_size(uint32_t value);
+
+/* Field writers shared by the 3.1.1 and MQTT 5 encoders: a big-endian
+ * 16-bit integer (2 bytes), and a length-prefixed string or binary field
+ * (returns 2 + n, the bytes written; n <= 65535). */
+void mqtt_put_u16(uint8_t *out, uint16_t v);
+size_t mqtt_put_str(uint8_t *out, const void *s, size_t n);
 /*
  * Reads a varint (remaining length, or an MQTT 5 property length) from
  * buf[0..len). Returns MQ_OK with *value and *used (1-4 bytes) filled;
