@@ -26,19 +26,19 @@ static struct tl_broker broker;
 /* What one client's callbacks saw. */
 struct mctx {
     struct mosquitto *m;
-    bool threaded;             /* mosquitto_loop_start was called */
+    bool threaded; /* mosquitto_loop_start was called */
     pthread_mutex_t mu;
-    atomic_int connected;      /* CONNACK code + 1, or -1 */
+    atomic_int connected; /* CONNACK code + 1, or -1 */
     atomic_int session_present;
-    atomic_int subscribed;     /* first granted QoS + 1 (0x80 + 1 when refused) */
+    atomic_int subscribed; /* first granted QoS + 1 (0x80 + 1 when refused) */
     atomic_int unsubscribed;
-    atomic_int published;      /* on_publish calls */
-    atomic_int arrived;        /* messages */
+    atomic_int published; /* on_publish calls */
+    atomic_int arrived;   /* messages */
     atomic_int disconnected;
-    char last_topic[128];      /* under mu */
-    char last_payload[128];    /* under mu */
-    int last_qos;              /* under mu */
-    bool last_retain;          /* under mu */
+    char last_topic[128];   /* under mu */
+    char last_payload[128]; /* under mu */
+    int last_qos;           /* under mu */
+    bool last_retain;       /* under mu */
 };
 
 static void on_connect(struct mosquitto *m, void *obj, int rc, int flags)

@@ -120,7 +120,8 @@ static long prop_num(MQTTProperties *props, enum MQTTPropertyCodes id)
 static bool prop_is(MQTTProperties *props, enum MQTTPropertyCodes id, const void *data, int len)
 {
     MQTTProperty *p = MQTTProperties_getProperty(props, id);
-    return p && p->value.data.len == len && (len == 0 || memcmp(p->value.data.data, data, (size_t)len) == 0);
+    return p && p->value.data.len == len &&
+           (len == 0 || memcmp(p->value.data.data, data, (size_t)len) == 0);
 }
 
 /* ---- a received message ---- */
@@ -164,18 +165,18 @@ struct actx {
     MQTTAsync c;
     char id[96];
     pthread_mutex_t mu;
-    atomic_int connected;       /* 1 after connect onSuccess5, -1 after onFailure5 */
+    atomic_int connected; /* 1 after connect onSuccess5, -1 after onFailure5 */
     atomic_int session_present;
-    atomic_int subscribed;      /* reason code + 1 after SUBACK, -1 on failure */
-    atomic_int published;       /* sendMessage onSuccess5 count */
+    atomic_int subscribed; /* reason code + 1 after SUBACK, -1 on failure */
+    atomic_int published;  /* sendMessage onSuccess5 count */
     atomic_int pub_failed;
-    atomic_int lost;            /* connectionLost calls */
+    atomic_int lost;              /* connectionLost calls */
     atomic_int server_disconnect; /* reason code of a server DISCONNECT + 1, 0 none */
-    atomic_int disconnected;    /* our disconnect completed */
-    MQTTProperties connack;     /* under mu */
-    struct got queue[QUEUE_MAX]; /* under mu */
-    int queued;                 /* under mu */
-    int taken;                  /* read by the test thread only */
+    atomic_int disconnected;      /* our disconnect completed */
+    MQTTProperties connack;       /* under mu */
+    struct got queue[QUEUE_MAX];  /* under mu */
+    int queued;                   /* under mu */
+    int taken;                    /* read by the test thread only */
 };
 
 static void a_on_lost(void *context, char *cause)
@@ -249,7 +250,8 @@ static void a_on_disc_ok(void *context, MQTTAsync_successData5 *r)
 static bool await_server_end(struct actx *a, double timeout)
 {
     double deadline = tl_now() + timeout;
-    while (atomic_load(&a->lost) == 0 && atomic_load(&a->server_disconnect) == 0 && tl_now() < deadline)
+    while (atomic_load(&a->lost) == 0 && atomic_load(&a->server_disconnect) == 0 &&
+           tl_now() < deadline)
         tl_sleep_ms(5);
     return atomic_load(&a->lost) > 0 || atomic_load(&a->server_disconnect) > 0;
 }
@@ -265,9 +267,9 @@ static int wait_atomic(atomic_int *v, int want, double timeout)
 }
 
 struct aopts {
-    const char *uri;          /* NULL: the broker */
-    int cleanstart;           /* as given (0 or 1) */
-    MQTTProperties *props;    /* CONNECT properties, or NULL */
+    const char *uri;       /* NULL: the broker */
+    int cleanstart;        /* as given (0 or 1) */
+    MQTTProperties *props; /* CONNECT properties, or NULL */
     MQTTAsync_willOptions *will;
     MQTTProperties *will_props;
 };
@@ -383,8 +385,8 @@ static bool asub(struct actx *a, const char *filter, int qos)
 }
 
 /* Publishes and, when wait is set, waits for its completion. */
-static bool apub_props(struct actx *a, const char *topic, const char *payload, int qos, int retained,
-                       MQTTProperties *props, bool wait)
+static bool apub_props(struct actx *a, const char *topic, const char *payload, int qos,
+                       int retained, MQTTProperties *props, bool wait)
 {
     MQTTAsync_responseOptions r = MQTTAsync_responseOptions_initializer;
     MQTTAsync_message m = MQTTAsync_message_initializer;
@@ -402,9 +404,9 @@ static bool apub_props(struct actx *a, const char *topic, const char *payload, i
     rc = MQTTAsync_sendMessage(a->c, topic, &m, &r);
     if (!CHECKF(rc == MQTTASYNC_SUCCESS, "MQTTAsync_sendMessage to '%s': %d", topic, rc))
         return false;
-    return !wait || CHECKF(wait_atomic(&a->published, before + 1, TL_WAIT) == before + 1,
-                           "publish to '%s' not completed (%d failed)", topic,
-                           atomic_load(&a->pub_failed));
+    return !wait ||
+           CHECKF(wait_atomic(&a->published, before + 1, TL_WAIT) == before + 1,
+                  "publish to '%s' not completed (%d failed)", topic, atomic_load(&a->pub_failed));
 }
 
 static bool apub(struct actx *a, const char *topic, const char *payload, int qos, int retained)
@@ -453,8 +455,8 @@ static bool expect_next(struct actx *a, const char *topic, const char *payload)
     if (!CHECKF(g != NULL, "%s: no message (expected '%s' on %s)", a->id, payload, topic))
         return false;
     return CHECKF(strcmp(g->topic, topic) == 0 && strcmp(g->payload, payload) == 0,
-                  "%s: got '%s' on '%s', expected '%s' on '%s'", a->id, g->payload, g->topic, payload,
-                  topic);
+                  "%s: got '%s' on '%s', expected '%s' on '%s'", a->id, g->payload, g->topic,
+                  payload, topic);
 }
 
 /* Connects n clients at once (ids from prefix); false unless all connected. */
@@ -555,8 +557,8 @@ static bool ssub3(MQTTClient c, const char *filter, int qos)
 }
 
 /* Publishes (properties may be NULL) and waits for the acknowledgement. */
-static bool spub(MQTTClient c, const char *topic, const void *payload, int len, int qos, int retained,
-                 MQTTProperties *props)
+static bool spub(MQTTClient c, const char *topic, const void *payload, int len, int qos,
+                 int retained, MQTTProperties *props)
 {
     MQTTClient_message m = MQTTClient_message_initializer;
     MQTTClient_deliveryToken token = 0;
@@ -703,7 +705,8 @@ static void receive_maximum(int qos)
         for (int i = 0; i < got; i++) {
             char want[16];
             snprintf(want, sizeof want, "%d", i);
-            CHECKF(strcmp(s->queue[i].payload, want) == 0, "message %d is '%s'", i, s->queue[i].payload);
+            CHECKF(strcmp(s->queue[i].payload, want) == 0, "message %d is '%s'", i,
+                   s->queue[i].payload);
         }
         CHECKF(atomic_load(&f.max) <= 2, "%d unacknowledged QoS %d deliveries at once",
                atomic_load(&f.max), qos);
@@ -748,9 +751,13 @@ static void test_topic_alias_from_client(void)
     if (!asub(sub, all, 1) || !asub(oth, other, 1))
         goto out;
     {
-        struct { const char *topic; int alias; const char *payload; } steps[] = {
-            {one, 1, "set 1"},   {two, 2, "set 2"},    {"", 1, "alias 1"},
-            {"", 2, "alias 2"},  {three, 1, "reset 1"}, {"", 1, "alias 1 again"},
+        struct {
+            const char *topic;
+            int alias;
+            const char *payload;
+        } steps[] = {
+            {one, 1, "set 1"},  {two, 2, "set 2"},     {"", 1, "alias 1"},
+            {"", 2, "alias 2"}, {three, 1, "reset 1"}, {"", 1, "alias 1 again"},
         };
         const char *want[] = {one, two, one, two, three, three};
         for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
@@ -818,7 +825,8 @@ static void test_topic_alias_to_client(void)
         topic = g->topic;
         if (alias != -1) {
             aliased++;
-            if (!CHECKF(alias >= 1 && alias <= 4, "alias %ld outside the client's maximum 4", alias))
+            if (!CHECKF(alias >= 1 && alias <= 4, "alias %ld outside the client's maximum 4",
+                        alias))
                 continue;
             if (g->topic[0])
                 snprintf(map[alias], sizeof map[alias], "%s", g->topic);
@@ -894,7 +902,8 @@ static void test_shared_subscription(void)
         for (int i = 0; i < counts[m]; i++) {
             int v = atoi(c[m]->queue[i].payload);
             CHECKF(v >= 0 && v < n && !seen[v], "message %d delivered twice", v);
-            CHECKF(strcmp(c[m]->queue[i].topic, topic) == 0, "delivered on '%s'", c[m]->queue[i].topic);
+            CHECKF(strcmp(c[m]->queue[i].topic, topic) == 0, "delivered on '%s'",
+                   c[m]->queue[i].topic);
             if (v >= 0 && v < n)
                 seen[v] = true;
         }
@@ -909,9 +918,9 @@ static void test_no_local(void)
 {
     const char *topic = tl_name("paho5/nolocal");
     struct actx *c[2] = {0};
-    if (aconnect_all(c, 2, "p5-nl") && asub_opts(c[0], topic, 1, 1, 0, 0, 0) && asub(c[1], topic, 1) &&
-        apub(c[0], topic, "mine", 1, 0) && expect_next(c[1], topic, "mine") &&
-        apub(c[1], topic, "theirs", 1, 0)) {
+    if (aconnect_all(c, 2, "p5-nl") && asub_opts(c[0], topic, 1, 1, 0, 0, 0) &&
+        asub(c[1], topic, 1) && apub(c[0], topic, "mine", 1, 0) &&
+        expect_next(c[1], topic, "mine") && apub(c[1], topic, "theirs", 1, 0)) {
         expect_next(c[0], topic, "theirs");
         expect_next(c[1], topic, "theirs"); /* No Local 0: its own message back */
         CHECKF(aquiet(c[0]) == 0, "own message delivered despite No Local");
@@ -933,8 +942,8 @@ static void test_retain_as_published(void)
                 continue;
             CHECKF(strcmp(r->payload, "retained") == 0 && r->retained == (k == 0),
                    "subscriber %d (rap %d): '%s' retain %d", k, k == 0, r->payload, r->retained);
-            CHECKF(strcmp(q->payload, "plain") == 0 && q->retained == 0, "'%s' retain %d", q->payload,
-                   q->retained);
+            CHECKF(strcmp(q->payload, "plain") == 0 && q->retained == 0, "'%s' retain %d",
+                   q->payload, q->retained);
         }
         apub(c[2], topic, "", 1, 1); /* clear */
     }
@@ -990,7 +999,8 @@ static void test_subscription_identifiers(void)
                 break;
             g = &c[0]->queue[c[0]->taken - 1];
             CHECKF(prop_num(&g->props, MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER) == want[i] &&
-                       MQTTProperties_propertyCount(&g->props, MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER) ==
+                       MQTTProperties_propertyCount(&g->props,
+                                                    MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER) ==
                            (want[i] == -1 ? 0 : 1),
                    "%s: subscription identifier %ld, expected %ld", payloads[i],
                    prop_num(&g->props, MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER), want[i]);
@@ -1021,7 +1031,8 @@ static void test_will_delay(void)
     const char *topic_sent = tl_name("paho5/will/sent");
     const char *topic_cancel = tl_name("paho5/will/cancel");
     const char *id_cancel = tl_name("p5-will-cancel");
-    MQTTAsync_willOptions will[2] = {MQTTAsync_willOptions_initializer, MQTTAsync_willOptions_initializer};
+    MQTTAsync_willOptions will[2] = {MQTTAsync_willOptions_initializer,
+                                     MQTTAsync_willOptions_initializer};
     MQTTProperties cprops = MQTTProperties_initializer, wprops = MQTTProperties_initializer;
     struct aopts o[2];
     struct actx *obs = NULL, *w[2] = {0};
@@ -1142,8 +1153,10 @@ static void test_request_response(void)
             break;
         /* the responder answers on the Response Topic with the Correlation Data */
         {
-            MQTTProperty *rt = MQTTProperties_getProperty(&q.props, MQTTPROPERTY_CODE_RESPONSE_TOPIC);
-            MQTTProperty *cd = MQTTProperties_getProperty(&q.props, MQTTPROPERTY_CODE_CORRELATION_DATA);
+            MQTTProperty *rt =
+                MQTTProperties_getProperty(&q.props, MQTTPROPERTY_CODE_RESPONSE_TOPIC);
+            MQTTProperty *cd =
+                MQTTProperties_getProperty(&q.props, MQTTPROPERTY_CODE_CORRELATION_DATA);
             char topic[160] = "";
             MQTTProperties back = MQTTProperties_initializer;
             CHECKF(prop_is(&q.props, MQTTPROPERTY_CODE_RESPONSE_TOPIC, reply, (int)strlen(reply)),
@@ -1153,7 +1166,8 @@ static void test_request_response(void)
             if (rt && rt->value.data.len < (int)sizeof topic)
                 memcpy(topic, rt->value.data.data, (size_t)rt->value.data.len);
             if (cd)
-                prop_bytes(&back, MQTTPROPERTY_CODE_CORRELATION_DATA, cd->value.data.data, cd->value.data.len);
+                prop_bytes(&back, MQTTPROPERTY_CODE_CORRELATION_DATA, cd->value.data.data,
+                           cd->value.data.len);
             snprintf(answer, sizeof answer, "answer to %s", q.payload);
             ok = CHECK(topic[0]) && spub(res, topic, answer, (int)strlen(answer), 1, 0, &back);
             MQTTProperties_free(&back);
@@ -1177,7 +1191,7 @@ static void test_user_properties_in_order(void)
 {
     const char *topic = tl_name("paho5/userprops");
     static const char *pairs[][2] = {
-        {"zeta", "1"}, {"alpha", "a1"}, {"zeta", "2"}, {"mid dle", ""},
+        {"zeta", "1"},   {"alpha", "a1"}, {"zeta", "2"},      {"mid dle", ""},
         {"ünï", "cödé"}, {"alpha", "a2"}, {"", "empty name"}, {"alpha", "a1"},
     };
     const int np = (int)(sizeof pairs / sizeof pairs[0]);
@@ -1199,12 +1213,14 @@ static void test_user_properties_in_order(void)
                    "qos %d: %d user properties, %d sent", qos,
                    MQTTProperties_propertyCount(&g.props, MQTTPROPERTY_CODE_USER_PROPERTY), np))
             for (int i = 0; i < np; i++) {
-                MQTTProperty *u = MQTTProperties_getPropertyAt(&g.props, MQTTPROPERTY_CODE_USER_PROPERTY, i);
+                MQTTProperty *u =
+                    MQTTProperties_getPropertyAt(&g.props, MQTTPROPERTY_CODE_USER_PROPERTY, i);
                 CHECKF(u && u->value.data.len == (int)strlen(pairs[i][0]) &&
                            memcmp(u->value.data.data, pairs[i][0], strlen(pairs[i][0])) == 0 &&
                            u->value.value.len == (int)strlen(pairs[i][1]) &&
                            memcmp(u->value.value.data, pairs[i][1], strlen(pairs[i][1])) == 0,
-                       "qos %d: user property %d is not (%s, %s)", qos, i, pairs[i][0], pairs[i][1]);
+                       "qos %d: user property %d is not (%s, %s)", qos, i, pairs[i][0],
+                       pairs[i][1]);
             }
         got_free(&g);
     }
@@ -1352,7 +1368,8 @@ static void test_session_expiry(void)
     c = aconnect_session(id, 0, 30);
     if (!c)
         goto out;
-    CHECKF(atomic_load(&c->session_present) == 1, "session present %d after a reconnect within the expiry",
+    CHECKF(atomic_load(&c->session_present) == 1,
+           "session present %d after a reconnect within the expiry",
            atomic_load(&c->session_present));
     for (int i = 1; i <= 2; i++) {
         char want[16];
@@ -1368,11 +1385,13 @@ static void test_session_expiry(void)
     actx_free(&c);
     c = aconnect_session(id, 0, 0);
     if (c)
-        CHECKF(atomic_load(&c->session_present) == 1, "session present %d", atomic_load(&c->session_present));
+        CHECKF(atomic_load(&c->session_present) == 1, "session present %d",
+               atomic_load(&c->session_present));
     actx_free(&c);
     c = aconnect_session(id, 0, 0);
     if (c)
-        CHECKF(atomic_load(&c->session_present) == 0, "session present %d after a session with expiry 0",
+        CHECKF(atomic_load(&c->session_present) == 0,
+               "session present %d after a session with expiry 0",
                atomic_load(&c->session_present));
 out:
     actx_free(&c);
@@ -1446,8 +1465,8 @@ static void test_broker_exits_cleanly(void)
         if (broker.mosquitto) /* Mosquitto 2.0.11 closes without a DISCONNECT */
             CHECK(atomic_load(&a->server_disconnect) == 0);
         else
-            CHECKF(atomic_load(&a->server_disconnect) == 0x8B + 1, "DISCONNECT reason 0x%02x, not 0x8B",
-                   atomic_load(&a->server_disconnect) - 1);
+            CHECKF(atomic_load(&a->server_disconnect) == 0x8B + 1,
+                   "DISCONNECT reason 0x%02x, not 0x8B", atomic_load(&a->server_disconnect) - 1);
     }
     actx_free(&a);
 }

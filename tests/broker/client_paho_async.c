@@ -24,12 +24,12 @@ static struct tl_broker broker;
 struct actx {
     MQTTAsync c;
     pthread_mutex_t mu;
-    atomic_int connected;   /* 1 after connect onSuccess, -1 after onFailure */
-    atomic_int subscribed;  /* granted QoS + 1 after subscribe onSuccess, -1 on failure */
-    atomic_int published;   /* sendMessage onSuccess count */
-    atomic_int pub_failed;  /* sendMessage onFailure count */
-    atomic_int lost;        /* connectionLost calls */
-    atomic_int arrived;     /* messages arrived */
+    atomic_int connected;  /* 1 after connect onSuccess, -1 after onFailure */
+    atomic_int subscribed; /* granted QoS + 1 after subscribe onSuccess, -1 on failure */
+    atomic_int published;  /* sendMessage onSuccess count */
+    atomic_int pub_failed; /* sendMessage onFailure count */
+    atomic_int lost;       /* connectionLost calls */
+    atomic_int arrived;    /* messages arrived */
     atomic_int disconnected;
     int next_seq;           /* next sequence number expected (ordered tests); under mu */
     int out_of_order;       /* messages that broke the order; under mu */
@@ -49,7 +49,8 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
 {
     struct actx *a = context;
     char payload[128];
-    size_t n = (size_t)m->payloadlen < sizeof payload - 1 ? (size_t)m->payloadlen : sizeof payload - 1;
+    size_t n =
+        (size_t)m->payloadlen < sizeof payload - 1 ? (size_t)m->payloadlen : sizeof payload - 1;
     memcpy(payload, m->payload, n);
     payload[n] = '\0';
     pthread_mutex_lock(&a->mu);

@@ -76,7 +76,8 @@ static bool pub(MQTTClient c, const char *topic, const char *payload, int qos, i
     if (!CHECKF(rc == MQTTCLIENT_SUCCESS, "publish %s: rc %d", topic, rc))
         return false;
     rc = MQTTClient_waitForCompletion(c, tok, (unsigned long)(TL_WAIT * 1000));
-    return CHECKF(rc == MQTTCLIENT_SUCCESS, "publish %s qos %d not completed: rc %d", topic, qos, rc);
+    return CHECKF(rc == MQTTCLIENT_SUCCESS, "publish %s qos %d not completed: rc %d", topic, qos,
+                  rc);
 }
 
 struct got {
@@ -101,7 +102,7 @@ static bool recv_one(MQTTClient c, double timeout, struct got *g)
             return false;
         if (m) {
             size_t n = (size_t)m->payloadlen < sizeof g->payload - 1 ? (size_t)m->payloadlen
-                                                                   : sizeof g->payload - 1;
+                                                                     : sizeof g->payload - 1;
             snprintf(g->topic, sizeof g->topic, "%s", topic);
             memcpy(g->payload, m->payload, n);
             g->payload[n] = '\0';

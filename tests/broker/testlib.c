@@ -24,13 +24,13 @@
 #include <unistd.h>
 
 #define START_TIMEOUT 10.0
-#define STOP_TIMEOUT 5.0
+#define STOP_TIMEOUT  5.0
 
 static const char *tl__program = "client test";
-static int tl__passed;         /* test cases that passed */
-static int tl__failed;         /* test cases that failed */
-static int tl__case_failures;  /* failed checks in the running test case */
-static int tl__any_failure;    /* failed checks in the whole run */
+static int tl__passed;                 /* test cases that passed */
+static int tl__failed;                 /* test cases that failed */
+static int tl__case_failures;          /* failed checks in the running test case */
+static int tl__any_failure;            /* failed checks in the whole run */
 static volatile pid_t tl__watched_pid; /* broker to kill from the watchdog */
 
 double tl_now(void)
@@ -291,7 +291,8 @@ int tl_broker_start(struct tl_broker *b, const char *extra)
         printf("mkdtemp: %s\n", strerror(errno));
         return -1;
     }
-    snprintf(b->conf, sizeof b->conf, "%s/%s", b->dir, b->mosquitto ? "mosquitto.conf" : "mqchat.conf");
+    snprintf(b->conf, sizeof b->conf, "%s/%s", b->dir,
+             b->mosquitto ? "mosquitto.conf" : "mqchat.conf");
     snprintf(b->log, sizeof b->log, "%s/broker.log", b->dir);
     snprintf(data, sizeof data, "%s/data", b->dir);
     mkdir(data, 0700);
@@ -400,7 +401,7 @@ struct tl__pair {
 struct tl_proxy {
     int listen_fd;
     int broker_port;
-    int wake[2];        /* self-pipe: tl_proxy_stop wakes the thread */
+    int wake[2]; /* self-pipe: tl_proxy_stop wakes the thread */
     atomic_int stop;
     pthread_t thread;
     pthread_mutex_t mu; /* delay_mask, delay_ms */
@@ -658,8 +659,8 @@ struct tl_proxy *tl_proxy_start(int broker_port, tl_packet_fn *fn, void *ctx)
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (p->listen_fd < 0 || bind(p->listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        listen(p->listen_fd, 16) != 0 || getsockname(p->listen_fd, (struct sockaddr *)&sa, &len) != 0 ||
-        pipe(p->wake) != 0) {
+        listen(p->listen_fd, 16) != 0 ||
+        getsockname(p->listen_fd, (struct sockaddr *)&sa, &len) != 0 || pipe(p->wake) != 0) {
         printf("proxy: %s\n", strerror(errno));
         goto fail;
     }

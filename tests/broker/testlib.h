@@ -23,18 +23,18 @@
 #include <sys/types.h>
 
 /* Seconds to wait for what must happen, and to listen for what must not. */
-#define TL_WAIT 5.0
+#define TL_WAIT  5.0
 #define TL_QUIET 0.5
 
 struct tl_broker {
-    pid_t pid;          /* 0 when not running */
-    int port;           /* the loopback TCP port it listens on */
-    bool mosquitto;     /* run as Mosquitto (see above) */
-    int status;         /* exit status once stopped: 0..255, 128+signal, -1 unknown */
-    char dir[256];      /* the temporary directory (config, log, data) */
-    char conf[320];     /* path of the generated config */
-    char log[320];      /* path of the broker's stdout+stderr */
-    char uri[64];       /* "tcp://127.0.0.1:PORT" for Paho */
+    pid_t pid;      /* 0 when not running */
+    int port;       /* the loopback TCP port it listens on */
+    bool mosquitto; /* run as Mosquitto (see above) */
+    int status;     /* exit status once stopped: 0..255, 128+signal, -1 unknown */
+    char dir[256];  /* the temporary directory (config, log, data) */
+    char conf[320]; /* path of the generated config */
+    char log[320];  /* path of the broker's stdout+stderr */
+    char uri[64];   /* "tcp://127.0.0.1:PORT" for Paho */
 };
 
 /*
@@ -69,7 +69,7 @@ void tl_init(const char *program, int seconds);
 bool tl_check(bool ok, const char *file, int line, const char *expr, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-#define CHECK(cond) tl_check(!!(cond), __FILE__, __LINE__, #cond, NULL)
+#define CHECK(cond)       tl_check(!!(cond), __FILE__, __LINE__, #cond, NULL)
 #define CHECKF(cond, ...) tl_check(!!(cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
 
 /* Runs one test case and prints "ok NAME" or "FAIL NAME". */
