@@ -56,7 +56,7 @@ BENCH_SRCS := $(wildcard clients/bench/*.c)
 $(BUILD)/mqchat-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/unit_helpers.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 $(BUILD)/tests/broker/%: $(BUILD)/tests/broker/%.o $(BUILD)/tests/broker/testlib.o

@@ -22,8 +22,7 @@
 
 #include "acl.h"
 #include "errors.h"
-
-static char tmpdir[] = "/tmp/test_acl.XXXXXX";
+#include "unit_helpers.h"
 
 #define R ACL_READ
 #define W ACL_WRITE
@@ -37,37 +36,9 @@ struct row {
     bool want;
 };
 
-static const char *tmp_path(const char *name)
-{
-    static char path[512];
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    return path;
-}
-
-static const char *write_file(const char *name, const char *text)
-{
-    const char *path = tmp_path(name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-    return path;
-}
-
-static int group_setup(void **state)
-{
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    unlink(tmp_path("acl"));
-    return rmdir(tmpdir);
-}
-
 static struct acl_db *load_ok(const char *text)
 {
-    const char *path = write_file("acl", text);
+    const char *path = unit_write_file("acl", text);
     struct acl_db *db = NULL;
     char err[600] = "";
     int rc = acl_db_load(path, &db, err, sizeof(err));
@@ -329,7 +300,7 @@ static void test_load_errors(void **state)
         {"pattern read %c%u/x\n", ":1: %u and %c must fill a whole topic level in '%c%u/x'"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        const char *path = write_file("acl", rows[i].text);
+        const char *path = unit_write_file("acl", rows[i].text);
         char want[600], err[600] = "";
         snprintf(want, sizeof(want), "%s%s", path, rows[i].err);
         struct acl_db *db = (struct acl_db *)1;
@@ -341,7 +312,7 @@ static void test_load_errors(void **state)
 
     struct acl_db *db = (struct acl_db *)1;
     char err[600] = "", want[600];
-    const char *path = tmp_path("absent");
+    const char *path = unit_tmp_path("absent");
     snprintf(want, sizeof(want), "%s: No such file or directory", path);
     assert_int_equal(acl_db_load(path, &db, err, sizeof(err)), MQ_EIO);
     assert_string_equal(err, want);
@@ -390,5 +361,5 @@ int main(void)
         cmocka_unit_test(test_deny_overlap),  cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_edges),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, unit_tmpdir_setup, unit_tmpdir_teardown);
 }

@@ -22,8 +22,7 @@
 
 #include "auth.h"
 #include "errors.h"
-
-static char tmpdir[] = "/tmp/test_auth.XXXXXX";
+#include "unit_helpers.h"
 
 /* Computed with hashlib.pbkdf2_hmac('sha512', pw, salt, n) and
  * hashlib.sha512(pw + salt); salts are the decoded base64 bytes. */
@@ -46,36 +45,6 @@ static char tmpdir[] = "/tmp/test_auth.XXXXXX";
 /* A well-formed hash part, for building malformed lines around it. */
 #define HASH_OK                                                                                    \
     "lp0Cm29zl+CI/RXyXDKvLye7OxM3OuE6RMzgXTX/f3imS/pFh2Ur7yarLDpKRUKpB0tOj6l0UrRv41zqxmD4tg=="
-
-static const char *tmp_path(const char *name)
-{
-    static char path[512];
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    return path;
-}
-
-static const char *write_file(const char *name, const char *text)
-{
-    const char *path = tmp_path(name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-    return path;
-}
-
-static int group_setup(void **state)
-{
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    const char *names[] = {"p", "mp", "mp6"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        unlink(tmp_path(names[i]));
-    return rmdir(tmpdir);
-}
 
 static int check(const struct passwd_db *db, const char *user, const char *password)
 {
@@ -111,9 +80,9 @@ static void run_checks(const struct passwd_db *db, const struct check_row *rows,
 
 static void test_known_answers(void **state)
 {
-    const char *path = write_file("p", "# mosquitto password file\n"
-                                       "\n" LINE_ALICE "\n" LINE_BOB "\r\n" LINE_CAROL "\n"
-                                       "   \n" LINE_DAVE "  \n" LINE_EVE);
+    const char *path = unit_write_file("p", "# mosquitto password file\n"
+                                            "\n" LINE_ALICE "\n" LINE_BOB "\r\n" LINE_CAROL "\n"
+                                            "   \n" LINE_DAVE "  \n" LINE_EVE);
     static const struct check_row rows[] = {
         {"alice", "correct horse", MQ_OK},
         {"alice", "correct horse ", MQ_EDENIED},
@@ -185,7 +154,7 @@ static void test_malformed(void **state)
          ":3: duplicate user 'alice' (first on line 1)"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        const char *path = write_file("p", rows[i].text);
+        const char *path = unit_write_file("p", rows[i].text);
         char want[600], err[600] = "";
         snprintf(want, sizeof(want), "%s%s", path, rows[i].err);
         struct passwd_db *db = (struct passwd_db *)1;
@@ -200,14 +169,14 @@ static void test_files(void **state)
 {
     struct passwd_db *db = (struct passwd_db *)1;
     char err[600] = "", want[600];
-    const char *path = tmp_path("absent");
+    const char *path = unit_tmp_path("absent");
     snprintf(want, sizeof(want), "%s: No such file or directory", path);
     assert_int_equal(passwd_db_load(path, &db, err, sizeof(err)), MQ_EIO);
     assert_string_equal(err, want);
     assert_null(db);
 
     /* An empty file (or comments only) loads and lets nobody in. */
-    db = load_ok(write_file("p", "# nobody\n\n"));
+    db = load_ok(unit_write_file("p", "# nobody\n\n"));
     assert_int_equal(check(db, "alice", "correct horse"), MQ_EDENIED);
     assert_int_equal(check(db, "", ""), MQ_EDENIED);
     passwd_db_free(db);
@@ -228,7 +197,7 @@ static void test_passwd_hash(void **state)
 
     char text[600];
     snprintf(text, sizeof(text), "u1:%s\nu2:%s\n", a, b);
-    struct passwd_db *db = load_ok(write_file("p", text));
+    struct passwd_db *db = load_ok(unit_write_file("p", text));
     static const struct check_row rows[] = {
         {"u1", "s3cret", MQ_OK},
         {"u2", "s3cret", MQ_OK},
@@ -297,8 +266,8 @@ static void test_mosquitto_passwd(void **state)
     char bin[1024];
     snprintf(bin, sizeof(bin), "%s", prog);
     char f7[512], f6[512];
-    snprintf(f7, sizeof(f7), "%s", tmp_path("mp"));
-    snprintf(f6, sizeof(f6), "%s", tmp_path("mp6"));
+    snprintf(f7, sizeof(f7), "%s", unit_tmp_path("mp"));
+    snprintf(f6, sizeof(f6), "%s", unit_tmp_path("mp6"));
 
     static const struct {
         const char *hash; /* -H argument, NULL for the default ($7$) */
@@ -360,7 +329,7 @@ static void test_mosquitto_passwd(void **state)
     char line[300], text[400];
     assert_int_equal(passwd_hash("round trip", 101, line, sizeof(line)), MQ_OK);
     snprintf(text, sizeof(text), "frank:%s\n", line);
-    write_file("mp", text);
+    unit_write_file("mp", text);
     char *argv[] = {bin, (char *)"-b", f7, (char *)"gina", (char *)"gina's", NULL};
     assert_int_equal(run(argv), 0);
     static const struct check_row rows_mixed[] = {
@@ -383,5 +352,5 @@ int main(void)
         cmocka_unit_test(test_passwd_hash),
         cmocka_unit_test(test_mosquitto_passwd),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, unit_tmpdir_setup, unit_tmpdir_teardown);
 }

@@ -20,8 +20,7 @@
 
 #include "config.h"
 #include "errors.h"
-
-static char tmpdir[] = "/tmp/test_config.XXXXXX";
+#include "unit_helpers.h"
 
 /* Where a field lives, so a table row can name it and the test read it. */
 struct field {
@@ -61,34 +60,6 @@ static long long field_value(const struct config *c, struct field f)
 static const char *field_string(const struct config *c, size_t off)
 {
     return *(char *const *)((const char *)c + off);
-}
-
-/* Writes text to tmpdir/name; returns the path in a static buffer. */
-static const char *write_file(const char *name, const char *text)
-{
-    static char path[512];
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
-    return path;
-}
-
-static int group_setup(void **state)
-{
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    char path[512];
-    const char *names[] = {"c.conf", "etc.conf"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
-        unlink(path);
-    }
-    return rmdir(tmpdir);
 }
 
 static void test_defaults(void **state)
@@ -345,20 +316,20 @@ static void test_durations(void **state)
 /* A whole file: comments, blank lines, CRLF, indentation, repeated keys. */
 static void test_load_file(void **state)
 {
-    const char *path = write_file("c.conf", "# mqchat test\n"
-                                            "\n"
-                                            "port 1884\n"
-                                            "   # an indented comment\n"
-                                            "\tbind_address   127.0.0.1  \n"
-                                            "allow_anonymous true\r\n"
-                                            "password_file /etc/p\n"
-                                            "acl_file /etc/a\n"
-                                            "max_connections 100\n"
-                                            "persistent_client_expiration 2w\n"
-                                            "data_dir /var/lib/x\n"
-                                            "conn.out_soft_bytes 2048\n"
-                                            "port 1885\n"
-                                            "workers 2"); /* no final newline */
+    const char *path = unit_write_file("c.conf", "# mqchat test\n"
+                                                 "\n"
+                                                 "port 1884\n"
+                                                 "   # an indented comment\n"
+                                                 "\tbind_address   127.0.0.1  \n"
+                                                 "allow_anonymous true\r\n"
+                                                 "password_file /etc/p\n"
+                                                 "acl_file /etc/a\n"
+                                                 "max_connections 100\n"
+                                                 "persistent_client_expiration 2w\n"
+                                                 "data_dir /var/lib/x\n"
+                                                 "conn.out_soft_bytes 2048\n"
+                                                 "port 1885\n"
+                                                 "workers 2"); /* no final newline */
     struct config c;
     char err[256] = "";
     assert_int_equal(config_defaults(&c), MQ_OK);
@@ -398,7 +369,7 @@ static void test_file_errors(void **state)
         {"listener 1883\n", MQ_EINVAL, ":1: unknown key 'listener'"},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        const char *path = write_file("c.conf", rows[i].text);
+        const char *path = unit_write_file("c.conf", rows[i].text);
         char want[600];
         snprintf(want, sizeof(want), "%s%s", path, rows[i].err);
         struct config c;
@@ -413,7 +384,7 @@ static void test_file_errors(void **state)
     struct config c;
     char err[600] = "";
     char path[512];
-    snprintf(path, sizeof(path), "%s/missing.conf", tmpdir);
+    snprintf(path, sizeof(path), "%s/missing.conf", unit_tmpdir());
     char want[600];
     snprintf(want, sizeof(want), "%s: No such file or directory", path);
     assert_int_equal(config_defaults(&c), MQ_OK);
@@ -445,7 +416,7 @@ static void test_shipped_example(void **state)
         skip();
     }
     char path[512];
-    snprintf(path, sizeof(path), "%s/etc.conf", tmpdir);
+    snprintf(path, sizeof(path), "%s/etc.conf", unit_tmpdir());
     FILE *out = fopen(path, "w");
     assert_non_null(out);
     char line[1024];
@@ -499,5 +470,5 @@ int main(void)
         cmocka_unit_test(test_durations),   cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_file_errors), cmocka_unit_test(test_shipped_example),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, unit_tmpdir_setup, unit_tmpdir_teardown);
 }

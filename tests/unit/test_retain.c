@@ -54,6 +54,7 @@ static void *fault_realloc(void *p, size_t size)
 #define calloc  fault_calloc
 #define realloc fault_realloc
 #include "retain.c"
+#include "unit_helpers.h"
 #undef calloc
 #undef realloc
 
@@ -277,30 +278,6 @@ static void test_match_unterminated(void **state)
     retain_free(r);
 }
 
-/* Every string of 1..depth levels over alphabet, into out; returns count. */
-static size_t gen_levels(const char *const *alphabet, size_t na, size_t depth, char (*out)[16],
-                         size_t max)
-{
-    size_t n = 0, first = 0;
-    for (size_t i = 0; i < na; i++)
-        snprintf(out[n++], sizeof(out[0]), "%s", alphabet[i]);
-    for (size_t d = 2; d <= depth; d++) {
-        size_t last = n;
-        for (size_t p = first; p < last; p++) {
-            for (size_t i = 0; i < na; i++) {
-                assert_true(n < max);
-                size_t pl = strlen(out[p]), al = strlen(alphabet[i]);
-                memcpy(out[n], out[p], pl);
-                out[n][pl] = '/';
-                memcpy(out[n] + pl + 1, alphabet[i], al + 1);
-                n++;
-            }
-        }
-        first = last;
-    }
-    return n;
-}
-
 /*
  * The store against topic_matches(): a random half of every topic of up to
  * four levels is retained (then some cleared), and every valid filter of up
@@ -314,8 +291,8 @@ static void test_against_topic_matches(void **state)
     static char filters[5 + 25 + 125 + 625][16], topics[4 + 16 + 64 + 256][16];
     static struct message *stored[4 + 16 + 64 + 256];
     static struct seen s;
-    size_t nf = gen_levels(flevels, 5, 4, filters, 780);
-    size_t nt = gen_levels(tlevels, 4, 4, topics, 340);
+    size_t nf = unit_gen_levels(flevels, 5, 4, &filters[0][0], sizeof(filters[0]), 780);
+    size_t nt = unit_gen_levels(tlevels, 4, 4, &topics[0][0], sizeof(topics[0]), 340);
     uint32_t rnd = 7;
 
     struct retain_store *r = retain_new();

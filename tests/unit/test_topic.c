@@ -18,6 +18,7 @@
 
 #include "errors.h"
 #include "topic.h"
+#include "unit_helpers.h"
 
 static const struct {
     const char *filter;
@@ -243,29 +244,6 @@ static void test_covers_agrees_with_matches(void **state)
 
 /* Appends to out every string of 1..depth levels drawn from alphabet;
  * returns how many it wrote. */
-static size_t gen_levels(const char *const *alphabet, size_t na, size_t depth, char (*out)[32],
-                         size_t max)
-{
-    size_t n = 0, first = 0;
-    for (size_t i = 0; i < na; i++)
-        snprintf(out[n++], sizeof(out[0]), "%s", alphabet[i]);
-    for (size_t d = 2; d <= depth; d++) {
-        size_t last = n;
-        for (size_t p = first; p < last; p++) {
-            for (size_t i = 0; i < na; i++) {
-                assert_true(n < max);
-                size_t pl = strlen(out[p]), al = strlen(alphabet[i]);
-                memcpy(out[n], out[p], pl);
-                out[n][pl] = '/';
-                memcpy(out[n] + pl + 1, alphabet[i], al + 1);
-                n++;
-            }
-        }
-        first = last;
-    }
-    return n;
-}
-
 /*
  * Exhaustive agreement: for every pair of valid filters of up to three
  * levels over {a, $S, "", +, #}, topic_filter_covers must say true exactly
@@ -278,8 +256,8 @@ static void test_covers_exhaustive(void **state)
     static const char *const flevels[] = {"a", "$S", "", "+", "#"};
     static const char *const tlevels[] = {"a", "$S", "", "c"};
     static char filters[5 + 25 + 125][32], topics[4 + 16 + 64 + 256][32];
-    size_t nf = gen_levels(flevels, 5, 3, filters, 155);
-    size_t nt = gen_levels(tlevels, 4, 4, topics, 340);
+    size_t nf = unit_gen_levels(flevels, 5, 3, &filters[0][0], sizeof(filters[0]), 155);
+    size_t nt = unit_gen_levels(tlevels, 4, 4, &topics[0][0], sizeof(topics[0]), 340);
     size_t nvalid = 0, ncover = 0;
     for (size_t p = 0; p < nf; p++) {
         if (topic_validate_filter(filters[p], strlen(filters[p])) != MQ_OK)

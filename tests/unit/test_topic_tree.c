@@ -54,6 +54,7 @@ static void *fault_realloc(void *p, size_t size)
 #define calloc  fault_calloc
 #define realloc fault_realloc
 #include "topic_tree.c"
+#include "unit_helpers.h"
 #undef calloc
 #undef realloc
 
@@ -480,30 +481,6 @@ static void test_ten_thousand_filters(void **state)
     topic_tree_free(t);
 }
 
-/* Every string of 1..depth levels over alphabet, into out; returns count. */
-static size_t gen_levels(const char *const *alphabet, size_t na, size_t depth, char (*out)[16],
-                         size_t max)
-{
-    size_t n = 0, first = 0;
-    for (size_t i = 0; i < na; i++)
-        snprintf(out[n++], sizeof(out[0]), "%s", alphabet[i]);
-    for (size_t d = 2; d <= depth; d++) {
-        size_t last = n;
-        for (size_t p = first; p < last; p++) {
-            for (size_t i = 0; i < na; i++) {
-                assert_true(n < max);
-                size_t pl = strlen(out[p]), al = strlen(alphabet[i]);
-                memcpy(out[n], out[p], pl);
-                out[n][pl] = '/';
-                memcpy(out[n] + pl + 1, alphabet[i], al + 1);
-                n++;
-            }
-        }
-        first = last;
-    }
-    return n;
-}
-
 /*
  * The tree against topic_matches(): random subscriptions drawn from every
  * valid filter of up to three levels, then every topic of up to four levels
@@ -516,8 +493,8 @@ static void test_against_topic_matches(void **state)
     static const char *const tlevels[] = {"a", "b", "$S", "", "c"};
     static char filters[6 + 36 + 216][16], topics[5 + 25 + 125 + 625][16];
     static bool held[6 + 36 + 216][32]; /* held[filter][owner] */
-    size_t nf = gen_levels(flevels, 6, 3, filters, 258);
-    size_t nt = gen_levels(tlevels, 5, 4, topics, 780);
+    size_t nf = unit_gen_levels(flevels, 6, 3, &filters[0][0], sizeof(filters[0]), 258);
+    size_t nt = unit_gen_levels(tlevels, 5, 4, &topics[0][0], sizeof(topics[0]), 780);
     size_t nvalid = 0;
     for (size_t i = 0; i < nf; i++) {
         if (topic_validate_filter(filters[i], strlen(filters[i])) == MQ_OK)
