@@ -12,15 +12,16 @@ BUILD    ?= build
 OPT      ?= -O2
 SAN      ?=
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes \
-            -Wshadow -Wno-unused-parameter $(OPT) -g $(SAN) -Ibroker
-PKG_LIBS  = libuv openssl
+            -Wshadow -Wno-unused-parameter $(OPT) -g $(SAN) -Ibroker -Ibridge -I$(BUILD)/gen
+PKG_LIBS  = libuv openssl sqlite3 libmariadb
 CFLAGS   += $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lpthread -lm
 LDFLAGS  += $(SAN)
 FUZZ_SECONDS ?= 60
 
-BROKER_SRCS := $(filter-out broker/main.c,$(wildcard broker/*.c))
-BROKER_OBJS := $(BROKER_SRCS:%.c=$(BUILD)/%.o)
+BROKER_SRCS := $(filter-out broker/main.c,$(wildcard broker/*.c)) $(wildcard bridge/*.c)
+BROKER_OBJS := $(BROKER_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
+SCHEMA_SQL  := $(sort $(wildcard schema/sqlite/*.sql schema/mysql/*.sql))
 LIB         := $(BUILD)/libmqchat.a
 
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
@@ -41,6 +42,14 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The numbered migrations of schema/, compiled in (see bridge/schema.h).
+$(BUILD)/gen/schema_sql.c: scripts/embed-sql.sh $(SCHEMA_SQL)
+	@mkdir -p $(dir $@)
+	sh scripts/embed-sql.sh schema > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(BROKER_OBJS)
 	@rm -f $@

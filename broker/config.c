@@ -35,6 +35,7 @@ enum key_type {
     KEY_UNSIGNED, /* unsigned */
     KEY_DURATION, /* uint32_t seconds; Mosquitto's h d w m y suffixes */
     KEY_STRING,   /* char *, owned by the struct; replaced on each set */
+    KEY_CHOICE,   /* unsigned: the index of the value in the row's `choices` */
 };
 
 struct config_key {
@@ -43,10 +44,12 @@ struct config_key {
     size_t offset;      /* offsetof(struct config, field) */
     int64_t min;        /* smallest accepted value (numbers only) */
     uint64_t max;       /* largest accepted value (numbers only) */
+    const char *choices; /* KEY_CHOICE: the accepted words, '|'-separated */
 };
 
 /* clang-format off */
-#define KEY(name, type, field, min, max) { name, type, offsetof(struct config, field), min, max }
+#define KEY(name, type, field, min, max) { name, type, offsetof(struct config, field), min, max, NULL }
+#define CHOICE(name, field, choices) { name, KEY_CHOICE, offsetof(struct config, field), 0, 0, choices }
 /* clang-format on */
 
 /* The one table of keys. Ranges follow Mosquitto where it has the key. */
@@ -71,6 +74,12 @@ static const struct config_key config_keys[] = {
     KEY("conn.out_hard_bytes", KEY_U64, out_hard_bytes, 1, UINT64_MAX),
     KEY("data_dir", KEY_STRING, data_dir, 0, 0),
     KEY("workers", KEY_UNSIGNED, workers, 0, 1024),
+    KEY("node.id", KEY_UNSIGNED, node_id, 0, 1023),
+    KEY("mysql.url", KEY_STRING, mysql_url, 0, 0),
+    CHOICE("store.durability", store_durability, "normal|full"),
+    KEY("store.spool_topics", KEY_STRING, spool_topics, 0, 0),
+    KEY("store.spool_max_bytes", KEY_U64, spool_max_bytes, 1, UINT64_MAX),
+    KEY("store.retention_days", KEY_U32, retention_days, 0, 36500),
 };
 
 #define N_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -156,8 +165,27 @@ static void store_number(struct config *c, const struct config_key *k, bool neg,
         *(unsigned *)field = (unsigned)mag;
         break;
     case KEY_STRING:
+    case KEY_CHOICE:
         break;
     }
+}
+
+/* Stores the index of value among k's choices. MQ_OK or MQ_EINVAL. */
+static int set_choice(struct config *c, const struct config_key *k, const char *value,
+                      const char *where, char *err, size_t errlen)
+{
+    size_t len = strlen(value);
+    unsigned index = 0;
+    for (const char *w = k->choices; *w; index++) {
+        size_t n = strcspn(w, "|");
+        if (n == len && memcmp(w, value, len) == 0) {
+            *(unsigned *)((char *)c + k->offset) = index;
+            return MQ_OK;
+        }
+        w += n + (w[n] == '|');
+    }
+    text_err(err, errlen, "%s: %s: '%s' is not one of %s", where, k->name, value, k->choices);
+    return MQ_EINVAL;
 }
 
 /* True when the number (-mag when neg) lies within k's range. */
@@ -247,6 +275,8 @@ int config_defaults(struct config *c)
     c->out_soft_bytes = 1u << 20;
     c->out_hard_bytes = 8u << 20;
     c->workers = 0;
+    c->spool_max_bytes = 1ull << 30;
+    c->retention_days = 7;
     c->verbose = false;
     c->data_dir = strdup("data");
     return c->data_dir ? MQ_OK : MQ_ENOMEM;
@@ -278,6 +308,8 @@ int config_set(struct config *c, const char *key, const char *value, const char 
         free(*field);
         *field = text;
         return MQ_OK;
+    } else if (k->type == KEY_CHOICE) {
+        rc = set_choice(c, k, v, where, err, errlen);
     } else {
         rc = set_number(c, k, v, where, err, errlen);
     }

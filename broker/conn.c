@@ -45,6 +45,7 @@ static void on_close(uv_handle_t *h)
 {
     struct conn *c = h->data;
     conn_free_aliases(c);
+    free(c->acks);
     free(c->in);
     free(c->out);
     free(c);
@@ -408,6 +409,7 @@ int conn_adopt(struct worker *w, int fd, uint8_t *bytes, uint32_t len)
         w->conns->prev = c;
     w->conns = c;
     c->opened_ms = c->last_in_ms = uv_now(&w->loop);
+    c->serial = ++w->conn_serial;
     if (rc != 0) {
         free(bytes);
         conn_close(c, uv_strerror(rc));

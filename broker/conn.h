@@ -24,6 +24,7 @@
 struct worker;
 struct session;
 struct strmap;
+struct ack_queue;
 
 enum conn_state {
     CONN_NEW,     /* waiting for CONNECT */
@@ -48,6 +49,9 @@ struct conn {
     size_t writing_len; /* bytes in that pending write */
     uv_write_t write_req;
 
+    uint64_t serial;           /* unique among w's connections, never reused */
+    struct ack_queue *acks;    /* PUBACK/PUBREC waiting behind held ones (ackhold.h),
+                                  or NULL */
     uint64_t last_in_ms; /* loop time of the last packet received */
     uint64_t opened_ms;  /* loop time the connection was adopted */
     uint16_t keepalive;  /* seconds, from CONNECT; 0 = none */

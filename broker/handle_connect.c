@@ -25,6 +25,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "mqtt5.h"
+#include "persist.h"
 #include "protocol.h"
 #include "session.h"
 #include "topic.h"
@@ -304,6 +305,7 @@ int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *re
     session_set_will(s, will, v5 ? r.will_props.will_delay : 0,
                      v5 ? r.will_props.message_expiry : 0);
     s->version = m->version;
+    persist_session(s);
     c->keepalive = keepalive;
     c->state = CONN_ACTIVE;
     c->s = s;

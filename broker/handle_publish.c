@@ -15,17 +15,40 @@
  * be UTF-8 (Payload Format Indicator 1) and is not gets 0x99; more
  * unreleased QoS 2 publishes than the broker's Receive Maximum is 0x93. The
  * properties that travel with the message are kept in it.
+ *
+ * A publish on a spooled topic (storage.h) gets its spool row; at QoS 1/2
+ * its acknowledgement is held until that row (and the queue rows of the
+ * persistent sessions it reached) committed (ackhold.h). Acknowledgements
+ * still leave in the order the PUBLISH packets came (MQTT-4.6.0-2): one
+ * that is ready while an earlier one is held waits in the connection's
+ * ack_queue. While the spool is full, such a publish is refused: MQTT 5
+ * 0x97 Quota exceeded; MQTT 3.1.1 has no way to say no, so the connection
+ * is closed without an acknowledgement and the client sends it again
+ * later; QoS 0 is dropped. Either way it is not delivered.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "ackhold.h"
 #include "acl.h"
 #include "conn.h"
 #include "handlers.h"
 #include "mqtt5.h"
 #include "router.h"
 #include "session.h"
+#include "storage.h"
 #include "worker.h"
+
+/* Acknowledgements of one connection that wait behind a held one. */
+struct ack_queue {
+    size_t head, n, cap;
+    struct queued_ack {
+        uint16_t id;
+        uint8_t type;   /* MQTT_PUBACK or MQTT_PUBREC */
+        uint8_t reason; /* what to send once ready */
+        bool ready;
+    } a[];
+};
 
 static int send_ack(struct conn *c, uint8_t type, uint16_t id, uint8_t reason)
 {
@@ -38,6 +61,70 @@ static int send_ack(struct conn *c, uint8_t type, uint16_t id, uint8_t reason)
     }
     uint8_t pkt[4];
     return conn_send(c, pkt, mqtt_encode_ack(pkt, type, id));
+}
+
+static int ack_queue_push(struct conn *c, uint16_t id, uint8_t type, uint8_t reason, bool ready)
+{
+    struct ack_queue *q = c->acks;
+    if (q && q->head && q->head + q->n == q->cap) { /* slide down to reuse the front */
+        memmove(q->a, q->a + q->head, q->n * sizeof(q->a[0]));
+        q->head = 0;
+    }
+    if (!q || q->n == q->cap) {
+        size_t cap = q ? q->cap * 2 : 8;
+        q = realloc(q, sizeof(*q) + cap * sizeof(q->a[0]));
+        if (!q)
+            return MQ_ENOMEM;
+        if (!c->acks)
+            q->head = q->n = 0;
+        q->cap = cap;
+        c->acks = q;
+    }
+    q->a[q->head + q->n++] = (struct queued_ack){id, type, reason, ready};
+    return MQ_OK;
+}
+
+/* Sends the acknowledgements at the front of the queue that are ready. */
+static int ack_queue_flush(struct conn *c)
+{
+    struct ack_queue *q = c->acks;
+    int rc = MQ_OK;
+    while (q->n && q->a[q->head].ready && rc == MQ_OK) {
+        struct queued_ack *a = &q->a[q->head];
+        rc = send_ack(c, a->type, a->id, a->reason);
+        q->head++;
+        q->n--;
+    }
+    if (q->n == 0)
+        q->head = 0;
+    return rc;
+}
+
+/* An acknowledgement that is due now: sent, unless held ones go first. */
+static int ack_in_order(struct conn *c, uint8_t type, uint16_t id, uint8_t reason)
+{
+    if (!c->acks || c->acks->n == 0)
+        return send_ack(c, type, id, reason);
+    return ack_queue_push(c, id, type, reason, true);
+}
+
+void publish_ack_settle(struct conn *c, uint16_t id, uint8_t type, int result)
+{
+    if (result != MQ_OK && c->version != MQTT_V5) {
+        conn_close(c, "a spooled publish was not stored: closed without PUBACK");
+        return;
+    }
+    struct ack_queue *q = c->acks;
+    for (size_t i = 0; q && i < q->n; i++) {
+        struct queued_ack *a = &q->a[q->head + i];
+        if (!a->ready && a->id == id && a->type == type) {
+            a->ready = true;
+            a->reason = result == MQ_OK ? MQTT5_RC_SUCCESS : MQTT5_RC_QUOTA_EXCEEDED;
+            break;
+        }
+    }
+    if (q)
+        ack_queue_flush(c);
 }
 
 static bool may_publish(const struct conn *c, const char *topic, size_t len)
@@ -125,6 +212,38 @@ static struct message *publish_message(struct conn *c, const struct mqtt_publish
     return msg;
 }
 
+/* Makes p's message and routes it; a spooled one gets its spool row and,
+ * at QoS 1/2, its acknowledgement held in c's ack queue. */
+static int publish_route(struct conn *c, const struct mqtt_publish *p,
+                         const struct mqtt5_props *props, bool spooled, uint8_t ack)
+{
+    struct message *msg = publish_message(c, p, props);
+    if (!msg)
+        return MQ_ENOMEM;
+    if (!spooled) {
+        router_publish(c->w, msg);
+        return MQ_OK;
+    }
+    const struct session *s = c->s;
+    const char *sender = s->username ? s->username : s->client_id;
+    int rc = MQ_OK;
+    if (p->qos && ((rc = ack_queue_push(c, p->packet_id, ack, 0, false)) != MQ_OK ||
+                   (rc = ack_hold_attach(msg, c, p->packet_id, ack)) != MQ_OK)) {
+        if (rc == MQ_OK)
+            c->acks->n--; /* attach failed: take back the entry just pushed */
+        message_unref(msg);
+        return rc;
+    }
+    if (storage_spool(c->w->b->storage, msg, sender, strlen(sender)) != MQ_OK && msg->ack)
+        ack_hold_fail(msg, MQ_ENOMEM); /* refused once routed: not stored */
+    message_ref(msg); /* router_publish() takes one reference */
+    router_publish(c->w, msg);
+    if (msg->ack)
+        ack_hold_release(msg, MQ_OK); /* the routing part */
+    message_unref(msg);
+    return MQ_OK;
+}
+
 int handle_publish(struct conn *c, const struct mqtt_frame *f)
 {
     struct worker *w = c->w;
@@ -146,8 +265,8 @@ int handle_publish(struct conn *c, const struct mqtt_frame *f)
 
     uint8_t ack = p.qos == 1 ? MQTT_PUBACK : MQTT_PUBREC;
     if (p.qos == 2) {
-        if (session_rx_qos2_has(c->s, p.packet_id))
-            return send_ack(c, ack, p.packet_id, reason); /* a resend: deliver once only */
+        if (session_rx_qos2_has(c->s, p.packet_id)) /* a resend: deliver once only */
+            return ack_in_order(c, ack, p.packet_id, reason);
         if (c->version == MQTT_V5 && session_rx_qos2_count(c->s) >= receive_maximum(c)) {
             c->close_reason = MQTT5_RC_RECEIVE_MAXIMUM_EXCEEDED;
             return MQ_EFULL; /* not recorded: a resend on a new connection is delivered */
@@ -155,17 +274,32 @@ int handle_publish(struct conn *c, const struct mqtt_frame *f)
     }
     if (reason == MQTT5_RC_SUCCESS && !may_publish(c, p.topic.s, p.topic.len))
         reason = MQTT5_RC_NOT_AUTHORIZED;
+    struct storage *st = w->b->storage;
+    bool spooled = reason == MQTT5_RC_SUCCESS && st && st->nspool_filters &&
+                   storage_spools(st, p.topic.s, p.topic.len);
+    if (spooled && storage_spool_full(st)) {
+        storage_refused(st, p.topic.s, p.topic.len);
+        w->count.msgs_dropped++;
+        if (p.qos == 0)
+            return MQ_OK;
+        if (c->version != MQTT_V5) {
+            conn_close(c, "spool full: publish refused, closed without PUBACK");
+            return MQ_OK;
+        }
+        spooled = false;
+        reason = MQTT5_RC_QUOTA_EXCEEDED;
+    }
     if (reason == MQTT5_RC_SUCCESS) {
-        struct message *msg = publish_message(c, &p, &props);
-        if (!msg)
-            return MQ_ENOMEM;
-        router_publish(w, msg);
+        if ((rc = publish_route(c, &p, &props, spooled, ack)) != MQ_OK)
+            return rc;
         /* Remembered only once delivered, so that nothing is lost on a failure
          * above; a refused QoS 2 ends at PUBREC and is not remembered. */
         if (p.qos == 2 && session_rx_qos2_add(c->s, p.packet_id) != MQ_OK)
             return MQ_ENOMEM;
+        if (spooled && p.qos)
+            return MQ_OK; /* acknowledged once durable (publish_ack_settle) */
     }
-    return p.qos ? send_ack(c, ack, p.packet_id, reason) : MQ_OK;
+    return p.qos ? ack_in_order(c, ack, p.packet_id, reason) : MQ_OK;
 }
 
 static int decode_ack(struct conn *c, const struct mqtt_frame *f, struct mqtt_ack *a)

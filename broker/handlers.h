@@ -26,4 +26,8 @@ int handle_pingreq(struct conn *c, const struct mqtt_frame *f);
 int handle_disconnect(struct conn *c, const struct mqtt_frame *f);
 int handle_auth(struct conn *c, const struct mqtt_frame *f);
 
+/* A held acknowledgement (ackhold.h) of c's PUBLISH `id` is due: sends it
+ * (result MQ_OK) or refuses it, in the order the PUBLISH packets came. */
+void publish_ack_settle(struct conn *c, uint16_t id, uint8_t type, int result);
+
 #endif

@@ -25,6 +25,7 @@
 #include "errors.h"
 #include "listener.h"
 #include "log.h"
+#include "storage.h"
 #include "sys.h"
 #include "worker.h"
 
@@ -207,7 +208,7 @@ static void on_reload_signal(uv_signal_t *h, int signum)
     log_info("SIGHUP: password and ACL files reloaded");
 }
 
-static int start_workers(struct app *app, struct auth_snapshot *auth)
+static int create_workers(struct app *app, struct auth_snapshot *auth)
 {
     struct broker *b = &app->b;
     b->workers = calloc(b->nworkers, sizeof(*b->workers));
@@ -220,6 +221,12 @@ static int start_workers(struct app *app, struct auth_snapshot *auth)
             return MQ_ENOMEM;
         }
     }
+    return MQ_OK;
+}
+
+static int start_workers(struct app *app)
+{
+    struct broker *b = &app->b;
     for (unsigned i = 0; i < b->nworkers; i++)
         if (worker_start(b->workers[i]) != MQ_OK)
             return MQ_EIO;
@@ -265,11 +272,18 @@ int main(int argc, char **argv)
     uv_loop_init(&app.loop);
     uv_async_init(&app.loop, &app.wills_routed, on_wills_routed);
     app.wills_routed.data = &app;
-    if (!b->retain || start_workers(&app, auth) != MQ_OK) {
+    if (!b->retain || create_workers(&app, auth) != MQ_OK) {
         log_error("cannot start the workers");
         return 1;
     }
     auth_snapshot_unref(auth);
+    /* Sessions and retained messages come back before anyone connects. */
+    if (storage_open(b) != MQ_OK)
+        return 1;
+    if (start_workers(&app) != MQ_OK) {
+        log_error("cannot start the workers");
+        return 1;
+    }
 
     if (listener_start(&app.listener, b, &app.loop, cfg->bind_address, cfg->port) != MQ_OK)
         return 1;
@@ -290,6 +304,7 @@ int main(int argc, char **argv)
 
     for (unsigned i = 0; i < b->nworkers; i++)
         worker_join(b->workers[i]);
+    storage_close(b); /* commits what the workers handed over */
     for (unsigned i = 0; i < b->nworkers; i++)
         worker_free(b->workers[i]);
     free(b->workers);

@@ -32,6 +32,7 @@ struct message *message_new(const char *topic, size_t topic_len, const uint8_t *
     m->props_len = extra->props_len;
     m->expires_at_ms = extra->expiry_s ? message_clock_ms() + extra->expiry_s * 1000ull : 0;
     m->origin = extra->origin;
+    m->ack = NULL;
     m->topic = (char *)(m + 1);
     memcpy(m->topic, topic, topic_len);
     m->topic[topic_len] = '\0';
@@ -52,8 +53,10 @@ struct message *message_ref(struct message *m)
 
 void message_unref(struct message *m)
 {
-    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+        free(m->ack);
         free(m);
+    }
 }
 
 bool message_expired(const struct message *m, uint64_t now_ms)

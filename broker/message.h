@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ack_hold;
+
 struct message {
     atomic_uint refs;       /* references held; freed when it drops to 0 */
     uint8_t qos;            /* QoS as published (0-2) */
@@ -33,6 +35,8 @@ struct message {
     uint32_t props_len;     /* bytes of forwarded MQTT 5 properties */
     uint64_t expires_at_ms; /* message_clock_ms() when it expires; 0 = never */
     uint64_t origin;        /* session_uid of the publisher (for No Local); 0 = broker */
+    struct ack_hold *ack;   /* the publisher's acknowledgement held until the message is
+                               durable (ackhold.h), or NULL; freed with the message */
     char *topic;            /* NUL-terminated, inside this allocation */
     uint8_t *props;         /* inside this allocation; NULL when props_len is 0 */
     uint8_t *payload;       /* inside this allocation; not NUL-terminated */

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ackhold.h"
 #include "errors.h"
 #include "log.h"
+#include "persist.h"
 #include "session.h"
 #include "shared.h"
 #include "topic_tree.h"
@@ -124,7 +126,10 @@ static void route_shared(struct worker *w, struct message *msg)
         item.u.shared.session_uid = p->session_uid;
         item.u.shared.options = p->options;
         item.u.shared.sub_id = p->sub_id;
+        bool held = ack_hold_join(msg);
         if (worker_post_later(w, p->worker, &item) != MQ_OK) {
+            if (held)
+                ack_hold_release(msg, MQ_OK);
             message_unref(msg);
             free(p->client_id);
             w->count.msgs_dropped++;
@@ -135,8 +140,12 @@ static void route_shared(struct worker *w, struct message *msg)
 void router_publish(struct worker *w, struct message *msg)
 {
     struct broker *b = w->b;
-    if (msg->retain && retain_set(b->retain, msg) != MQ_OK)
-        log_warn("retained message for '%s' not stored: out of memory", msg->topic);
+    if (msg->retain) {
+        if (retain_set(b->retain, msg) == MQ_OK)
+            persist_retained(b, msg);
+        else
+            log_warn("retained message for '%s' not stored: out of memory", msg->topic);
+    }
     router_deliver_local(w, msg);
     for (unsigned i = 0; i < b->nworkers; i++) {
         if (i == w->index)
@@ -145,7 +154,10 @@ void router_publish(struct worker *w, struct message *msg)
         if (atomic_load_explicit(&dest->stats.subscriptions, memory_order_acquire) == 0)
             continue;
         struct work item = {.kind = WORK_DELIVER, .u.msg = message_ref(msg)};
+        bool held = ack_hold_join(msg);
         if (worker_post_later(w, i, &item) != MQ_OK) {
+            if (held)
+                ack_hold_release(msg, MQ_OK);
             message_unref(msg);
             w->count.msgs_dropped++;
         }

@@ -26,6 +26,7 @@
 #include "errors.h"
 #include "mqtt5.h"
 #include "mqtt_codec.h"
+#include "persist.h"
 #include "router.h"
 #include "shared.h"
 #include "topic_tree.h"
@@ -78,6 +79,13 @@ static void subscription_drop(struct session *s, struct subscription *sub)
 }
 
 void session_destroy(struct session *s)
+{
+    if (s->persisted)
+        persist_session_delete(s);
+    session_free(s);
+}
+
+void session_free(struct session *s)
 {
     struct worker *w = s->w;
     for (size_t i = 0; i < s->nsubs; i++)
@@ -275,27 +283,62 @@ static uint16_t next_packet_id(struct session *s)
     }
 }
 
-/* Puts m into the window and sends it. The caller checked there is room. */
-static void inflight_send(struct session *s, struct message *m, const struct delivery *d)
+static bool inflight_grow(struct session *s)
 {
-    if (s->ninflight == s->capinflight) {
-        size_t cap = s->capinflight ? s->capinflight * 2 : 4;
-        struct inflight *a = realloc(s->inflight, cap * sizeof(*a));
-        if (!a) {
-            s->w->count.msgs_dropped++;
-            return;
-        }
-        s->inflight = a;
-        s->capinflight = cap;
+    if (s->ninflight < s->capinflight)
+        return true;
+    size_t cap = s->capinflight ? s->capinflight * 2 : 4;
+    struct inflight *a = realloc(s->inflight, cap * sizeof(*a));
+    if (!a)
+        return false;
+    s->inflight = a;
+    s->capinflight = cap;
+    return true;
+}
+
+/* A message enters s: its row number (0 when s is not persisted). */
+static uint64_t persist_enter(struct session *s, struct message *m, const struct delivery *d,
+                              uint8_t state, uint16_t packet_id)
+{
+    if (!s->persisted)
+        return 0;
+    uint64_t seq = ++s->persist_seq;
+    persist_message(s, seq, m, d, state, packet_id);
+    return seq;
+}
+
+static void persist_leave(struct session *s, uint64_t seq)
+{
+    if (seq)
+        persist_message_delete(s, seq);
+}
+
+/* Puts m into the window and sends it. The caller checked there is room.
+ * seq: m's row if it comes from the queue, else 0. */
+static void inflight_send(struct session *s, struct message *m, const struct delivery *d,
+                          uint64_t seq)
+{
+    if (!inflight_grow(s)) {
+        s->w->count.msgs_dropped++;
+        persist_leave(s, seq);
+        return;
     }
     uint16_t id = next_packet_id(s);
-    if (send_publish(s, m, d, id, false) == MQ_ETOOLARGE)
+    if (send_publish(s, m, d, id, false) == MQ_ETOOLARGE) {
+        persist_leave(s, seq);
         return; /* never fits this client: not worth a window slot */
+    }
+    uint8_t state = d->qos == 1 ? INFLIGHT_PUBACK : INFLIGHT_PUBREC;
+    if (seq)
+        persist_message_state(s, seq, 1 + state, id);
+    else
+        seq = persist_enter(s, m, d, 1 + state, id);
     struct inflight *f = &s->inflight[s->ninflight++];
     f->msg = message_ref(m);
+    f->seq = seq;
     f->packet_id = id;
     f->d = *d;
-    f->state = d->qos == 1 ? INFLIGHT_PUBACK : INFLIGHT_PUBREC;
+    f->state = state;
     s->w->count.inflight++;
 }
 
@@ -317,7 +360,8 @@ static bool queue_push(struct session *s, struct message *m, const struct delive
         s->qcap = cap;
         s->qhead = 0;
     }
-    s->queue[(s->qhead + s->qlen) % s->qcap] = (struct queued){message_ref(m), *d};
+    uint64_t seq = persist_enter(s, m, d, 0, 0);
+    s->queue[(s->qhead + s->qlen) % s->qcap] = (struct queued){message_ref(m), seq, *d};
     s->qlen++;
     s->qbytes += m->payload_len;
     s->w->count.queued++;
@@ -338,7 +382,9 @@ static void queue_pump(struct session *s)
         if (q.msg->expires_at_ms && !now)
             now = message_clock_ms();
         if (!message_expired(q.msg, now))
-            inflight_send(s, q.msg, &q.d);
+            inflight_send(s, q.msg, &q.d, q.seq);
+        else
+            persist_leave(s, q.seq);
         message_unref(q.msg);
     }
 }
@@ -366,7 +412,7 @@ void session_deliver(struct session *s, struct message *m, const struct delivery
         return;
     }
     if (s->conn && s->qlen == 0 && s->ninflight < window_size(s)) {
-        inflight_send(s, m, d);
+        inflight_send(s, m, d, 0);
         return;
     }
     if (!queue_push(s, m, d))
@@ -384,6 +430,7 @@ void session_attach(struct session *s, struct conn *c)
         } else if (send_publish(s, f->msg, &f->d, f->packet_id, true) == MQ_ETOOLARGE) {
             /* Too large for the client's new Maximum Packet Size: it can never
              * be acknowledged, so it counts as delivered (MQTT 5 3.1.2.11.4). */
+            persist_leave(s, f->seq);
             message_unref(f->msg);
             memmove(f, f + 1, (s->ninflight - i - 1) * sizeof(*f));
             s->ninflight--;
@@ -401,6 +448,8 @@ void session_detach(struct session *s, bool send_will)
     s->conn = NULL;
     w->count.clients_connected--;
     s->offline_since_ms = uv_now(&w->loop);
+    if (s->expiry_s)
+        persist_session(s);
     if (!send_will) {
         message_unref(s->will);
         s->will = NULL;
@@ -446,6 +495,7 @@ int session_subscribe(struct session *s, const char *filter, size_t len, uint8_t
                 return rc;
             sub->options = options;
             sub->sub_id = sub_id;
+            persist_subscribe(s, filter, len, options, sub_id);
             return 0;
         }
     }
@@ -471,6 +521,7 @@ int session_subscribe(struct session *s, const char *filter, size_t len, uint8_t
     bool shared = strncmp(copy, "$share/", 7) == 0;
     s->subs[s->nsubs++] = (struct subscription){copy, (uint16_t)len, options, sub_id, shared};
     w->count.subscriptions++;
+    persist_subscribe(s, filter, len, options, sub_id);
     return 1;
 }
 
@@ -482,6 +533,7 @@ int session_unsubscribe(struct session *s, const char *filter, size_t len)
             subscription_drop(s, sub);
             s->subs[i] = s->subs[--s->nsubs];
             s->w->count.subscriptions--;
+            persist_unsubscribe(s, filter, len);
             return MQ_OK;
         }
     }
@@ -499,6 +551,7 @@ static struct inflight *inflight_find(struct session *s, uint16_t id, uint8_t st
 /* Removes a finished entry, keeping the others in send order. */
 static void inflight_remove(struct session *s, struct inflight *f)
 {
+    persist_leave(s, f->seq);
     message_unref(f->msg);
     size_t i = (size_t)(f - s->inflight);
     memmove(f, f + 1, (s->ninflight - i - 1) * sizeof(*f));
@@ -525,6 +578,8 @@ void session_on_pubrec(struct session *s, uint16_t id, uint8_t reason)
         message_unref(f->msg);
         f->msg = NULL;
         f->state = INFLIGHT_PUBCOMP;
+        if (f->seq)
+            persist_message_state(s, f->seq, 1 + INFLIGHT_PUBCOMP, id);
     } else if (!inflight_find(s, id, INFLIGHT_PUBCOMP)) {
         return;
     }
@@ -536,6 +591,29 @@ void session_on_pubcomp(struct session *s, uint16_t id)
     struct inflight *f = inflight_find(s, id, INFLIGHT_PUBCOMP);
     if (f)
         inflight_remove(s, f);
+}
+
+int session_restore_message(struct session *s, struct message *msg, const struct delivery *d,
+                            uint8_t state, uint16_t packet_id, uint64_t seq)
+{
+    if (seq > s->persist_seq)
+        s->persist_seq = seq;
+    if (state == 0) {
+        if (!queue_push(s, msg, d))
+            return MQ_ENOMEM;
+        s->queue[(s->qhead + s->qlen - 1) % s->qcap].seq = seq;
+        return MQ_OK;
+    }
+    if (!inflight_grow(s))
+        return MQ_ENOMEM;
+    struct inflight *f = &s->inflight[s->ninflight++];
+    f->msg = msg ? message_ref(msg) : NULL;
+    f->seq = seq;
+    f->packet_id = packet_id;
+    f->d = *d;
+    f->state = (uint8_t)(state - 1);
+    s->w->count.inflight++;
+    return MQ_OK;
 }
 
 bool session_rx_qos2_has(const struct session *s, uint16_t id)

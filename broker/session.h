@@ -47,6 +47,7 @@ struct delivery {
 
 struct inflight {
     struct message *msg; /* reference; NULL in INFLIGHT_PUBCOMP */
+    uint64_t seq;        /* its row in the database (persist.h); 0 = none */
     uint16_t packet_id;
     uint8_t state; /* enum inflight_state */
     struct delivery d;
@@ -54,6 +55,7 @@ struct inflight {
 
 struct queued {
     struct message *msg; /* reference */
+    uint64_t seq;        /* its row in the database (persist.h); 0 = none */
     struct delivery d;   /* d.qos is 1 or 2 */
 };
 
@@ -83,6 +85,8 @@ struct session {
     uint32_t expiry_s; /* Session Expiry Interval: 0 = ends with the connection,
                           SESSION_EXPIRY_NEVER = kept until taken over */
     uint8_t version;   /* protocol level of the last connection */
+    bool persisted;    /* mirrored in the database (persist.h) */
+    uint64_t persist_seq; /* the last row number given to a message it holds */
 
     struct subscription *subs;
     size_t nsubs, capsubs;
@@ -118,8 +122,17 @@ struct session *session_create(struct worker *w, const char *client_id, size_t l
 
 /* Unregisters and frees s: subscriptions leave the tree and the shared
  * registry, references are dropped, a pending delayed will is dropped.
- * s must have no connection. */
+ * s must have no connection. The session ends: it leaves the database too.
+ * session_free() does the same but keeps the database's copy (shutdown). */
 void session_destroy(struct session *s);
+void session_free(struct session *s);
+
+/* Start-up (persist.c): puts back a message s held. state 0 = queued,
+ * else 1 + enum inflight_state (msg NULL for INFLIGHT_PUBCOMP). Takes a
+ * reference of its own. MQ_OK, or MQ_ENOMEM when out of memory or past
+ * the queue limits. */
+int session_restore_message(struct session *s, struct message *msg, const struct delivery *d,
+                            uint8_t state, uint16_t packet_id, uint64_t seq);
 
 /* Attaches a live connection: resends the inflight window (DUP set, PUBREL
  * for those past PUBREC) and then queued messages. */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "storage.h"
 #include "worker.h"
 
 struct totals {
@@ -66,6 +67,29 @@ static void sys_put_u64(struct sys_reporter *r, int slot, const char *topic, uin
     sys_put(r, slot, topic, buf);
 }
 
+/* The spool and the archive (doc/storage.md): bytes and rows waiting for
+ * the archive, rows archived and their rate over the last interval. */
+static void sys_put_storage(struct sys_reporter *r, int n, struct storage *st, uint64_t now_ms)
+{
+    struct spool_counters *k = &st->counters;
+    int64_t lag = atomic_load(&k->committed_seq) - atomic_load(&k->archived_seq);
+    int64_t bytes = atomic_load(&k->pending_bytes);
+    uint64_t archived = load(&k->archived);
+    uint64_t rate = 0;
+    if (r->reported_ms && now_ms > r->reported_ms)
+        rate = (archived - r->archived_before) * 1000 / (now_ms - r->reported_ms);
+    r->archived_before = archived;
+    r->reported_ms = now_ms;
+    sys_put_u64(r, n++, "$SYS/broker/store/spool/bytes", bytes > 0 ? (uint64_t)bytes : 0);
+    sys_put_u64(r, n++, "$SYS/broker/store/spool/lag", lag > 0 ? (uint64_t)lag : 0);
+    sys_put_u64(r, n++, "$SYS/broker/store/spool/appended", load(&k->appended));
+    sys_put_u64(r, n++, "$SYS/broker/store/spool/refused", load(&st->refused));
+    sys_put_u64(r, n++, "$SYS/broker/store/archive/messages", archived);
+    sys_put_u64(r, n++, "$SYS/broker/store/archive/rate", rate);
+    sys_put_u64(r, n++, "$SYS/broker/store/archive/up", atomic_load(&k->archive_up) ? 1 : 0);
+    sys_put_u64(r, n++, "$SYS/broker/store/archive/errors", load(&k->archive_errors));
+}
+
 static void on_sys_timer(uv_timer_t *h)
 {
     struct sys_reporter *r = h->data;
@@ -95,6 +119,8 @@ static void on_sys_timer(uv_timer_t *h)
     sys_put_u64(r, n++, "$SYS/broker/retained messages/count", retain_count(b->retain));
     sys_put_u64(r, n++, "$SYS/broker/connections/socket/count",
                 (uint64_t)atomic_load(&b->connections));
+    if (b->storage)
+        sys_put_storage(r, n, b->storage, uv_now(h->loop));
 }
 
 void sys_start(struct sys_reporter *r, struct broker *b, uv_loop_t *loop)

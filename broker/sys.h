@@ -11,12 +11,14 @@
 
 struct broker;
 
-#define SYS_MAX_TOPICS 24
+#define SYS_MAX_TOPICS 32
 
 struct sys_reporter {
     struct broker *b;
     uv_timer_t timer;
     char *last[SYS_MAX_TOPICS]; /* last value published per topic (owned) */
+    uint64_t archived_before;   /* archived count at the last report (for the rate) */
+    uint64_t reported_ms;       /* uv_now() of the last report */
 };
 
 /* Starts the timer on loop when b->cfg->sys_interval > 0 (and publishes

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ackhold.h"
 #include "auth.h"
 #include "conn.h"
 #include "errors.h"
@@ -16,6 +17,7 @@
 #include "mqtt5.h"
 #include "router.h"
 #include "session.h"
+#include "store.h"
 #include "topic_tree.h"
 
 static int work_list_push(struct work_list *l, const struct work *item)
@@ -37,9 +39,20 @@ static void work_discard(struct work *item)
 {
     switch (item->kind) {
     case WORK_DELIVER:
+        if (item->u.msg->ack) /* dropped, but durable: the publisher may have its ack */
+            ack_hold_release(item->u.msg, MQ_OK);
         message_unref(item->u.msg);
         break;
+    case WORK_ACK:
+        message_unref(item->u.msg);
+        break;
+    case WORK_STORE_DONE:
+        item->u.store_job->result = MQ_EIO; /* the broker stops: nobody to answer */
+        item->u.store_job->done(item->u.store_job);
+        break;
     case WORK_DELIVER_SHARED:
+        if (item->u.shared.msg->ack)
+            ack_hold_release(item->u.shared.msg, MQ_OK);
         message_unref(item->u.shared.msg);
         free(item->u.shared.client_id);
         break;
@@ -64,7 +77,7 @@ unsigned worker_home(const struct broker *b, const char *client_id, size_t len)
 int worker_post(struct worker *w, const struct work *item)
 {
     pthread_mutex_lock(&w->inbox_lock);
-    int rc = work_list_push(&w->inbox, item);
+    int rc = w->inbox_closed ? MQ_EIO : work_list_push(&w->inbox, item);
     pthread_mutex_unlock(&w->inbox_lock);
     if (rc == MQ_OK)
         uv_async_send(&w->wake);
@@ -86,7 +99,9 @@ static void worker_flush_outboxes(struct worker *w)
         struct worker *dest = w->b->workers[i];
         size_t moved = 0;
         pthread_mutex_lock(&dest->inbox_lock);
-        if (dest->inbox.n == 0 && dest->inbox.cap <= l->cap) {
+        if (dest->inbox_closed) {
+            /* stopped: everything below is discarded */
+        } else if (dest->inbox.n == 0 && dest->inbox.cap <= l->cap) {
             /* Swap arrays instead of copying. */
             struct work_list tmp = dest->inbox;
             dest->inbox = *l;
@@ -97,8 +112,10 @@ static void worker_flush_outboxes(struct worker *w)
                 if (work_list_push(&dest->inbox, &l->items[moved]) != MQ_OK)
                     break;
         }
+        bool closed = dest->inbox_closed;
         pthread_mutex_unlock(&dest->inbox_lock);
-        uv_async_send(&dest->wake);
+        if (!closed)
+            uv_async_send(&dest->wake);
         for (size_t k = moved; k < l->n; k++) {
             work_discard(&l->items[k]);
             w->count.msgs_dropped++;
@@ -157,6 +174,9 @@ static void publish_will_of(void *ctx, void *value)
 static void worker_stop(struct worker *w)
 {
     w->stopping = true;
+    pthread_mutex_lock(&w->inbox_lock);
+    w->inbox_closed = true; /* the wake-up handle goes: later posts are refused */
+    pthread_mutex_unlock(&w->inbox_lock);
     conn_close_all(w);
     uv_close((uv_handle_t *)&w->tick, NULL);
     uv_close((uv_handle_t *)&w->will_timer, NULL);
@@ -198,13 +218,22 @@ static void on_wake(uv_async_t *h)
         switch (item->kind) {
         case WORK_DELIVER:
             router_deliver_local(w, item->u.msg);
+            if (item->u.msg->ack)
+                ack_hold_release(item->u.msg, MQ_OK);
             message_unref(item->u.msg);
             break;
         case WORK_DELIVER_SHARED:
             router_deliver_shared(w, item->u.shared.msg, item->u.shared.client_id,
                                   item->u.shared.session_uid, item->u.shared.options,
                                   item->u.shared.sub_id);
-            work_discard(item);
+            work_discard(item); /* also ends its part of an ack hold */
+            break;
+        case WORK_ACK:
+            ack_hold_deliver(w, item->u.msg);
+            message_unref(item->u.msg);
+            break;
+        case WORK_STORE_DONE:
+            item->u.store_job->done(item->u.store_job);
             break;
         case WORK_ADOPT:
             if (w->stopping)
@@ -329,7 +358,7 @@ void worker_free(struct worker *w)
         for (size_t i = 0; i < w->sessions.nbuckets && !s; i++)
             if (w->sessions.buckets[i])
                 s = w->sessions.buckets[i]->value;
-        session_destroy(s);
+        session_free(s);
     }
     uv_loop_close(&w->loop);
     for (unsigned i = 0; i < w->b->nworkers; i++) {

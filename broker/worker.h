@@ -31,6 +31,7 @@
 
 struct conn;
 struct session;
+struct store_job;
 struct topic_tree;
 
 enum work_kind {
@@ -41,6 +42,8 @@ enum work_kind {
     WORK_RELOAD,         /* auth: a new snapshot (reference passed) */
     WORK_WILLS,          /* shutdown phase 1: publish the wills of live clients */
     WORK_STOP,           /* shutdown phase 2: flush, close everything, leave the loop */
+    WORK_ACK,            /* msg: its held acknowledgement is due (ackhold.h; reference passed) */
+    WORK_STORE_DONE,     /* store_job: a store query finished; run its `done` here */
 };
 
 struct work {
@@ -48,6 +51,7 @@ struct work {
     union {
         struct message *msg;
         struct auth_snapshot *auth;
+        struct store_job *store_job;
         struct {
             int fd;
             uint8_t *bytes; /* malloc'd bytes read by another worker; owned */
@@ -104,6 +108,7 @@ struct worker {
 
     pthread_mutex_t inbox_lock;
     struct work_list inbox;    /* under inbox_lock */
+    bool inbox_closed;         /* under inbox_lock: the worker stopped taking work */
     struct work_list draining; /* the swapped-out inbox being processed */
     struct work_list *outbox;  /* per destination worker: work to post at turn end */
 
@@ -123,6 +128,7 @@ struct worker {
     struct encode_cache enc;
 
     uint64_t auto_id_counter; /* for assigned client ids */
+    uint64_t conn_serial;     /* the last serial given to a connection of this worker */
     bool stopping;
     bool wills_pending; /* wills routed this turn: report at turn end */
 
@@ -152,8 +158,8 @@ void worker_free(struct worker *w);
 
 /*
  * Posts one item to w's inbox from any thread and wakes it. Ownership of the
- * item's references passes to w. MQ_OK or MQ_ENOMEM (nothing passed: the
- * caller still owns the references).
+ * item's references passes to w. MQ_OK, or MQ_ENOMEM or MQ_EIO (the worker
+ * has stopped) with nothing passed: the caller still owns the references.
  */
 int worker_post(struct worker *w, const struct work *item);
 

@@ -15,7 +15,10 @@
 # path to /usr/sbin/mosquitto runs the broker suites against Mosquitto 2.0),
 # MQCHAT_WORKERS_LIST, PYTHON (default python3), MQCHAT_TEST_JOBS (parallel
 # python test modules, default 2), NODE and NPM (default node and npm; when
-# they are missing, Debian's nodejs and npm are installed if apt-get can).
+# they are missing, Debian's nodejs and npm are installed if apt-get can),
+# MQCHAT_TEST_MYSQL_URL (a MySQL/MariaDB for the storage tests; when unset,
+# and the broker is mqchatd, a throwaway MariaDB is started with
+# tests/mariadb.sh and stopped at the end).
 #
 # The last line is `N passed, N failed`, counted over everything; the exit
 # status is non-zero when anything failed or could not run.
@@ -51,8 +54,15 @@ NPM=${NPM:-npm}
 MQTTJS=$ROOT/tests/mqttjs
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mqchat-run.XXXXXX") || exit 2
-trap 'rm -rf "$TMP"' EXIT
-trap 'exit 130' INT TERM
+MARIA_DIR=
+cleanup() {
+    if [ -n "$MARIA_DIR" ]; then
+        sh "$ROOT/tests/mariadb.sh" stop "$MARIA_DIR"
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP PIPE
 
 PASSED=0
 FAILED=0
@@ -235,7 +245,33 @@ run_broker() {
     done
 }
 
+# start_mariadb: a throwaway MariaDB (tests/mariadb.sh) in $TMP/maria for
+# the storage tests, unless MQCHAT_TEST_MYSQL_URL names a server already or
+# the broker under test is Mosquitto. Exports MQCHAT_TEST_MYSQL_URL,
+# MQCHAT_TEST_MARIADB_DIR (tests stop and restart it) and
+# MQCHAT_REQUIRE_MYSQL=1 (a MySQL test without a URL then fails, never
+# skips). A server that does not start is one failure.
+start_mariadb() {
+    [ -z "${MQCHAT_TEST_MYSQL_URL:-}" ] || return 0
+    case $(basename "$BROKER") in mosquitto*) return 0 ;; esac
+    echo "== mariadb: starting a throwaway server in $TMP/maria"
+    if url=$(sh "$ROOT/tests/mariadb.sh" start "$TMP/maria" 2>"$TMP/maria.err"); then
+        MARIA_DIR=$TMP/maria
+        MQCHAT_TEST_MYSQL_URL=$url
+        MQCHAT_TEST_MARIADB_DIR=$MARIA_DIR
+        MQCHAT_REQUIRE_MYSQL=1
+        export MQCHAT_TEST_MYSQL_URL MQCHAT_TEST_MARIADB_DIR MQCHAT_REQUIRE_MYSQL
+        echo "== mariadb: $url"
+    else
+        MARIA_DIR=$TMP/maria # stop whatever did start
+        cat "$TMP/maria.err"
+        echo "== mariadb: FAILED: tests/mariadb.sh could not start MariaDB; the MySQL tests cannot run"
+        record "mariadb (tests/mariadb.sh start)" 0 1
+    fi
+}
+
 START=$(date +%s)
+start_mariadb
 case $WHAT in
     unit) run_unit ;;
     broker) run_broker ;;

@@ -18,7 +18,8 @@
 #
 # Bounds: every mqchat-bench run is under `timeout`, every wait loop has a
 # fixed number of turns, everything listens on 127.0.0.1 only. The whole run
-# takes about 3-4 minutes.
+# takes about 5-6 minutes (the storage section, clients/bench/storage-bench.sh,
+# about 2 of them).
 
 # ulimit -n and -H are not POSIX, but dash and bash (the sh of Debian and of CI) have them.
 # shellcheck disable=SC3045
@@ -323,6 +324,10 @@ for b in mqchatd mosquitto; do
     run_one $b p2p p2p --pubs 100 --qos 0 --size 100 --duration "$DURATION"
 done
 
+# The storage section (spool cost, archive rate, restart time), mqchatd only.
+log "storage: spool on/off, archive rate, restart time"
+BENCH_DURATION=$DURATION sh "$(dirname "$0")/storage-bench.sh" "$BUILD" >"$TMP/storage.md"
+
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 WARM=$(awk -v d="$DURATION" 'BEGIN { w = d / 5; if (w > 2) w = 2; printf "%g", w }')
 ELAPSED=$(($(date +%s) - T0))
@@ -509,6 +514,8 @@ cat <<EOF
 
 EOF
 traffic_table p2p
+echo
+cat "$TMP/storage.md"
 cat <<EOF
 
 ## Reproducing
