@@ -29,7 +29,7 @@ UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 CLIENT_TEST_SRCS := $(wildcard tests/broker/client_*.c)
 CLIENT_TEST_BINS := $(CLIENT_TEST_SRCS:tests/broker/%.c=$(BUILD)/tests/broker/%)
 
-PROGS := $(BUILD)/mqchatd $(BUILD)/mqchat-passwd $(BUILD)/mqchat-bench
+PROGS := $(BUILD)/mqchatd $(BUILD)/mqchat-passwd $(BUILD)/mqchat-bench $(BUILD)/mqchat-spoolbench
 
 .PHONY: all deps run test test-unit test-broker asan fuzz bench clean
 .SECONDARY:
@@ -59,6 +59,9 @@ $(BUILD)/mqchatd: $(BUILD)/broker/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/mqchat-passwd: $(BUILD)/clients/tools/mqchat_passwd.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mqchat-spoolbench: $(BUILD)/clients/tools/mqchat_spoolbench.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 BENCH_SRCS := $(wildcard clients/bench/*.c)

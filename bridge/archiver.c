@@ -54,6 +54,7 @@
 #include "store.h"
 
 #define ARCHIVER_BATCH_DEFAULT   1000
+#define ARCHIVER_BATCH_MAX       100000
 #define ARCHIVER_IDLE_DEFAULT_MS 20
 #define ARCHIVER_BACKOFF_MIN_MS  100
 #define ARCHIVER_BACKOFF_MAX_MS  5000
@@ -429,6 +430,11 @@ static int archiver__round(struct archiver *a, enum archiver_side *side)
     if (a->nrows == 0)
         return 0;
     rc = a->mysql_url ? archiver__commit_mysql(a, side) : archiver__commit_sqlite(a, side);
+    /* A MySQL connection left idle may have been closed by the server
+     * (wait_timeout): one immediate reconnect before calling it an outage. */
+    if (rc == MQ_EAGAIN && a->mysql_url && *side == SIDE_ARCHIVE && !a->failing &&
+        archiver__connect(a) == MQ_OK)
+        rc = archiver__commit_mysql(a, side);
     if (rc != MQ_OK)
         return rc;
     a->cursor = a->rows[a->nrows - 1].seq;
@@ -569,6 +575,8 @@ struct archiver *archiver_start(const struct archiver_config *cfg, struct spool_
     if (a->retention_days > 1000000)
         a->retention_days = 1000000;
     a->batch = cfg->batch ? cfg->batch : ARCHIVER_BATCH_DEFAULT;
+    if (a->batch > ARCHIVER_BATCH_MAX)
+        a->batch = ARCHIVER_BATCH_MAX;
     a->idle_ms = cfg->idle_ms ? cfg->idle_ms : ARCHIVER_IDLE_DEFAULT_MS;
     a->sqlite_path = strdup(cfg->sqlite_path);
     if (cfg->mysql_url && cfg->mysql_url[0])

@@ -30,17 +30,17 @@
 
 /* Shared counters (relaxed atomics; any thread reads them). */
 struct spool_counters {
-    atomic_int_fast64_t committed_seq;  /* highest spool.seq committed */
-    atomic_int_fast64_t archived_seq;   /* highest spool.seq archived (archiver) */
-    atomic_int_fast64_t pending_bytes;  /* body bytes committed and not archived */
-    atomic_uint_fast64_t appended;      /* spool rows committed since start */
-    atomic_uint_fast64_t archived;      /* rows archived since start (archiver) */
+    atomic_int_fast64_t committed_seq;   /* highest spool.seq committed */
+    atomic_int_fast64_t archived_seq;    /* highest spool.seq archived (archiver) */
+    atomic_int_fast64_t pending_bytes;   /* body bytes committed and not archived */
+    atomic_uint_fast64_t appended;       /* spool rows committed since start */
+    atomic_uint_fast64_t archived;       /* rows archived since start (archiver) */
     atomic_uint_fast64_t archive_errors; /* failed archive attempts (archiver) */
-    atomic_bool archive_up;             /* the archive database answers */
-    atomic_uint_fast64_t batches;       /* transactions committed */
+    atomic_bool archive_up;              /* the archive database answers */
+    atomic_uint_fast64_t batches;        /* transactions committed */
     atomic_uint_fast64_t failed_batches; /* transactions that failed (disk full...) */
-    atomic_int_fast64_t full_at_ms;     /* CLOCK_MONOTONIC ms of the last write that failed
-                                           for lack of space; 0 after one that succeeded */
+    atomic_int_fast64_t full_at_ms;      /* CLOCK_MONOTONIC ms of the last write that failed
+                                            for lack of space; 0 after one that succeeded */
 };
 
 struct spool;

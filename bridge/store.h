@@ -174,8 +174,7 @@ struct store_message {
 /* Inserts the messages in multi-row statements; a message whose id is
  * already archived is skipped (replays never duplicate). *inserted (may be
  * NULL) gets the number of new rows. */
-int store_archive_put(struct db *db, const struct store_message *msgs, size_t n,
-                      int64_t *inserted);
+int store_archive_put(struct db *db, const struct store_message *msgs, size_t n, int64_t *inserted);
 
 /* History query. Exactly one of room or (dm_low, dm_high) is set. */
 struct store_history_query {

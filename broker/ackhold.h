@@ -35,9 +35,9 @@ struct ack_hold {
     struct worker *w;   /* the publisher's worker */
     uint64_t conn_serial;
     uint16_t packet_id;
-    uint8_t type;             /* MQTT_PUBACK or MQTT_PUBREC */
+    uint8_t type; /* MQTT_PUBACK or MQTT_PUBREC */
     uint16_t client_id_len;
-    char client_id[];         /* NUL-terminated */
+    char client_id[]; /* NUL-terminated */
 };
 
 /* Gives msg (not yet routed) a hold for c's acknowledgement of packet_id,

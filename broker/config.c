@@ -39,11 +39,11 @@ enum key_type {
 };
 
 struct config_key {
-    const char *name;   /* the key as written in the file */
-    enum key_type type; /* how the value is parsed and stored */
-    size_t offset;      /* offsetof(struct config, field) */
-    int64_t min;        /* smallest accepted value (numbers only) */
-    uint64_t max;       /* largest accepted value (numbers only) */
+    const char *name;    /* the key as written in the file */
+    enum key_type type;  /* how the value is parsed and stored */
+    size_t offset;       /* offsetof(struct config, field) */
+    int64_t min;         /* smallest accepted value (numbers only) */
+    uint64_t max;        /* largest accepted value (numbers only) */
     const char *choices; /* KEY_CHOICE: the accepted words, '|'-separated */
 };
 

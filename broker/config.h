@@ -66,15 +66,15 @@ struct config {
     unsigned node_id; /* node.id: this node in a cluster, 0-1023 (in message ids), default 0 */
 
     /* Storage (doc/storage.md). */
-    char *mysql_url;            /* mysql.url: mysql://user:pass@host:port/db, NULL = the
-                                   archive is SQLite under data_dir */
-    unsigned store_durability;  /* store.durability: enum db_durability, "normal" (survives a
-                                   crash of the process, default) or "full" (a power loss) */
-    char *spool_topics;         /* store.spool_topics: space-separated topic filters whose
-                                   publishes are spooled and archived, NULL = none */
-    uint64_t spool_max_bytes;   /* store.spool_max_bytes: spooled bytes not yet archived
-                                   past which spooled QoS 1/2 publishes are refused, 1 GiB */
-    uint32_t retention_days;    /* store.retention_days: archived spool rows kept, default 7 */
+    char *mysql_url;           /* mysql.url: mysql://user:pass@host:port/db, NULL = the
+                                  archive is SQLite under data_dir */
+    unsigned store_durability; /* store.durability: enum db_durability, "normal" (survives a
+                                  crash of the process, default) or "full" (a power loss) */
+    char *spool_topics;        /* store.spool_topics: space-separated topic filters whose
+                                  publishes are spooled and archived, NULL = none */
+    uint64_t spool_max_bytes;  /* store.spool_max_bytes: spooled bytes not yet archived
+                                  past which spooled QoS 1/2 publishes are refused, 1 GiB */
+    uint32_t retention_days;   /* store.retention_days: archived spool rows kept, default 7 */
 };
 
 /* Fills c with the defaults above (strings allocated where non-NULL).

@@ -49,14 +49,14 @@ struct conn {
     size_t writing_len; /* bytes in that pending write */
     uv_write_t write_req;
 
-    uint64_t serial;           /* unique among w's connections, never reused */
-    struct ack_queue *acks;    /* PUBACK/PUBREC waiting behind held ones (ackhold.h),
-                                  or NULL */
-    uint64_t last_in_ms; /* loop time of the last packet received */
-    uint64_t opened_ms;  /* loop time the connection was adopted */
-    uint16_t keepalive;  /* seconds, from CONNECT; 0 = none */
-    uint8_t version;     /* enum mqtt_version, from CONNECT */
-    uint8_t state;       /* enum conn_state */
+    uint64_t serial;        /* unique among w's connections, never reused */
+    struct ack_queue *acks; /* PUBACK/PUBREC waiting behind held ones (ackhold.h),
+                               or NULL */
+    uint64_t last_in_ms;    /* loop time of the last packet received */
+    uint64_t opened_ms;     /* loop time the connection was adopted */
+    uint16_t keepalive;     /* seconds, from CONNECT; 0 = none */
+    uint8_t version;        /* enum mqtt_version, from CONNECT */
+    uint8_t state;          /* enum conn_state */
     bool dirty;
     bool disconnect_sent; /* a DISCONNECT was received: no will */
     const char *doomed;   /* why the conn must close at turn end (slow reader,

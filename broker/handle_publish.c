@@ -236,7 +236,7 @@ static int publish_route(struct conn *c, const struct mqtt_publish *p,
     }
     if (storage_spool(c->w->b->storage, msg, sender, strlen(sender)) != MQ_OK && msg->ack)
         ack_hold_fail(msg, MQ_ENOMEM); /* refused once routed: not stored */
-    message_ref(msg); /* router_publish() takes one reference */
+    message_ref(msg);                  /* router_publish() takes one reference */
     router_publish(c->w, msg);
     if (msg->ack)
         ack_hold_release(msg, MQ_OK); /* the routing part */

@@ -32,10 +32,9 @@ uint64_t msgid_next(struct msgid_gen *g)
          * last id; past the last sequence number, borrow the next millisecond. */
         uint64_t id = fresh;
         if (fresh <= last) {
-            id = (last & seq_mask) < seq_mask
-                     ? last + 1
-                     : (((last >> SHIFT_TIME) + 1) << SHIFT_TIME) |
-                           ((uint64_t)g->node << MSGID_SEQ_BITS);
+            id = (last & seq_mask) < seq_mask ? last + 1
+                                              : (((last >> SHIFT_TIME) + 1) << SHIFT_TIME) |
+                                                    ((uint64_t)g->node << MSGID_SEQ_BITS);
         }
         if (atomic_compare_exchange_weak_explicit(&g->last, &last, id, memory_order_relaxed,
                                                   memory_order_relaxed))

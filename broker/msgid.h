@@ -15,7 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define MSGID_EPOCH_MS 1704067200000ull /* 2024-01-01T00:00:00Z */
+#define MSGID_EPOCH_MS  1704067200000ull /* 2024-01-01T00:00:00Z */
 #define MSGID_NODE_BITS 10
 #define MSGID_SEQ_BITS  12
 #define MSGID_MAX_NODE  ((1u << MSGID_NODE_BITS) - 1)

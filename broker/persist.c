@@ -85,12 +85,9 @@ static const struct db_sql sql_session_put = {
     "excluded.username, version = excluded.version, expiry_s = excluded.expiry_s, "
     "offline_since_ms = excluded.offline_since_ms",
     NULL};
-static const struct db_sql sql_session_delete = {"DELETE FROM sessions WHERE client_id = ?",
-                                                 NULL};
-static const struct db_sql sql_subs_delete = {"DELETE FROM session_subs WHERE client_id = ?",
-                                              NULL};
-static const struct db_sql sql_msgs_delete = {"DELETE FROM session_msgs WHERE client_id = ?",
-                                              NULL};
+static const struct db_sql sql_session_delete = {"DELETE FROM sessions WHERE client_id = ?", NULL};
+static const struct db_sql sql_subs_delete = {"DELETE FROM session_subs WHERE client_id = ?", NULL};
+static const struct db_sql sql_msgs_delete = {"DELETE FROM session_msgs WHERE client_id = ?", NULL};
 static const struct db_sql sql_sub_put = {
     "INSERT OR REPLACE INTO session_subs (client_id, filter, options, sub_id) VALUES (?, ?, ?, ?)",
     NULL};
@@ -201,7 +198,7 @@ static int write_job(struct db *db, struct spool_job *base)
     }
     case OP_SPOOL_ROW: {
         /* n[0] id, n[1] ts, n[2] node */
-        struct db_value v[] = {DB_I(j->n[0]), DB_B(m->topic, m->topic_len), TEXT(j),
+        struct db_value v[] = {DB_I(j->n[0]), DB_B(m->topic, m->topic_len),     TEXT(j),
                                DB_I(j->n[1]), DB_B(m->payload, m->payload_len), DB_I(j->n[2])};
         rc = db_exec(db, &sql_spool_row, v, 6, NULL, NULL);
         if (rc == MQ_OK) {
@@ -322,8 +319,8 @@ void persist_unsubscribe(struct session *s, const char *filter, size_t len)
         submit(st, session_job(s, OP_SUB_DELETE, filter, len), "unsubscription");
 }
 
-void persist_message(struct session *s, uint64_t seq, struct message *msg,
-                     const struct delivery *d, uint8_t state, uint16_t packet_id)
+void persist_message(struct session *s, uint64_t seq, struct message *msg, const struct delivery *d,
+                     uint8_t state, uint16_t packet_id)
 {
     struct storage *st = storage_of(s);
     if (!st || !s->persisted)
@@ -500,8 +497,8 @@ static int restore_message(void *ctx, const struct db_value *col, size_t ncols)
     if (col[10].type == DB_BYTES) {
         const uint8_t *p = col[10].p;
         for (size_t i = 0; i + 4 <= col[10].len && d.nsubids < DELIVERY_MAX_SUBIDS; i += 4)
-            d.subids[d.nsubids++] =
-                (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 | (uint32_t)p[i + 2] << 8 | p[i + 3];
+            d.subids[d.nsubids++] = (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 |
+                                    (uint32_t)p[i + 2] << 8 | p[i + 3];
     }
     struct message *msg = NULL;
     if (!released) {
@@ -511,8 +508,7 @@ static int restore_message(void *ctx, const struct db_value *col, size_t ncols)
             return 1;
         }
     }
-    if (session_restore_message(s, msg, &d, state, (uint16_t)col[3].i, (uint64_t)col[1].i) ==
-        MQ_OK)
+    if (session_restore_message(s, msg, &d, state, (uint16_t)col[3].i, (uint64_t)col[1].i) == MQ_OK)
         r->messages++;
     message_unref(msg);
     return 0;

@@ -44,8 +44,8 @@ void persist_unsubscribe(struct session *s, const char *filter, size_t len);
 
 /* A message entered the session: state is 0 (queued) or 1 + enum
  * inflight_state; packet_id 0 while queued. */
-void persist_message(struct session *s, uint64_t seq, struct message *msg,
-                     const struct delivery *d, uint8_t state, uint16_t packet_id);
+void persist_message(struct session *s, uint64_t seq, struct message *msg, const struct delivery *d,
+                     uint8_t state, uint16_t packet_id);
 void persist_message_state(struct session *s, uint64_t seq, uint8_t state, uint16_t packet_id);
 void persist_message_delete(struct session *s, uint64_t seq);
 

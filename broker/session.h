@@ -80,12 +80,12 @@ struct session {
     uint64_t uid;    /* unique in this process, never reused */
     char *client_id; /* NUL-terminated, owned; the session table's key */
     uint16_t client_id_len;
-    char *username;    /* owned; NULL for anonymous */
-    struct conn *conn; /* the live connection, or NULL when offline */
-    uint32_t expiry_s; /* Session Expiry Interval: 0 = ends with the connection,
-                          SESSION_EXPIRY_NEVER = kept until taken over */
-    uint8_t version;   /* protocol level of the last connection */
-    bool persisted;    /* mirrored in the database (persist.h) */
+    char *username;       /* owned; NULL for anonymous */
+    struct conn *conn;    /* the live connection, or NULL when offline */
+    uint32_t expiry_s;    /* Session Expiry Interval: 0 = ends with the connection,
+                             SESSION_EXPIRY_NEVER = kept until taken over */
+    uint8_t version;      /* protocol level of the last connection */
+    bool persisted;       /* mirrored in the database (persist.h) */
     uint64_t persist_seq; /* the last row number given to a message it holds */
 
     struct subscription *subs;

@@ -23,8 +23,7 @@
 static int parse_spool_topics(struct storage *st, const char *text)
 {
     const char *blank = " \t";
-    for (const char *p = text ? text + strspn(text, blank) : NULL; p && *p;
-         p += strspn(p, blank)) {
+    for (const char *p = text ? text + strspn(text, blank) : NULL; p && *p; p += strspn(p, blank)) {
         size_t len = strcspn(p, blank);
         if (topic_validate_filter(p, len) != MQ_OK) {
             log_error("store.spool_topics: '%.*s' is not a valid topic filter", (int)len, p);

@@ -113,10 +113,9 @@ RATE=""
 if [ -x "$SPOOLBENCH" ]; then
     MARIA=$TMP/maria
     if URL=$(sh "$ROOT/tests/mariadb.sh" start "$MARIA" 2>"$TMP/maria.err"); then
-        timeout 300 "$SPOOLBENCH" --rows "$SPOOL_ROWS" --mysql "$URL" --dir "$TMP/spool" \
-            >"$TMP/spool.out" 2>&1
+        timeout 300 "$SPOOLBENCH" -n "$SPOOL_ROWS" -d "$TMP/spool" "$URL" >"$TMP/spool.out" 2>&1
         RATE=$(sed -n 's/.*archive_rate_msgs_per_s=\([0-9.]*\).*/\1/p' "$TMP/spool.out" | tail -n 1)
-        SQLITE_OUT=$(timeout 300 "$SPOOLBENCH" --rows "$SPOOL_ROWS" --dir "$TMP/spool2" 2>&1)
+        SQLITE_OUT=$(timeout 300 "$SPOOLBENCH" -n "$SPOOL_ROWS" -d "$TMP/spool2" 2>&1)
         SQLITE_RATE=$(echo "$SQLITE_OUT" | sed -n 's/.*archive_rate_msgs_per_s=\([0-9.]*\).*/\1/p' |
             tail -n 1)
     else
@@ -194,7 +193,7 @@ Cost of the spool: **$COST** of the throughput (target: under 20 %).
 
 ### Sustained archive rate
 
-\`mqchat-spoolbench --rows $SPOOL_ROWS\`: a spool of $SPOOL_ROWS rows (100 B bodies) drained by
+\`mqchat-spoolbench -n $SPOOL_ROWS\`: a spool of $SPOOL_ROWS rows (100 B bodies) drained by
 the archiver thread in multi-row prepared inserts.
 
 | archive | messages/s |

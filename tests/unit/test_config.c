@@ -132,6 +132,11 @@ static void test_each_key(void **state)
         {"persistent_client_expiration", "1d", FIELD(persistent_client_expiration), 86400},
         {"sys_interval", "0", FIELD(sys_interval), 0},
         {"sys_interval", "65535", FIELD(sys_interval), 65535},
+        {"store.durability", "full", FIELD(store_durability), 1},
+        {"store.durability", "normal", FIELD(store_durability), 0},
+        {"node.id", "1023", FIELD(node_id), 1023},
+        {"store.retention_days", "0", FIELD(retention_days), 0},
+        {"store.spool_max_bytes", "4096", FIELD(spool_max_bytes), 4096},
         {"conn.out_soft_bytes", "65536", FIELD(out_soft_bytes), 65536},
         {"conn.out_hard_bytes", "1073741824", FIELD(out_hard_bytes), 1073741824},
         {"workers", "4", FIELD(workers), 4},
@@ -225,6 +230,13 @@ static void test_bad_values(void **state)
         {"max_keepalive", "65536", MQ_EINVAL,
          "--set: max_keepalive: '65536' is out of range (0..65535)"},
         {"sys_interval", "-10", MQ_EINVAL, "--set: sys_interval: '-10' is out of range (0..65535)"},
+        {"store.durability", "maybe", MQ_EINVAL,
+         "--set: store.durability: 'maybe' is not one of normal|full"},
+        {"store.durability", "Full", MQ_EINVAL,
+         "--set: store.durability: 'Full' is not one of normal|full"},
+        {"node.id", "1024", MQ_EINVAL, "--set: node.id: '1024' is out of range (0..1023)"},
+        {"store.spool_max_bytes", "0", MQ_EINVAL,
+         "--set: store.spool_max_bytes: '0' is out of range (1..18446744073709551615)"},
         {"conn.out_soft_bytes", "0", MQ_EINVAL,
          "--set: conn.out_soft_bytes: '0' is out of range (1..18446744073709551615)"},
         {"conn.out_hard_bytes", "0", MQ_EINVAL,
@@ -401,8 +413,8 @@ static void test_file_errors(void **state)
 
 /*
  * etc/mqchat.conf with its settings uncommented must load and give the
- * defaults back (bind_address, password_file and acl_file show examples, not
- * defaults). The file is found from the source path this test was compiled
+ * defaults back (bind_address, password_file, acl_file, store.spool_topics
+ * and mysql.url show examples, not defaults). The file is found from the source path this test was compiled
  * with, so run the test from the repository root or with an absolute path.
  */
 static void test_shipped_example(void **state)
@@ -438,7 +450,7 @@ static void test_shipped_example(void **state)
     int rc = config_load_file(&c, path, err, sizeof(err));
     if (rc != MQ_OK)
         fail_msg("rc %d: %s", rc, err);
-    assert_int_equal(nkeys, 20); /* every key of struct config but verbose */
+    assert_int_equal(nkeys, 26); /* every key of struct config but verbose */
     assert_int_equal(c.port, def.port);
     assert_int_equal(c.max_topic_alias, def.max_topic_alias);
     assert_int_equal(c.allow_anonymous, def.allow_anonymous);
@@ -455,6 +467,12 @@ static void test_shipped_example(void **state)
     assert_int_equal(c.out_hard_bytes, def.out_hard_bytes);
     assert_string_equal(c.data_dir, def.data_dir);
     assert_int_equal(c.workers, def.workers);
+    assert_int_equal(c.node_id, def.node_id);
+    assert_int_equal(c.store_durability, def.store_durability);
+    assert_int_equal(c.spool_max_bytes, def.spool_max_bytes);
+    assert_int_equal(c.retention_days, def.retention_days);
+    assert_non_null(c.spool_topics);
+    assert_non_null(c.mysql_url);
     assert_non_null(c.bind_address);
     assert_non_null(c.password_file);
     assert_non_null(c.acl_file);
