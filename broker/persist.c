@@ -108,7 +108,7 @@ static const struct db_sql sql_retained_put = {
 static const struct db_sql sql_retained_delete = {"DELETE FROM retained WHERE topic = ?", NULL};
 static const struct db_sql sql_spool_row = {
     "INSERT INTO spool (id, topic, sender, ts_ms, type, body, node) "
-    "VALUES (?, ?, ?, ?, 'mqtt', ?, ?)",
+    "VALUES (?, ?, ?, ?, CAST('mqtt' AS BLOB), ?, ?)",
     NULL};
 
 static struct db_value bytes_or_null(const void *p, size_t len)
@@ -370,14 +370,13 @@ void persist_retained(struct broker *b, struct message *msg)
     if (!st || !st->spool || msg->topic[0] == '$')
         return;
     struct persist_job *j;
-    if (msg->payload_len == 0) {
+    if (msg->payload_len == 0)
         j = job_new(OP_RETAINED_DELETE, msg->topic, msg->topic_len, NULL, 0);
-    } else {
+    else
         j = job_new(OP_RETAINED_PUT, NULL, 0, NULL, 0);
-        if (j) {
-            j->msg = message_ref(msg);
-            j->held = ack_hold_join(msg);
-        }
+    if (j) { /* a clear, too, is durable before the publisher's ack */
+        j->msg = message_ref(msg);
+        j->held = ack_hold_join(msg);
     }
     submit(st, j, "retained message");
 }
@@ -591,6 +590,8 @@ int persist_restore(struct broker *b, struct db *db)
     for (size_t i = 0; i < r.n; i++)
         r.sessions[i]->persisted = true;
     free(r.sessions);
+    for (unsigned i = 0; i < b->nworkers; i++)
+        worker_publish_stats(b->workers[i]);
     if (rc == MQ_OK)
         rc = r.rc;
     if (rc != MQ_OK) {

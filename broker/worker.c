@@ -124,7 +124,7 @@ static void worker_flush_outboxes(struct worker *w)
     }
 }
 
-static void worker_publish_stats(struct worker *w)
+void worker_publish_stats(struct worker *w)
 {
     struct worker_stats *s = &w->stats;
     atomic_store_explicit(&s->msgs_received, w->count.msgs_received, memory_order_relaxed);

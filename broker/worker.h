@@ -170,6 +170,11 @@ int worker_post_later(struct worker *w, unsigned dest, const struct work *item);
  * already due to run earlier). */
 void worker_wake_at(struct worker *w, uint64_t due_ms);
 
+/* Publishes w's counters into w->stats (the worker does it every loop
+ * turn; start-up calls it once after restoring sessions, before the
+ * thread runs, so that the router sees the restored subscriptions). */
+void worker_publish_stats(struct worker *w);
+
 /* The home worker of a client id. */
 unsigned worker_home(const struct broker *b, const char *client_id, size_t len);
 
