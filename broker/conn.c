@@ -374,6 +374,22 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)c->w->read_buf, READ_BUF_SIZE);
 }
 
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+void conn_pause_reading(struct conn *c, bool pause)
+{
+    if (c->read_paused == pause || c->state == CONN_CLOSED || c->state == CONN_HANDOFF)
+        return;
+    c->read_paused = pause;
+    if (pause) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        return;
+    }
+    c->last_in_ms = uv_now(&c->w->loop); /* the wait was ours, not the client's silence */
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        conn_close(c, "cannot read again");
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = stream->data;

@@ -59,6 +59,7 @@ struct conn {
     uint8_t state;          /* enum conn_state */
     bool dirty;
     bool disconnect_sent; /* a DISCONNECT was received: no will */
+    bool read_paused;     /* input stopped: too many acknowledgements held */
     const char *doomed;   /* why the conn must close at turn end (slow reader,
                              no memory): set by conn_reserve, which never closes
                              synchronously so that callers' sessions stay valid */
@@ -93,6 +94,11 @@ uint8_t *conn_reserve(struct conn *c, size_t n);
 
 /* Copies n bytes to c's output (conn_reserve + memcpy). MQ_OK or an error. */
 int conn_send(struct conn *c, const void *bytes, size_t n);
+
+/* Stops or restarts reading c's socket (back-pressure: packets already
+ * read are still handled). Idempotent. Restarting may close c (never
+ * call it with pause false while c's input is being processed). */
+void conn_pause_reading(struct conn *c, bool pause);
 
 /* Unsent output in bytes (pending write included). */
 size_t conn_backlog(const struct conn *c);

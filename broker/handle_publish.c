@@ -39,6 +39,11 @@
 #include "storage.h"
 #include "worker.h"
 
+/* Held acknowledgements past which a connection is not read from until
+ * half of them have gone (a client that does not wait for its PUBACKs
+ * cannot queue work for the writer without bound). */
+#define HELD_ACKS_MAX 1024
+
 /* Acknowledgements of one connection that wait behind a held one. */
 struct ack_queue {
     size_t head, n, cap;
@@ -123,8 +128,11 @@ void publish_ack_settle(struct conn *c, uint16_t id, uint8_t type, int result)
             break;
         }
     }
-    if (q)
-        ack_queue_flush(c);
+    if (!q)
+        return;
+    ack_queue_flush(c);
+    if (c->read_paused && q->n < HELD_ACKS_MAX / 2)
+        conn_pause_reading(c, false);
 }
 
 static bool may_publish(const struct conn *c, const char *topic, size_t len)
@@ -234,6 +242,8 @@ static int publish_route(struct conn *c, const struct mqtt_publish *p,
         message_unref(msg);
         return rc;
     }
+    if (c->acks && c->acks->n >= HELD_ACKS_MAX)
+        conn_pause_reading(c, true);
     if (storage_spool(c->w->b->storage, msg, sender, strlen(sender)) != MQ_OK && msg->ack)
         ack_hold_fail(msg, MQ_ENOMEM); /* refused once routed: not stored */
     message_ref(msg);                  /* router_publish() takes one reference */
