@@ -112,6 +112,7 @@ COST=$(awk -v a="$OFF" -v b="$ON" 'BEGIN { if (a == "" || b == "" || a + 0 == 0)
 RATE=""
 if [ -x "$SPOOLBENCH" ]; then
     MARIA=$TMP/maria
+    mkdir -p "$TMP/spool" "$TMP/spool2"
     if URL=$(sh "$ROOT/tests/mariadb.sh" start "$MARIA" 2>"$TMP/maria.err"); then
         timeout 300 "$SPOOLBENCH" -n "$SPOOL_ROWS" -d "$TMP/spool" "$URL" >"$TMP/spool.out" 2>&1
         RATE=$(sed -n 's/.*archive_rate_msgs_per_s=\([0-9.]*\).*/\1/p' "$TMP/spool.out" | tail -n 1)
