@@ -520,7 +520,7 @@ cat <<EOF
 
 ## Reproducing
 
-    make bench                                  # everything above, about 3-4 minutes
+    make bench                                  # everything above, about 4-5 minutes
     build/mqchat-bench fanout --subs 1000 --pid \$(pidof mqchatd)    # one scenario by hand
     build/mqchat-bench fanout --mqtt 5 --props $PROPS --subs 1000    # the same over MQTT 5
     build/mqchat-bench --help
