@@ -69,8 +69,12 @@ void ack_hold_deliver(struct worker *w, struct message *msg)
 {
     const struct ack_hold *h = msg->ack;
     struct session *s = session_find(w, h->client_id, h->client_id_len);
+    int result = atomic_load(&h->result);
+    /* Not stored: a QoS 2 resend must be taken as new, not as a duplicate. */
+    if (s && result != MQ_OK && h->type == MQTT_PUBREC)
+        session_rx_qos2_release(s, h->packet_id);
     struct conn *c = s ? s->conn : NULL;
     if (!c || c->serial != h->conn_serial || c->state != CONN_ACTIVE)
         return; /* that connection is gone: the client sends the message again */
-    publish_ack_settle(c, h->packet_id, h->type, atomic_load(&h->result));
+    publish_ack_settle(c, h->packet_id, h->type, result);
 }

@@ -305,12 +305,12 @@ int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *re
     session_set_will(s, will, v5 ? r.will_props.will_delay : 0,
                      v5 ? r.will_props.message_expiry : 0);
     s->version = m->version;
-    persist_session(s);
     c->keepalive = keepalive;
     c->state = CONN_ACTIVE;
     c->s = s;
     connect_accept(c, present, client_id == auto_id && v5 ? cid : NULL, server_keepalive);
     session_attach(s, c);
+    persist_session(s); /* online now: a crash does not count as time offline */
     log_debug("worker %u: client '%s' connected (MQTT level %u, user %s, %s session)", w->index,
               cid, m->version, username ? username : "-", present ? "resumed" : "new");
     rc = MQ_OK;

@@ -105,6 +105,17 @@ static int ack_queue_flush(struct conn *c)
     return rc;
 }
 
+/* True when c holds the PUBREC of QoS 2 packet id (its store is pending). */
+static bool ack_pending(const struct conn *c, uint16_t id)
+{
+    const struct ack_queue *q = c->acks;
+    for (size_t i = 0; q && i < q->n; i++)
+        if (!q->a[q->head + i].ready && q->a[q->head + i].id == id &&
+            q->a[q->head + i].type == MQTT_PUBREC)
+            return true;
+    return false;
+}
+
 /* An acknowledgement that is due now: sent, unless held ones go first. */
 static int ack_in_order(struct conn *c, uint8_t type, uint16_t id, uint8_t reason)
 {
@@ -122,10 +133,9 @@ void publish_ack_settle(struct conn *c, uint16_t id, uint8_t type, int result)
     struct ack_queue *q = c->acks;
     for (size_t i = 0; q && i < q->n; i++) {
         struct queued_ack *a = &q->a[q->head + i];
-        if (!a->ready && a->id == id && a->type == type) {
+        if (!a->ready && a->id == id && a->type == type) { /* a resend's entry too */
             a->ready = true;
             a->reason = result == MQ_OK ? MQTT5_RC_SUCCESS : MQTT5_RC_QUOTA_EXCEEDED;
-            break;
         }
     }
     if (!q)
@@ -276,7 +286,9 @@ int handle_publish(struct conn *c, const struct mqtt_frame *f)
     uint8_t ack = p.qos == 1 ? MQTT_PUBACK : MQTT_PUBREC;
     if (p.qos == 2) {
         if (session_rx_qos2_has(c->s, p.packet_id)) /* a resend: deliver once only */
-            return ack_in_order(c, ack, p.packet_id, reason);
+            return ack_pending(c, p.packet_id)
+                       ? ack_queue_push(c, p.packet_id, ack, 0, false) /* with the held one */
+                       : ack_in_order(c, ack, p.packet_id, reason);
         if (c->version == MQTT_V5 && session_rx_qos2_count(c->s) >= receive_maximum(c)) {
             c->close_reason = MQTT5_RC_RECEIVE_MAXIMUM_EXCEEDED;
             return MQ_EFULL; /* not recorded: a resend on a new connection is delivered */

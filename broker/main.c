@@ -306,6 +306,8 @@ int main(int argc, char **argv)
         worker_join(b->workers[i]);
     storage_close(b); /* commits what the workers handed over */
     for (unsigned i = 0; i < b->nworkers; i++)
+        worker_drop_work(b->workers[i]);
+    for (unsigned i = 0; i < b->nworkers; i++)
         worker_free(b->workers[i]);
     free(b->workers);
     retain_free(b->retain);

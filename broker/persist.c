@@ -569,6 +569,15 @@ static void drop_session_rows(struct db *db, struct restore *r)
         log_warn("persist: expired sessions not removed: %s", db_error(db));
     db_exec(db, &sql_orphan_subs, NULL, 0, NULL, NULL);
     db_exec(db, &sql_orphan_msgs, NULL, 0, NULL, NULL);
+    /* Messages and retained messages whose expiry passed while down (a
+     * released QoS 2 only waits for PUBCOMP: its expiry no longer counts). */
+    static const struct db_sql sql_expired_msgs = {
+        "DELETE FROM session_msgs WHERE expires_at_ms BETWEEN 1 AND ? AND state <> 3", NULL};
+    static const struct db_sql sql_expired_retained = {
+        "DELETE FROM retained WHERE expires_at_ms BETWEEN 1 AND ?", NULL};
+    struct db_value now = DB_I(r->now_unix);
+    db_exec(db, &sql_expired_msgs, &now, 1, NULL, NULL);
+    db_exec(db, &sql_expired_retained, &now, 1, NULL, NULL);
 }
 
 int persist_restore(struct broker *b, struct db *db)

@@ -270,7 +270,7 @@ static void on_tick(uv_timer_t *h)
         struct conn *next = c->next;
         if (c->state == CONN_NEW && now - c->opened_ms > 10000) {
             conn_close(c, "no CONNECT within 10 s");
-        } else if (c->state == CONN_ACTIVE && c->keepalive &&
+        } else if (c->state == CONN_ACTIVE && c->keepalive && !c->read_paused &&
                    now - c->last_in_ms > (uint64_t)c->keepalive * 1500) {
             conn_disconnect(c, MQTT5_RC_KEEP_ALIVE_TIMEOUT, "keepalive expired");
         }
@@ -350,6 +350,18 @@ void worker_join(struct worker *w)
     uv_thread_join(&w->thread);
 }
 
+void worker_drop_work(struct worker *w)
+{
+    for (unsigned i = 0; i < w->b->nworkers; i++) {
+        for (size_t k = 0; k < w->outbox[i].n; k++)
+            work_discard(&w->outbox[i].items[k]);
+        w->outbox[i].n = 0;
+    }
+    for (size_t k = 0; k < w->inbox.n; k++)
+        work_discard(&w->inbox.items[k]);
+    w->inbox.n = 0;
+}
+
 void worker_free(struct worker *w)
 {
     /* Connections are closed by now; sessions go without their wills. */
@@ -361,13 +373,9 @@ void worker_free(struct worker *w)
         session_free(s);
     }
     uv_loop_close(&w->loop);
-    for (unsigned i = 0; i < w->b->nworkers; i++) {
-        for (size_t k = 0; k < w->outbox[i].n; k++)
-            work_discard(&w->outbox[i].items[k]);
+    worker_drop_work(w);
+    for (unsigned i = 0; i < w->b->nworkers; i++)
         free(w->outbox[i].items);
-    }
-    for (size_t k = 0; k < w->inbox.n; k++)
-        work_discard(&w->inbox.items[k]);
     free(w->inbox.items);
     free(w->draining.items);
     free(w->outbox);

@@ -152,6 +152,11 @@ int worker_start(struct worker *w);
 /* Waits for the thread to leave its loop. */
 void worker_join(struct worker *w);
 
+/* Discards the work a joined worker was never given to do (references
+ * dropped, ack holds released). Call it for every worker before freeing
+ * any: a release may post to another worker. */
+void worker_drop_work(struct worker *w);
+
 /* Frees a joined worker. Join every worker before freeing any: a running
  * worker may still post to the others. */
 void worker_free(struct worker *w);

@@ -146,6 +146,22 @@ class RestartTest(StorageTest):
         c.receive5(t, b'who is there', 1)
         c.disconnect5()
 
+    def test_online_session_survives_kill9_past_its_expiry(self):
+        # Regression: a session online at a crash was stored as offline since
+        # its CONNECT, so one connected for longer than its expiry was
+        # dropped as expired at the restart.
+        t = 'n/' + self.topic()
+        cid = self.uid('online')
+        c = self.connected5(cid, clean=False, properties=[(P_SESSION_EXPIRY, 2)])
+        c.do_subscribe5([(t, 1)])
+        time.sleep(3.0)             # online for longer than the 2 s expiry
+        self.restart(kill=True)
+        self.connected5(self.uid('pub')).do_publish5(t, b'still yours', 1)
+        c = self.connected5(cid, clean=False, session_present=True,
+                            properties=[(P_SESSION_EXPIRY, 2)])
+        c.receive5(t, b'still yours', 1)
+        c.disconnect5()
+
     def test_inflight_qos1_resent_after_restart(self):
         t = 'n/' + self.topic()
         cid = self.uid('sub')
