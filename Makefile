@@ -96,7 +96,7 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	    sh tests/run.sh build-asan
+	    MQCHAT_WORKERS_LIST="$${MQCHAT_WORKERS_LIST:-4}" sh tests/run.sh build-asan
 
 fuzz: deps
 	@mkdir -p $(BUILD)/fuzz
