@@ -24,6 +24,7 @@ struct worker;
 struct passwd_db;
 struct acl_db;
 struct storage;
+struct chat;
 
 #define MQCHAT_VERSION "0.1.0"
 
@@ -69,6 +70,7 @@ struct broker {
     struct retain_store *retain;   /* shared, internally locked */
     struct shared_registry shared; /* $share/ groups, internally locked */
     struct storage *storage;       /* the node's database (storage.h); NULL = none */
+    struct chat *chat;             /* the chat policy and directory (chat.h) */
     atomic_int connections;        /* open network connections, all workers */
     atomic_uint_fast64_t sockets_accepted;
     uint64_t start_time;  /* uv_hrtime() at start, ns */

@@ -80,6 +80,18 @@ static const struct config_key config_keys[] = {
     KEY("store.spool_topics", KEY_STRING, spool_topics, 0, 0),
     KEY("store.spool_max_bytes", KEY_U64, spool_max_bytes, 1, UINT64_MAX),
     KEY("store.retention_days", KEY_U32, retention_days, 0, 36500),
+    KEY("chat.prefix", KEY_STRING, chat_prefix, 0, 0),
+    KEY("chat.token_secret", KEY_STRING, chat_token_secret, 0, 0),
+    KEY("chat.service_key", KEY_STRING, chat_service_key, 0, 0),
+    KEY("chat.open_signup", KEY_BOOL, chat_open_signup, 0, 1),
+    KEY("chat.auto_create_rooms", KEY_BOOL, chat_auto_create_rooms, 0, 1),
+    KEY("chat.max_payload_bytes", KEY_U32, chat_max_payload, 16, 1u << 20),
+    KEY("chat.max_text_bytes", KEY_U32, chat_max_text, 1, 1u << 20),
+    KEY("chat.token_ttl", KEY_DURATION, chat_token_ttl, 60, UINT32_MAX),
+    KEY("chat.history_window", KEY_DURATION, chat_history_window, 60, UINT32_MAX),
+    KEY("http.port", KEY_U16, http_port, 0, 65535),
+    KEY("http.bind_address", KEY_STRING, http_bind_address, 0, 0),
+    KEY("http.max_body_bytes", KEY_U32, http_max_body, 64, 1u << 24),
 };
 
 #define N_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -278,8 +290,15 @@ int config_defaults(struct config *c)
     c->spool_max_bytes = 1ull << 30;
     c->retention_days = 7;
     c->verbose = false;
+    c->chat_max_payload = 16384;
+    c->chat_max_text = 4000;
+    c->chat_token_ttl = 86400;
+    c->chat_history_window = 7 * 86400;
+    c->http_port = 8080;
+    c->http_max_body = 65536;
     c->data_dir = strdup("data");
-    return c->data_dir ? MQ_OK : MQ_ENOMEM;
+    c->chat_prefix = strdup("chat");
+    return c->data_dir && c->chat_prefix ? MQ_OK : MQ_ENOMEM;
 }
 
 int config_set(struct config *c, const char *key, const char *value, const char *where, char *err,

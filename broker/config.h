@@ -75,6 +75,26 @@ struct config {
     uint64_t spool_max_bytes;  /* store.spool_max_bytes: spooled bytes not yet archived
                                   past which spooled QoS 1/2 publishes are refused, 1 GiB */
     uint32_t retention_days;   /* store.retention_days: archived spool rows kept, default 7 */
+
+    /* Chat (doc/protocol.md). */
+    char *chat_prefix;            /* chat.prefix: the chat namespace, default "chat" */
+    char *chat_token_secret;      /* chat.token_secret: HS256 secret of login tokens,
+                                     NULL = tokens are neither minted nor accepted */
+    char *chat_service_key;       /* chat.service_key: a bearer key that acts as the
+                                     service role on the HTTP API, NULL = none */
+    bool chat_open_signup;        /* chat.open_signup: anyone may POST /v1/users, default false */
+    bool chat_auto_create_rooms;  /* chat.auto_create_rooms: a room is created (public) on
+                                     first join, default false */
+    uint32_t chat_max_payload;    /* chat.max_payload_bytes: a chat publish's payload, 16384 */
+    uint32_t chat_max_text;       /* chat.max_text_bytes: a message's text, default 4000 */
+    uint32_t chat_token_ttl;      /* chat.token_ttl: seconds a minted token lives, 1d */
+    uint32_t chat_history_window; /* chat.history_window: a history `since` older than this
+                                     many seconds is moved up to it, default 7d */
+
+    /* HTTP API. */
+    uint16_t http_port;        /* http.port: default 8080, 0 = no HTTP API */
+    char *http_bind_address;   /* http.bind_address: default NULL = all IPv4 addresses */
+    uint32_t http_max_body;    /* http.max_body_bytes: a request body, default 65536 */
 };
 
 /* Fills c with the defaults above (strings allocated where non-NULL).

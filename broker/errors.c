@@ -30,6 +30,8 @@ const char *mq_strerror(int code)
         return "not authorised";
     case MQ_EFULL:
         return "queue full";
+    case MQ_EEXIST:
+        return "already exists";
     }
     return "unknown error";
 }

@@ -22,6 +22,7 @@ enum mq_err {
     MQ_ENOTFOUND = -9,  /* the thing looked up does not exist */
     MQ_EDENIED = -10,   /* authentication or authorisation refused */
     MQ_EFULL = -11,     /* a bounded queue or table is full */
+    MQ_EEXIST = -12,    /* the thing to create exists already */
 };
 
 /* A static, never-NULL description of an mq_err code (unknown codes too). */

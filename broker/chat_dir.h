@@ -1,0 +1,149 @@
+/*
+ * chat_dir.h - the chat directory in memory: users, rooms, memberships,
+ * blocks and decorations, as the database holds them.
+ *
+ * The chat policy (chat.c) answers "may alice read/write this topic" from
+ * here, without touching a database on the publish path. The directory is
+ * loaded once at start-up (chat_dir_load) and then kept in step by whoever
+ * changes the database: the HTTP API writes the database first and then
+ * the directory (nothing half-applied: a failed write changes neither);
+ * the workers add memberships and auto-created rooms here first and queue
+ * the database write behind.
+ *
+ * Thread safety: one reader-writer lock inside. Every call may come from
+ * any thread (workers read; the HTTP thread and the workers write). Calls
+ * copy their answers out: no pointer into the directory escapes the lock.
+ *
+ * Names (user ids, room names) are 1-64 bytes of [A-Za-z0-9_.-]
+ * (chat_name_valid); the calls take them with explicit lengths and refuse
+ * others with MQ_EINVAL.
+ */
+#ifndef MQCHAT_CHAT_DIR_H
+#define MQCHAT_CHAT_DIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+struct jbuf;
+
+#define CHAT_NAME_MAX 64
+
+enum chat_role {
+    CHAT_ROLE_NONE = 0, /* not a chat identity (anonymous): never reaches chat topics */
+    CHAT_ROLE_USER,     /* the default */
+    CHAT_ROLE_SERVICE,  /* integrators: system notifications, admin endpoints */
+    CHAT_ROLE_DISPLAY,  /* read-only */
+};
+
+/* "user", "service", "display"; "none" for CHAT_ROLE_NONE. */
+const char *chat_role_name(enum chat_role r);
+
+/* MQ_OK and *out for "user", "service" or "display"; MQ_EINVAL otherwise. */
+int chat_role_parse(const char *s, size_t len, enum chat_role *out);
+
+/* True when s[0..len) is 1-64 bytes of [A-Za-z0-9_.-]. */
+bool chat_name_valid(const char *s, size_t len);
+
+/* Membership roles, as stored (store.h enum store_role). */
+enum chat_member_role { CHAT_MEMBER = 0, CHAT_MODERATOR = 1, CHAT_OWNER = 2 };
+
+struct chat_room_info {
+    bool is_private;
+    int64_t member_cap;              /* 0 = no cap */
+    char owner[CHAT_NAME_MAX + 1];   /* NUL-terminated */
+    int64_t created_ms;
+    int64_t members;                 /* filled by chat_dir_room_get; ignored by put */
+};
+
+struct chat_dir;
+
+/* An empty directory, or NULL when out of memory. */
+struct chat_dir *chat_dir_new(void);
+
+/* Frees d and everything in it. NULL ok. */
+void chat_dir_free(struct chat_dir *d);
+
+/*
+ * Loads every user, room, membership, room block, personal block and
+ * decoration of db into d (normally empty). MQ_OK, or the db error (d may
+ * then hold part of the data; the caller gives up).
+ */
+int chat_dir_load(struct chat_dir *d, struct db *db);
+
+/* ---- users ---- */
+
+/* Adds or replaces a user. password_hash may be NULL or "" (no password:
+ * the user logs in with tokens only). MQ_OK, MQ_EINVAL, MQ_ENOMEM. */
+int chat_dir_user_put(struct chat_dir *d, const char *id, size_t len, enum chat_role role,
+                      const char *password_hash);
+
+/* True when the user exists; copies its role into *role (may be NULL) and
+ * its hash into hash (NUL-terminated, "" when none; skipped when hash is
+ * NULL; truncated to hashlen - 1). */
+bool chat_dir_user_get(struct chat_dir *d, const char *id, size_t len, enum chat_role *role,
+                       char *hash, size_t hashlen);
+
+int chat_dir_user_delete(struct chat_dir *d, const char *id, size_t len); /* MQ_OK/MQ_ENOTFOUND */
+
+/* ---- rooms and members ---- */
+
+/* Adds or replaces a room's settings (its members are kept). */
+int chat_dir_room_put(struct chat_dir *d, const char *name, size_t len,
+                      const struct chat_room_info *info);
+
+/* True when the room exists; copies its settings and member count. */
+bool chat_dir_room_get(struct chat_dir *d, const char *name, size_t len,
+                       struct chat_room_info *out);
+
+/* Removes the room with its members and room blocks. MQ_OK/MQ_ENOTFOUND. */
+int chat_dir_room_delete(struct chat_dir *d, const char *name, size_t len);
+
+/*
+ * Makes user a member of room with role (or changes the role of a member).
+ * MQ_OK; MQ_ENOTFOUND (no such room); MQ_EFULL (a new member and the room
+ * has member_cap members); MQ_EINVAL; MQ_ENOMEM.
+ */
+int chat_dir_member_put(struct chat_dir *d, const char *room, size_t room_len, const char *user,
+                        size_t user_len, enum chat_member_role role);
+
+/* MQ_OK or MQ_ENOTFOUND (not a member). */
+int chat_dir_member_delete(struct chat_dir *d, const char *room, size_t room_len,
+                           const char *user, size_t user_len);
+
+/* The member's role, or -1 when user is not a member of room. */
+int chat_dir_member_role(struct chat_dir *d, const char *room, size_t room_len, const char *user,
+                         size_t user_len);
+
+/* ---- blocks ---- */
+
+/* Room block (shadow): user is not heard in room. */
+int chat_dir_room_block_put(struct chat_dir *d, const char *room, size_t room_len,
+                            const char *user, size_t user_len);
+int chat_dir_room_block_delete(struct chat_dir *d, const char *room, size_t room_len,
+                               const char *user, size_t user_len);
+bool chat_dir_room_blocked(struct chat_dir *d, const char *room, size_t room_len,
+                           const char *user, size_t user_len);
+
+/* Personal block: user blocks other. */
+int chat_dir_user_block_put(struct chat_dir *d, const char *user, size_t user_len,
+                            const char *other, size_t other_len);
+int chat_dir_user_block_delete(struct chat_dir *d, const char *user, size_t user_len,
+                               const char *other, size_t other_len);
+bool chat_dir_user_blocks(struct chat_dir *d, const char *user, size_t user_len,
+                          const char *other, size_t other_len);
+
+/* ---- decorations ---- */
+
+/* Sets the user's decoration (a JSON object, kept as given); json_len 0
+ * removes it. */
+int chat_dir_deco_put(struct chat_dir *d, const char *user, size_t user_len, const char *json,
+                      size_t json_len);
+
+/* Appends the user's decoration to out and returns true; false (out
+ * unchanged) when the user has none. */
+bool chat_dir_deco_append(struct chat_dir *d, const char *user, size_t user_len,
+                          struct jbuf *out);
+
+#endif
