@@ -76,8 +76,12 @@ $(BUILD)/tests/broker/%: $(BUILD)/tests/broker/%.o $(BUILD)/tests/broker/testlib
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/mqchatd
-	@echo "mqchatd: MQTT on 127.0.0.1:1883, data in ./data (anonymous access on: make run is for local play)"
-	$(BUILD)/mqchatd --set bind_address=127.0.0.1 --set allow_anonymous=true -v
+	@echo "mqchatd: MQTT on 127.0.0.1:1883, HTTP API on 127.0.0.1:8080, data in ./data"
+	@echo "  local play only: anonymous MQTT on, open sign-up, rooms made on first use, a fixed token secret"
+	@echo "  try: curl -X POST localhost:8080/v1/users -d '{\"id\":\"alice\",\"password\":\"pw-alice\"}'"
+	$(BUILD)/mqchatd --set bind_address=127.0.0.1 --set allow_anonymous=true \
+	    --set http.bind_address=127.0.0.1 --set chat.open_signup=true \
+	    --set chat.auto_create_rooms=true --set chat.token_secret=make-run-local-only -v
 
 # The plain suite runs last, so that its `N passed, N failed` closes the output.
 test: deps

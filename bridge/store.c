@@ -91,6 +91,8 @@ static const struct db_sql sql_user_put = {
 static const struct db_sql sql_user_get =
     SAME("SELECT id, password_hash, role, created_ms FROM users WHERE id = ?");
 static const struct db_sql sql_user_delete = SAME("DELETE FROM users WHERE id = ?");
+static const struct db_sql sql_user_list =
+    SAME("SELECT id, password_hash, role, created_ms FROM users ORDER BY id");
 
 struct user_cb {
     void (*fn)(void *ctx, const struct store_user *u);
@@ -127,6 +129,12 @@ int store_user_delete(struct db *db, struct store_str id)
 {
     struct db_value p[] = {bytes(id)};
     return delete_rows(db, &sql_user_delete, p, 1);
+}
+
+int store_user_list(struct db *db, void (*fn)(void *ctx, const struct store_user *u), void *ctx)
+{
+    struct user_cb cb = {fn, ctx, false};
+    return db_exec(db, &sql_user_list, NULL, 0, user_row, &cb);
 }
 
 /* ---- rooms ---------------------------------------------------------------------- */
@@ -212,6 +220,8 @@ static const struct db_sql sql_member_list =
     SAME("SELECT room, user, role, joined_ms FROM memberships WHERE room = ? ORDER BY user");
 static const struct db_sql sql_member_count =
     SAME("SELECT COUNT(*) FROM memberships WHERE room = ?");
+static const struct db_sql sql_member_list_all =
+    SAME("SELECT room, user, role, joined_ms FROM memberships ORDER BY room, user");
 
 struct member_cb {
     void (*fn)(void *ctx, const struct store_member *m);
@@ -252,6 +262,13 @@ int store_member_count(struct db *db, struct store_str room, int64_t *count)
     struct db_value p[] = {bytes(room)};
     *count = 0;
     return db_exec(db, &sql_member_count, p, 1, int_row, count);
+}
+
+int store_member_list_all(struct db *db, void (*fn)(void *ctx, const struct store_member *m),
+                          void *ctx)
+{
+    struct member_cb cb = {fn, ctx};
+    return db_exec(db, &sql_member_list_all, NULL, 0, member_row, &cb);
 }
 
 /* ---- blocks ------------------------------------------------------------------------ */
@@ -610,6 +627,53 @@ int store_history(struct db *db, const struct store_history_query *q,
     p[n++] = DB_I(clamp_limit(q->limit));
     const struct db_sql *sql = room ? (ascending ? &sql_history_room_asc : &sql_history_room_desc)
                                     : (ascending ? &sql_history_dm_asc : &sql_history_dm_desc);
+    struct message_cb cb = {fn, ctx};
+    return db_exec(db, sql, p, n, message_row, &cb);
+}
+
+/* ---- history from the spool (SQLite only) ------------------------------------------------ */
+
+/* The spool has the archive's message columns (plus seq); SQLite only, so
+ * no MySQL text. Only the rows past the archiver's cursor are read (the
+ * rest are in the archive): a short range of the primary key, so the spool
+ * needs no index on room or the dm pair. Callers read the spool before the
+ * archive, so that a row archived in between is found in one or the other. */
+#define SPOOL_SELECT                                                                               \
+    "SELECT id, room, dm_low, dm_high, topic, sender, ts_ms, type, body, node FROM spool "         \
+    "WHERE seq > COALESCE((SELECT value FROM spool_state WHERE key = 'archived_seq'), 0) AND "
+static const struct db_sql sql_spool_history_room_asc = {
+    SPOOL_SELECT "room = ? AND id > ? AND id < ? ORDER BY id LIMIT ?", NULL};
+static const struct db_sql sql_spool_history_room_desc = {
+    SPOOL_SELECT "room = ? AND id > ? AND id < ? ORDER BY id DESC LIMIT ?", NULL};
+static const struct db_sql sql_spool_history_dm_asc = {
+    SPOOL_SELECT "dm_low = ? AND dm_high = ? AND id > ? AND id < ? ORDER BY id LIMIT ?", NULL};
+static const struct db_sql sql_spool_history_dm_desc = {
+    SPOOL_SELECT "dm_low = ? AND dm_high = ? AND id > ? AND id < ? ORDER BY id DESC LIMIT ?",
+    NULL};
+
+int store_history_spool(struct db *db, const struct store_history_query *q,
+                        void (*fn)(void *ctx, const struct store_message *m), void *ctx)
+{
+    if (db_backend(db) != DB_SQLITE)
+        return MQ_EINVAL;
+    bool room = q->room.len > 0, dm = q->dm_low.len > 0 && q->dm_high.len > 0;
+    if (room == dm)
+        return MQ_EINVAL;
+    bool ascending = q->since_id > 0;
+    struct db_value p[5];
+    size_t n = 0;
+    if (room) {
+        p[n++] = bytes(q->room);
+    } else {
+        p[n++] = bytes(q->dm_low);
+        p[n++] = bytes(q->dm_high);
+    }
+    p[n++] = DB_I(q->since_id > 0 ? q->since_id : INT64_MIN);
+    p[n++] = DB_I(q->before_id > 0 ? q->before_id : INT64_MAX);
+    p[n++] = DB_I(clamp_limit(q->limit));
+    const struct db_sql *sql =
+        room ? (ascending ? &sql_spool_history_room_asc : &sql_spool_history_room_desc)
+             : (ascending ? &sql_spool_history_dm_asc : &sql_spool_history_dm_desc);
     struct message_cb cb = {fn, ctx};
     return db_exec(db, sql, p, n, message_row, &cb);
 }

@@ -53,6 +53,8 @@ int store_user_put(struct db *db, const struct store_user *u);
 int store_user_get(struct db *db, struct store_str id,
                    void (*fn)(void *ctx, const struct store_user *u), void *ctx);
 int store_user_delete(struct db *db, struct store_str id);
+/* Every user, in id order (cache warm-up); strings valid during each call. */
+int store_user_list(struct db *db, void (*fn)(void *ctx, const struct store_user *u), void *ctx);
 
 /* ---- rooms and memberships ------------------------------------------ */
 
@@ -88,6 +90,9 @@ int store_member_list(struct db *db, struct store_str room,
                       void (*fn)(void *ctx, const struct store_member *m), void *ctx);
 /* Number of members of a room into *count. */
 int store_member_count(struct db *db, struct store_str room, int64_t *count);
+/* Every membership of every room, in (room, user) order (cache warm-up). */
+int store_member_list_all(struct db *db, void (*fn)(void *ctx, const struct store_member *m),
+                          void *ctx);
 
 /* ---- blocks ------------------------------------------------------------ */
 
@@ -190,6 +195,17 @@ int store_history(struct db *db, const struct store_history_query *q,
 
 /* Number of archived messages into *count (tests, metrics). */
 int store_archive_count(struct db *db, int64_t *count);
+
+/*
+ * The same query as store_history(), answered from the rows of the node's
+ * spool table (SQLite only) that the archiver has not copied yet (past its
+ * cursor). Query the spool first and the archive second, and remove
+ * duplicate ids while merging: a row archived in between then shows up in
+ * one answer or both, never in neither. MQ_EINVAL on a MySQL db or a query
+ * naming neither or both targets.
+ */
+int store_history_spool(struct db *db, const struct store_history_query *q,
+                        void (*fn)(void *ctx, const struct store_message *m), void *ctx);
 
 /* ---- the store thread --------------------------------------------------- */
 

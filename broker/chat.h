@@ -117,11 +117,21 @@ int chat_authenticate(struct chat *ch, const char *user, size_t user_len, const 
 int chat_subscribe_check(struct chat *ch, const struct session *s, const char *filter, size_t len);
 
 /*
- * Delivery: true when session s may receive a message on t (a chat topic,
- * already parsed). Sessions without a user name read nothing under the
- * prefix.
+ * Delivery, the second ACL check. A worker prepares one reader per message
+ * it fans out (the topic parsed, the room looked up once), then asks it
+ * for each session the message reached. A session without a user name
+ * reads nothing under the prefix; the service role reads everything.
  */
-bool chat_may_read(struct chat *ch, const struct session *s, const struct chat_topic *t);
+struct chat_reader {
+    struct chat_topic t;
+    int room; /* CHAT_ROOM* kinds: 0 no such room, 1 public, 2 private */
+};
+
+/* False when topic is not under the prefix (nothing to check). */
+bool chat_reader_prepare(struct chat *ch, const char *topic, size_t len, struct chat_reader *r);
+
+/* True when s may receive the message r was prepared for. */
+bool chat_reader_allows(struct chat *ch, const struct chat_reader *r, const struct session *s);
 
 /*
  * A chat publish ready to route: one message (two for a direct message:
@@ -147,6 +157,10 @@ struct chat_post {
  */
 int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
                  const struct chat_topic *t, struct chat_post *post);
+
+/* Queues post's archive row (storage_spool_row): msg[0] carries it, and
+ * its ack hold if it has one. MQ_OK, MQ_EINVAL or MQ_ENOMEM. */
+int chat_post_spool(struct broker *b, const struct chat_post *post);
 
 /* Drops the references a chat_post still holds. */
 void chat_post_free(struct chat_post *post);

@@ -10,8 +10,9 @@
  * the workers add memberships and auto-created rooms here first and queue
  * the database write behind.
  *
- * Thread safety: one reader-writer lock inside. Every call may come from
- * any thread (workers read; the HTTP thread and the workers write). Calls
+ * Thread safety: one reader-writer lock inside (writers preferred, so
+ * that busy readers cannot starve them). Every call may come from any
+ * thread (workers read; the HTTP thread and the workers write). Calls
  * copy their answers out: no pointer into the directory escapes the lock.
  *
  * Names (user ids, room names) are 1-64 bytes of [A-Za-z0-9_.-]
@@ -51,10 +52,10 @@ enum chat_member_role { CHAT_MEMBER = 0, CHAT_MODERATOR = 1, CHAT_OWNER = 2 };
 
 struct chat_room_info {
     bool is_private;
-    int64_t member_cap;              /* 0 = no cap */
-    char owner[CHAT_NAME_MAX + 1];   /* NUL-terminated */
+    int64_t member_cap;            /* 0 = no cap */
+    char owner[CHAT_NAME_MAX + 1]; /* NUL-terminated */
     int64_t created_ms;
-    int64_t members;                 /* filled by chat_dir_room_get; ignored by put */
+    int64_t members; /* filled by chat_dir_room_get; ignored by put */
 };
 
 struct chat_dir;
@@ -67,15 +68,19 @@ void chat_dir_free(struct chat_dir *d);
 
 /*
  * Loads every user, room, membership, room block, personal block and
- * decoration of db into d (normally empty). MQ_OK, or the db error (d may
- * then hold part of the data; the caller gives up).
+ * decoration of db into d (normally empty). Rows the directory cannot hold
+ * (a bad name or role; a membership or room block of a missing room) are
+ * left out and counted in a warning; member caps are not enforced on what
+ * is loaded. MQ_OK, or the db error or MQ_ENOMEM (d may then hold part of
+ * the data; the caller gives up).
  */
 int chat_dir_load(struct chat_dir *d, struct db *db);
 
 /* ---- users ---- */
 
 /* Adds or replaces a user. password_hash may be NULL or "" (no password:
- * the user logs in with tokens only). MQ_OK, MQ_EINVAL, MQ_ENOMEM. */
+ * the user logs in with tokens only). MQ_OK, MQ_EINVAL (a bad id, or a
+ * role other than user, service or display), MQ_ENOMEM (d unchanged). */
 int chat_dir_user_put(struct chat_dir *d, const char *id, size_t len, enum chat_role role,
                       const char *password_hash);
 
@@ -85,11 +90,16 @@ int chat_dir_user_put(struct chat_dir *d, const char *id, size_t len, enum chat_
 bool chat_dir_user_get(struct chat_dir *d, const char *id, size_t len, enum chat_role *role,
                        char *hash, size_t hashlen);
 
-int chat_dir_user_delete(struct chat_dir *d, const char *id, size_t len); /* MQ_OK/MQ_ENOTFOUND */
+/* Removes the user: MQ_OK, MQ_ENOTFOUND, MQ_EINVAL. Only the user entry:
+ * its memberships, blocks and decoration stay until removed one by one. */
+int chat_dir_user_delete(struct chat_dir *d, const char *id, size_t len);
 
 /* ---- rooms and members ---- */
 
-/* Adds or replaces a room's settings (its members are kept). */
+/* Adds or replaces a room's settings (its members are kept; a cap lowered
+ * below the member count only stops new members). MQ_OK, MQ_ENOMEM, or
+ * MQ_EINVAL: a bad name, member_cap < 0, or an owner that is neither ""
+ * nor a valid name. */
 int chat_dir_room_put(struct chat_dir *d, const char *name, size_t len,
                       const struct chat_room_info *info);
 
@@ -109,8 +119,8 @@ int chat_dir_member_put(struct chat_dir *d, const char *room, size_t room_len, c
                         size_t user_len, enum chat_member_role role);
 
 /* MQ_OK or MQ_ENOTFOUND (not a member). */
-int chat_dir_member_delete(struct chat_dir *d, const char *room, size_t room_len,
-                           const char *user, size_t user_len);
+int chat_dir_member_delete(struct chat_dir *d, const char *room, size_t room_len, const char *user,
+                           size_t user_len);
 
 /* The member's role, or -1 when user is not a member of room. */
 int chat_dir_member_role(struct chat_dir *d, const char *room, size_t room_len, const char *user,
@@ -118,32 +128,38 @@ int chat_dir_member_role(struct chat_dir *d, const char *room, size_t room_len, 
 
 /* ---- blocks ---- */
 
-/* Room block (shadow): user is not heard in room. */
-int chat_dir_room_block_put(struct chat_dir *d, const char *room, size_t room_len,
-                            const char *user, size_t user_len);
+/*
+ * Room block (shadow): user is not heard in room. Put: MQ_OK (also when
+ * the block exists already), MQ_ENOTFOUND (no such room), MQ_EINVAL,
+ * MQ_ENOMEM. Delete: MQ_OK or MQ_ENOTFOUND. The blocks go with the room.
+ */
+int chat_dir_room_block_put(struct chat_dir *d, const char *room, size_t room_len, const char *user,
+                            size_t user_len);
 int chat_dir_room_block_delete(struct chat_dir *d, const char *room, size_t room_len,
                                const char *user, size_t user_len);
-bool chat_dir_room_blocked(struct chat_dir *d, const char *room, size_t room_len,
-                           const char *user, size_t user_len);
+bool chat_dir_room_blocked(struct chat_dir *d, const char *room, size_t room_len, const char *user,
+                           size_t user_len);
 
-/* Personal block: user blocks other. */
+/* Personal block: user blocks other (not the other way round). Put: MQ_OK
+ * (also when it exists already), MQ_EINVAL, MQ_ENOMEM. Delete: MQ_OK or
+ * MQ_ENOTFOUND. */
 int chat_dir_user_block_put(struct chat_dir *d, const char *user, size_t user_len,
                             const char *other, size_t other_len);
 int chat_dir_user_block_delete(struct chat_dir *d, const char *user, size_t user_len,
                                const char *other, size_t other_len);
-bool chat_dir_user_blocks(struct chat_dir *d, const char *user, size_t user_len,
-                          const char *other, size_t other_len);
+bool chat_dir_user_blocks(struct chat_dir *d, const char *user, size_t user_len, const char *other,
+                          size_t other_len);
 
 /* ---- decorations ---- */
 
-/* Sets the user's decoration (a JSON object, kept as given); json_len 0
- * removes it. */
+/* Sets the user's decoration (a JSON object, kept as given and not
+ * checked); json_len 0 removes it (MQ_OK also when there was none).
+ * MQ_OK, MQ_EINVAL, MQ_ENOMEM (the old decoration stays). */
 int chat_dir_deco_put(struct chat_dir *d, const char *user, size_t user_len, const char *json,
                       size_t json_len);
 
 /* Appends the user's decoration to out and returns true; false (out
  * unchanged) when the user has none. */
-bool chat_dir_deco_append(struct chat_dir *d, const char *user, size_t user_len,
-                          struct jbuf *out);
+bool chat_dir_deco_append(struct chat_dir *d, const char *user, size_t user_len, struct jbuf *out);
 
 #endif

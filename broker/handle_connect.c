@@ -18,9 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "acl.h"
 #include "auth.h"
+#include "chat.h"
 #include "conn.h"
 #include "handlers.h"
 #include "log.h"
@@ -80,16 +82,30 @@ static int connect_refuse(struct conn *c, uint8_t rc)
     return MQ_EDENIED;
 }
 
-/* Checks credentials against the password file and allow_anonymous.
+/* Checks credentials: a chat user's password or token (chat.h), else the
+ * password file, else allow_anonymous. *role gets the chat role: none for
+ * a client whose user name nobody checked.
  * Returns MQTT_CONNACK_ACCEPTED or the refusing return code. */
-static uint8_t connect_authenticate(struct conn *c, const struct mqtt_connect *m)
+static uint8_t connect_authenticate(struct conn *c, const struct mqtt_connect *m,
+                                    enum chat_role *role)
 {
+    *role = CHAT_ROLE_NONE;
     const struct auth_snapshot *a = c->w->auth;
+    struct chat *ch = c->w->b->chat;
+    const uint8_t *pw = m->has_password ? (const uint8_t *)m->password.s : NULL;
+    if (m->has_username && ch) {
+        int rc = chat_authenticate(ch, m->username.s, m->username.len, pw, m->password.len,
+                                   (int64_t)time(NULL), role);
+        if (rc == MQ_OK)
+            return MQTT_CONNACK_ACCEPTED;
+        if (rc == MQ_EDENIED)
+            return MQTT_CONNACK_BAD_CREDENTIALS;
+    }
     if (m->has_username && a && a->passwd) {
-        const uint8_t *pw = m->has_password ? (const uint8_t *)m->password.s : NULL;
         if (passwd_db_check(a->passwd, m->username.s, m->username.len, pw, m->password.len) !=
             MQ_OK)
             return MQTT_CONNACK_BAD_CREDENTIALS;
+        *role = CHAT_ROLE_USER;
         return MQTT_CONNACK_ACCEPTED;
     }
     return c->w->b->cfg->allow_anonymous ? MQTT_CONNACK_ACCEPTED : MQTT_CONNACK_NOT_AUTHORIZED;
@@ -262,7 +278,8 @@ int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *re
         keepalive = server_keepalive = cfg->max_keepalive;
     }
 
-    uint8_t verdict = connect_authenticate(c, m);
+    enum chat_role role;
+    uint8_t verdict = connect_authenticate(c, m, &role);
     if (verdict != MQTT_CONNACK_ACCEPTED)
         return connect_refuse(c, verdict);
 
@@ -302,6 +319,7 @@ int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *re
         goto out;
     }
     s->expiry_s = expiry;
+    s->role = (uint8_t)role;
     session_set_will(s, will, v5 ? r.will_props.will_delay : 0,
                      v5 ? r.will_props.message_expiry : 0);
     s->version = m->version;

@@ -16,6 +16,10 @@
  * unreleased QoS 2 publishes than the broker's Receive Maximum is 0x93. The
  * properties that travel with the message are kept in it.
  *
+ * A publish under the chat prefix goes through the chat policy (chat.h):
+ * refused with its reason code and a notice, or turned into the broker's
+ * envelope, which is routed instead and always spooled (archived).
+ *
  * A publish on a spooled topic (storage.h) gets its spool row; at QoS 1/2
  * its acknowledgement is held until that row (and the queue rows of the
  * persistent sessions it reached) committed (ackhold.h). Acknowledgements
@@ -31,6 +35,7 @@
 
 #include "ackhold.h"
 #include "acl.h"
+#include "chat.h"
 #include "conn.h"
 #include "handlers.h"
 #include "mqtt5.h"
@@ -230,8 +235,44 @@ static struct message *publish_message(struct conn *c, const struct mqtt_publish
     return msg;
 }
 
-/* Makes p's message and routes it; a spooled one gets its spool row and,
- * at QoS 1/2, its acknowledgement held in c's ack queue. */
+/*
+ * Routes msg (the caller's reference passes) and `also` (another message
+ * that goes with it, a direct message's own copy, or NULL) with msg's
+ * spool row: the chat post's, or a plain "mqtt" row when post is NULL. At
+ * QoS 1/2 the acknowledgement is held in c's ack queue until the row (and
+ * what msg reached) is durable.
+ */
+static int route_spooled(struct conn *c, struct message *msg, struct message *also,
+                         const struct mqtt_publish *p, uint8_t ack, const struct chat_post *post)
+{
+    struct broker *b = c->w->b;
+    int rc = MQ_OK;
+    if (p->qos && ((rc = ack_queue_push(c, p->packet_id, ack, 0, false)) != MQ_OK ||
+                   (rc = ack_hold_attach(msg, c, p->packet_id, ack)) != MQ_OK)) {
+        if (rc == MQ_OK)
+            c->acks->n--; /* attach failed: take back the entry just pushed */
+        message_unref(msg);
+        message_unref(also);
+        return rc;
+    }
+    if (c->acks && c->acks->n >= HELD_ACKS_MAX)
+        conn_pause_reading(c, true);
+    const struct session *s = c->s;
+    const char *sender = s->username ? s->username : s->client_id;
+    rc = post ? chat_post_spool(b, post) : storage_spool(b->storage, msg, sender, strlen(sender));
+    if (rc != MQ_OK && msg->ack)
+        ack_hold_fail(msg, MQ_ENOMEM); /* refused once routed: not stored */
+    message_ref(msg);                  /* router_publish() takes one reference */
+    router_publish(c->w, msg);
+    if (also)
+        router_publish(c->w, also);
+    if (msg->ack)
+        ack_hold_release(msg, MQ_OK); /* the routing part */
+    message_unref(msg);
+    return MQ_OK;
+}
+
+/* Makes p's message and routes it (with its spool row when spooled). */
 static int publish_route(struct conn *c, const struct mqtt_publish *p,
                          const struct mqtt5_props *props, bool spooled, uint8_t ack)
 {
@@ -242,26 +283,32 @@ static int publish_route(struct conn *c, const struct mqtt_publish *p,
         router_publish(c->w, msg);
         return MQ_OK;
     }
-    const struct session *s = c->s;
-    const char *sender = s->username ? s->username : s->client_id;
-    int rc = MQ_OK;
-    if (p->qos && ((rc = ack_queue_push(c, p->packet_id, ack, 0, false)) != MQ_OK ||
-                   (rc = ack_hold_attach(msg, c, p->packet_id, ack)) != MQ_OK)) {
-        if (rc == MQ_OK)
-            c->acks->n--; /* attach failed: take back the entry just pushed */
-        message_unref(msg);
+    return route_spooled(c, msg, NULL, p, ack, NULL);
+}
+
+/* A publish under the chat prefix: refused by the chat policy (*reason
+ * set, a notice sent), or stamped into its envelope message(s), routed
+ * and archived. */
+static int publish_chat(struct conn *c, const struct mqtt_publish *p, const struct chat_topic *t,
+                        uint8_t ack, uint8_t *reason)
+{
+    struct chat_post post;
+    int rc = chat_publish(c->w->b->chat, c, p, t, &post);
+    if (rc < 0)
         return rc;
+    if (rc != MQTT5_RC_SUCCESS) {
+        *reason = (uint8_t)rc;
+        return MQ_OK;
     }
-    if (c->acks && c->acks->n >= HELD_ACKS_MAX)
-        conn_pause_reading(c, true);
-    if (storage_spool(c->w->b->storage, msg, sender, strlen(sender)) != MQ_OK && msg->ack)
-        ack_hold_fail(msg, MQ_ENOMEM); /* refused once routed: not stored */
-    message_ref(msg);                  /* router_publish() takes one reference */
-    router_publish(c->w, msg);
-    if (msg->ack)
-        ack_hold_release(msg, MQ_OK); /* the routing part */
-    message_unref(msg);
-    return MQ_OK;
+    if (!c->w->b->storage) { /* no database at all: delivered, not archived */
+        router_publish(c->w, post.msg[0]);
+        if (post.msg[1])
+            router_publish(c->w, post.msg[1]);
+        return MQ_OK;
+    }
+    rc = route_spooled(c, post.msg[0], post.msg[1], p, ack, &post); /* takes both */
+    post.msg[0] = post.msg[1] = NULL;
+    return rc;
 }
 
 int handle_publish(struct conn *c, const struct mqtt_frame *f)
@@ -294,11 +341,15 @@ int handle_publish(struct conn *c, const struct mqtt_frame *f)
             return MQ_EFULL; /* not recorded: a resend on a new connection is delivered */
         }
     }
-    if (reason == MQTT5_RC_SUCCESS && !may_publish(c, p.topic.s, p.topic.len))
+    struct chat *ch = w->b->chat;
+    struct chat_topic chat_topic = {0};
+    bool chat = ch && reason == MQTT5_RC_SUCCESS &&
+                chat_topic_parse(ch, p.topic.s, p.topic.len, &chat_topic) != CHAT_NOT_CHAT;
+    if (reason == MQTT5_RC_SUCCESS && !chat && !may_publish(c, p.topic.s, p.topic.len))
         reason = MQTT5_RC_NOT_AUTHORIZED;
     struct storage *st = w->b->storage;
-    bool spooled = reason == MQTT5_RC_SUCCESS && st && st->nspool_filters &&
-                   storage_spools(st, p.topic.s, p.topic.len);
+    bool spooled = reason == MQTT5_RC_SUCCESS && st &&
+                   (chat || (st->nspool_filters && storage_spools(st, p.topic.s, p.topic.len)));
     if (spooled && storage_spool_full(st)) {
         storage_refused(st, p.topic.s, p.topic.len);
         w->count.msgs_dropped++;
@@ -312,8 +363,12 @@ int handle_publish(struct conn *c, const struct mqtt_frame *f)
         reason = MQTT5_RC_QUOTA_EXCEEDED;
     }
     if (reason == MQTT5_RC_SUCCESS) {
-        if ((rc = publish_route(c, &p, &props, spooled, ack)) != MQ_OK)
+        rc = chat ? publish_chat(c, &p, &chat_topic, ack, &reason)
+                  : publish_route(c, &p, &props, spooled, ack);
+        if (rc != MQ_OK)
             return rc;
+    }
+    if (reason == MQTT5_RC_SUCCESS) {
         /* Remembered only once delivered, so that nothing is lost on a failure
          * above; a refused QoS 2 ends at PUBREC and is not remembered. */
         if (p.qos == 2 && session_rx_qos2_add(c->s, p.packet_id) != MQ_OK)

@@ -2,7 +2,8 @@
  * handle_subscribe.c - SUBSCRIBE and UNSUBSCRIBE.
  *
  * SUBSCRIBE: each filter is checked against the ACL (refused: 0x80 in a
- * 3.1.1 SUBACK, 0x87 in MQTT 5), added to the session (the worker's topic
+ * 3.1.1 SUBACK, 0x87 in MQTT 5; under the chat prefix the chat policy is
+ * the ACL, see chat.h), added to the session (the worker's topic
  * tree, or the broker's shared registry for "$share/{group}/{filter}") with
  * its options, and after the SUBACK the retained messages matching it are
  * sent with RETAIN set, each at min(granted, published) QoS, as Retain
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "chat.h"
 #include "conn.h"
 #include "handlers.h"
 #include "mqtt5.h"
@@ -26,13 +28,23 @@
 #include "shared.h"
 #include "worker.h"
 
-static bool may_subscribe(const struct conn *c, const struct mqtt_str *filter)
+/* The ACL's answer for filter (inner: the filter inside a $share one):
+ * 0 allowed, else the MQTT 5 reason code that refuses it. Under the chat
+ * prefix the chat policy decides (and may join a room); elsewhere acl_file. */
+static int subscribe_verdict(const struct conn *c, const struct mqtt_str *filter,
+                             const char *inner, size_t inner_len)
 {
+    struct chat *ch = c->w->b->chat;
+    int verdict = ch ? chat_subscribe_check(ch, c->s, inner, inner_len) : -1;
+    if (verdict >= 0)
+        return verdict;
     const struct auth_snapshot *a = c->w->auth;
     if (!a || !a->acl)
-        return true;
+        return 0;
     const struct session *s = c->s;
-    return acl_check(a->acl, s->username, s->client_id, filter->s, filter->len, ACL_SUBSCRIBE);
+    return acl_check(a->acl, s->username, s->client_id, filter->s, filter->len, ACL_SUBSCRIBE)
+               ? 0
+               : MQTT5_RC_NOT_AUTHORIZED;
 }
 
 /* Collects retained messages (with references) while the store is locked,
@@ -61,8 +73,15 @@ static void send_retained(struct conn *c, const struct mqtt_str *filter, uint8_t
 {
     struct retained_batch rb = {0};
     retain_match(c->w->b->retain, filter->s, filter->len, collect_retained, &rb);
+    struct chat *ch = c->w->b->chat;
     for (size_t i = 0; i < rb.n; i++) {
         struct message *msg = rb.msgs[i];
+        struct chat_reader reader;
+        if (ch && c->s && chat_reader_prepare(ch, msg->topic, msg->topic_len, &reader) &&
+            !chat_reader_allows(ch, &reader, c->s)) {
+            message_unref(msg);
+            continue;
+        }
         struct delivery d = {.qos = msg->qos < granted ? msg->qos : granted, .retain = true};
         if (sub_id)
             d.subids[d.nsubids++] = sub_id;
@@ -91,8 +110,10 @@ static int subscribe_one(struct conn *c, const struct mqtt_str *filter, uint8_t 
         c->close_reason = MQTT5_RC_PROTOCOL_ERROR;
         return MQ_EPROTOCOL;
     }
-    if (!may_subscribe(c, filter))
-        return v5 ? MQTT5_RC_NOT_AUTHORIZED : MQTT_SUBACK_FAILURE;
+    int verdict = subscribe_verdict(c, filter, shared ? inner : filter->s,
+                                    shared ? inner_len : filter->len);
+    if (verdict)
+        return v5 ? verdict : MQTT_SUBACK_FAILURE;
     int rc = session_subscribe(c->s, filter->s, filter->len, options, sub_id);
     if (rc < 0 && v5)
         return rc == MQ_EFULL ? MQTT5_RC_QUOTA_EXCEEDED : MQTT5_RC_UNSPECIFIED_ERROR;

@@ -29,7 +29,8 @@ void jbuf_init(struct jbuf *b);
 /* Frees the bytes; b is empty again and may be reused. */
 void jbuf_free(struct jbuf *b);
 
-/* Forgets the content, keeps the allocation. */
+/* Forgets the content (and a past allocation failure: b->oom is cleared),
+ * keeps the allocation. */
 void jbuf_reset(struct jbuf *b);
 
 /* Appends n raw bytes (no escaping). */

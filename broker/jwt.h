@@ -32,7 +32,8 @@ struct jwt_claims {
 /*
  * Writes the signed token for c (sub, exp, iat when not 0, role when not
  * empty) into out, NUL-terminated. Returns its length (> 0), or MQ_EINVAL
- * when sub is not a valid user id or out is too small (512 bytes always
+ * when sub is not a valid user id, role holds other characters than a user
+ * id may, the secret is empty, or out is too small (512 bytes always
  * suffice).
  */
 int jwt_sign(const uint8_t *secret, size_t secret_len, const struct jwt_claims *c, char *out,

@@ -21,8 +21,10 @@
 #include <sys/stat.h>
 
 #include "broker.h"
+#include "chat.h"
 #include "config.h"
 #include "errors.h"
+#include "http_api.h"
 #include "listener.h"
 #include "log.h"
 #include "storage.h"
@@ -34,6 +36,7 @@ struct app {
     struct config cfg;
     struct listener listener;
     struct sys_reporter sys;
+    struct http_api *http; /* NULL when http.port is 0 */
     uv_loop_t loop;
     uv_signal_t sigterm, sigint, sighup;
     uv_async_t wills_routed;
@@ -184,6 +187,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     app->shutting_down = true;
     log_info("signal %d: shutting down", signum);
     listener_stop(&app->listener);
+    http_api_stop(app->http); /* before the workers go: it publishes through them */
+    app->http = NULL;
     sys_stop(&app->sys);
     close_handle((uv_handle_t *)&app->sigterm);
     close_handle((uv_handle_t *)&app->sigint);
@@ -278,7 +283,7 @@ int main(int argc, char **argv)
     }
     auth_snapshot_unref(auth);
     /* Sessions and retained messages come back before anyone connects. */
-    if (storage_open(b) != MQ_OK)
+    if (storage_open(b) != MQ_OK || chat_open(b) != MQ_OK)
         return 1;
     if (start_workers(&app) != MQ_OK) {
         log_error("cannot start the workers");
@@ -289,6 +294,8 @@ int main(int argc, char **argv)
         return 1;
     log_info("mqchatd %s listening for MQTT on %s:%u with %u workers", MQCHAT_VERSION,
              cfg->bind_address ? cfg->bind_address : "0.0.0.0", app.listener.port, b->nworkers);
+    if (http_api_start(b, app.listener.port, &app.http) != MQ_OK)
+        return 1;
     sys_start(&app.sys, b, &app.loop);
 
     uv_signal_t *sigs[] = {&app.sigterm, &app.sigint, &app.sighup};
@@ -301,10 +308,12 @@ int main(int argc, char **argv)
     }
 
     uv_run(&app.loop, UV_RUN_DEFAULT);
+    http_api_stop(app.http); /* NULL once a signal stopped it */
 
     for (unsigned i = 0; i < b->nworkers; i++)
         worker_join(b->workers[i]);
     storage_close(b); /* commits what the workers handed over */
+    chat_close(b);
     for (unsigned i = 0; i < b->nworkers; i++)
         worker_drop_work(b->workers[i]);
     for (unsigned i = 0; i < b->nworkers; i++)

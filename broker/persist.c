@@ -50,6 +50,9 @@ struct persist_job {
     int64_t n[4];        /* integers, meaning per op (see each writer) */
     size_t key_len;      /* bytes[0..key_len): client id (or topic) */
     size_t text_len;     /* then bytes[key_len..+text_len): user, filter, sender */
+    uint8_t part_len[4]; /* OP_SPOOL_ROW: room, dm_low, dm_high and type follow the
+                            sender in bytes[], with these lengths (0 = NULL; type
+                            0 = "mqtt") */
     char bytes[];
 };
 
@@ -80,10 +83,10 @@ static int64_t expiry_left_s(int64_t expires_unix)
 /* ---- the writers (writer thread) ----------------------------------------- */
 
 static const struct db_sql sql_session_put = {
-    "INSERT INTO sessions (client_id, username, version, expiry_s, offline_since_ms) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET username = "
+    "INSERT INTO sessions (client_id, username, version, expiry_s, offline_since_ms, role) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET username = "
     "excluded.username, version = excluded.version, expiry_s = excluded.expiry_s, "
-    "offline_since_ms = excluded.offline_since_ms",
+    "offline_since_ms = excluded.offline_since_ms, role = excluded.role",
     NULL};
 static const struct db_sql sql_session_delete = {"DELETE FROM sessions WHERE client_id = ?", NULL};
 static const struct db_sql sql_subs_delete = {"DELETE FROM session_subs WHERE client_id = ?", NULL};
@@ -107,8 +110,8 @@ static const struct db_sql sql_retained_put = {
     NULL};
 static const struct db_sql sql_retained_delete = {"DELETE FROM retained WHERE topic = ?", NULL};
 static const struct db_sql sql_spool_row = {
-    "INSERT INTO spool (id, topic, sender, ts_ms, type, body, node) "
-    "VALUES (?, ?, ?, ?, CAST('mqtt' AS BLOB), ?, ?)",
+    "INSERT INTO spool (id, room, dm_low, dm_high, topic, sender, ts_ms, type, body, node) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     NULL};
 
 static struct db_value bytes_or_null(const void *p, size_t len)
@@ -157,9 +160,10 @@ static int write_job(struct db *db, struct spool_job *base)
     int rc;
     switch (j->op) {
     case OP_SESSION_PUT: {
-        struct db_value v[] = {KEY(j), j->n[3] ? TEXT(j) : DB_NIL, DB_I(j->n[0]), DB_I(j->n[1]),
-                               DB_I(j->n[2])};
-        return db_exec(db, &sql_session_put, v, 5, NULL, NULL);
+        /* n[0] version | role << 8, n[1] expiry, n[2] offline since, n[3] has a user */
+        struct db_value v[] = {KEY(j),        j->n[3] ? TEXT(j) : DB_NIL, DB_I(j->n[0] & 0xff),
+                               DB_I(j->n[1]), DB_I(j->n[2]),             DB_I(j->n[0] >> 8)};
+        return db_exec(db, &sql_session_put, v, 6, NULL, NULL);
     }
     case OP_SESSION_DELETE: {
         struct db_value v[] = {KEY(j)};
@@ -197,9 +201,20 @@ static int write_job(struct db *db, struct spool_job *base)
         return db_exec(db, &sql_retained_delete, v, 1, NULL, NULL);
     }
     case OP_SPOOL_ROW: {
-        /* n[0] id, n[1] ts, n[2] node */
-        struct db_value v[] = {DB_I(j->n[0]), DB_B(m->topic, m->topic_len),     TEXT(j),
-                               DB_I(j->n[1]), DB_B(m->payload, m->payload_len), DB_I(j->n[2])};
+        /* n[0] id, n[1] ts, n[2] node; the parts follow the sender */
+        const char *part = j->bytes + j->key_len + j->text_len;
+        struct db_value parts[4];
+        for (int i = 0; i < 4; i++) {
+            parts[i] = bytes_or_null(part, j->part_len[i]);
+            part += j->part_len[i];
+        }
+        if (!j->part_len[3])
+            parts[3] = DB_S("mqtt");
+        struct db_value v[] = {DB_I(j->n[0]), parts[0],      parts[1],
+                               parts[2],      DB_B(m->topic, m->topic_len),
+                               TEXT(j),       DB_I(j->n[1]), parts[3],
+                               DB_B(m->payload, m->payload_len), DB_I(j->n[2])};
+        rc = db_exec(db, &sql_spool_row, v, 10, NULL, NULL);
         rc = db_exec(db, &sql_spool_row, v, 6, NULL, NULL);
         if (rc == MQ_OK) {
             j->base.seq = db_last_id(db);
@@ -242,7 +257,7 @@ static struct persist_job *job_new(enum persist_op op, const char *key, size_t k
     j->text_len = text_len;
     if (key_len)
         memcpy(j->bytes, key, key_len);
-    if (text_len)
+    if (text_len && text) /* NULL text: the caller fills the bytes */
         memcpy(j->bytes + key_len, text, text_len);
     return j;
 }
@@ -282,7 +297,7 @@ void persist_session(struct session *s)
     size_t ulen = s->username ? strlen(s->username) : 0;
     struct persist_job *j = session_job(s, OP_SESSION_PUT, s->username, ulen);
     if (j) {
-        j->n[0] = s->version;
+        j->n[0] = s->version | (int64_t)s->role << 8;
         j->n[1] = s->expiry_s;
         j->n[2] = s->conn ? 0 : (int64_t)msgid_now_ms();
         j->n[3] = s->username != NULL;
@@ -381,19 +396,47 @@ void persist_retained(struct broker *b, struct message *msg)
     submit(st, j, "retained message");
 }
 
-int storage_spool(struct storage *st, struct message *msg, const char *sender, size_t sender_len)
+int storage_spool_row(struct storage *st, struct message *msg, const struct storage_row *row)
 {
-    struct persist_job *j = job_new(OP_SPOOL_ROW, NULL, 0, sender, sender_len);
+    const struct store_part {
+        const char *s;
+        size_t len;
+    } parts[4] = {{row->room, row->room ? row->room_len : 0},
+                  {row->dm_low, row->dm_low ? row->dm_low_len : 0},
+                  {row->dm_high, row->dm_high ? row->dm_high_len : 0},
+                  {row->type, row->type ? row->type_len : 0}};
+    size_t extra = 0;
+    for (int i = 0; i < 4; i++) {
+        if (parts[i].len > UINT8_MAX)
+            return MQ_EINVAL;
+        extra += parts[i].len;
+    }
+    struct persist_job *j = job_new(OP_SPOOL_ROW, NULL, 0, NULL, row->sender_len + extra);
     if (!j)
         return MQ_ENOMEM;
+    memcpy(j->bytes, row->sender, row->sender_len);
+    j->text_len = row->sender_len;
+    char *p = j->bytes + row->sender_len;
+    for (int i = 0; i < 4; i++) {
+        j->part_len[i] = (uint8_t)parts[i].len;
+        if (parts[i].len)
+            memcpy(p, parts[i].s, parts[i].len);
+        p += parts[i].len;
+    }
     j->msg = message_ref(msg);
     j->held = ack_hold_join(msg);
-    uint64_t id = msgid_next(&st->ids);
+    uint64_t id = row->id ? row->id : msgid_next(&st->ids);
     j->n[0] = (int64_t)id;
     j->n[1] = (int64_t)msgid_time_ms(id);
     j->n[2] = st->node_id;
     spool_submit(st->spool, &j->base);
     return MQ_OK;
+}
+
+int storage_spool(struct storage *st, struct message *msg, const char *sender, size_t sender_len)
+{
+    struct storage_row row = {.sender = sender, .sender_len = sender_len};
+    return storage_spool_row(st, msg, &row);
 }
 
 /* ---- start-up ------------------------------------------------------------- */
@@ -423,7 +466,7 @@ static uint32_t kept_for(const struct broker *b, uint32_t expiry_s)
     return expiry_s == SESSION_EXPIRY_NEVER ? b->cfg->persistent_client_expiration : expiry_s;
 }
 
-/* sessions: client_id, username, version, expiry_s, offline_since_ms */
+/* sessions: client_id, username, version, expiry_s, offline_since_ms, role */
 static int restore_session(void *ctx, const struct db_value *col, size_t ncols)
 {
     struct restore *r = ctx;
@@ -454,6 +497,7 @@ static int restore_session(void *ctx, const struct db_value *col, size_t ncols)
     }
     r->sessions[r->n++] = s;
     s->version = (uint8_t)col[2].i;
+    s->role = (uint8_t)col[5].i;
     uint64_t now_loop = uv_now(&w->loop);
     s->offline_since_ms = now_loop > (uint64_t)gone_ms ? now_loop - (uint64_t)gone_ms : 0;
     return 0;
@@ -536,7 +580,7 @@ static int max_id(void *ctx, const struct db_value *col, size_t ncols)
 }
 
 static const struct db_sql sql_sessions = {
-    "SELECT client_id, username, version, expiry_s, offline_since_ms FROM sessions", NULL};
+    "SELECT client_id, username, version, expiry_s, offline_since_ms, role FROM sessions", NULL};
 static const struct db_sql sql_subs = {
     "SELECT client_id, filter, options, sub_id FROM session_subs", NULL};
 static const struct db_sql sql_msgs = {

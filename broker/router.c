@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ackhold.h"
+#include "chat.h"
 #include "errors.h"
 #include "log.h"
 #include "persist.h"
@@ -84,7 +85,12 @@ void router_deliver_local(struct worker *w, struct message *msg)
     w->nhits = 0;
     struct match_ctx mc = {w, msg};
     topic_tree_match(w->tree, msg->topic, msg->topic_len, collect_hits, &mc);
+    struct chat *ch = w->b->chat;
+    struct chat_reader reader;
+    bool chat = ch && w->nhits && chat_reader_prepare(ch, msg->topic, msg->topic_len, &reader);
     for (size_t i = 0; i < w->nhits; i++) {
+        if (chat && !chat_reader_allows(ch, &reader, w->hits[i].s))
+            continue; /* the ACL again, at delivery */
         struct delivery *d = &w->hits[i].d;
         if (d->qos > msg->qos)
             d->qos = msg->qos;
@@ -99,6 +105,11 @@ void router_deliver_shared(struct worker *w, struct message *msg, const char *cl
     struct session *s = session_find(w, client_id, strlen(client_id));
     if (!s || s->uid != session_uid)
         return; /* the member left meanwhile */
+    struct chat *ch = w->b->chat;
+    struct chat_reader reader;
+    if (ch && chat_reader_prepare(ch, msg->topic, msg->topic_len, &reader) &&
+        !chat_reader_allows(ch, &reader, s))
+        return;
     struct delivery d = {.qos = options & SUB_OPT_QOS};
     if (d.qos > msg->qos)
         d.qos = msg->qos;

@@ -75,9 +75,28 @@ void storage_refused(struct storage *st, const char *topic, size_t len);
 
 /*
  * Queues msg's spool row (sender: the publisher's user name, else its
- * client id). If msg has an ack hold, the row is one of its parts.
- * MQ_OK or MQ_ENOMEM.
+ * client id), type "mqtt", with a new message id. If msg has an ack hold,
+ * the row is one of its parts. MQ_OK or MQ_ENOMEM.
  */
 int storage_spool(struct storage *st, struct message *msg, const char *sender, size_t sender_len);
+
+/* What a chat message's archive row says besides its topic and body
+ * (msg's topic and payload: the envelope). Strings are not NUL-terminated;
+ * names are at most 64 bytes, type at most 15. */
+struct storage_row {
+    uint64_t id; /* the envelope's id (msgid.h) */
+    const char *room; /* a room message, or NULL */
+    size_t room_len;
+    const char *dm_low, *dm_high; /* a direct message: the two users in byte order, or NULL */
+    size_t dm_low_len, dm_high_len;
+    const char *type; /* "text", "system", ... */
+    size_t type_len;
+    const char *sender;
+    size_t sender_len;
+};
+
+/* As storage_spool(), with the row's id, room or DM pair and type.
+ * MQ_OK, MQ_EINVAL (a name too long) or MQ_ENOMEM. */
+int storage_spool_row(struct storage *st, struct message *msg, const struct storage_row *row);
 
 #endif

@@ -413,8 +413,9 @@ static void test_file_errors(void **state)
 
 /*
  * etc/mqchat.conf with its settings uncommented must load and give the
- * defaults back (bind_address, password_file, acl_file, store.spool_topics
- * and mysql.url show examples, not defaults). The file is found from the source path this test was compiled
+ * defaults back (bind_address, password_file, acl_file, store.spool_topics,
+ * mysql.url, chat.token_secret, chat.service_key and http.bind_address show
+ * examples, not defaults). The file is found from the source path this test was compiled
  * with, so run the test from the repository root or with an absolute path.
  */
 static void test_shipped_example(void **state)
@@ -450,7 +451,7 @@ static void test_shipped_example(void **state)
     int rc = config_load_file(&c, path, err, sizeof(err));
     if (rc != MQ_OK)
         fail_msg("rc %d: %s", rc, err);
-    assert_int_equal(nkeys, 26); /* every key of struct config but verbose */
+    assert_int_equal(nkeys, 38); /* every key of struct config but verbose */
     assert_int_equal(c.port, def.port);
     assert_int_equal(c.max_topic_alias, def.max_topic_alias);
     assert_int_equal(c.allow_anonymous, def.allow_anonymous);
@@ -468,6 +469,15 @@ static void test_shipped_example(void **state)
     assert_string_equal(c.data_dir, def.data_dir);
     assert_int_equal(c.workers, def.workers);
     assert_int_equal(c.node_id, def.node_id);
+    assert_string_equal(c.chat_prefix, def.chat_prefix);
+    assert_int_equal(c.chat_open_signup, def.chat_open_signup);
+    assert_int_equal(c.chat_auto_create_rooms, def.chat_auto_create_rooms);
+    assert_int_equal(c.chat_max_payload, def.chat_max_payload);
+    assert_int_equal(c.chat_max_text, def.chat_max_text);
+    assert_int_equal(c.chat_token_ttl, def.chat_token_ttl);
+    assert_int_equal(c.chat_history_window, def.chat_history_window);
+    assert_int_equal(c.http_port, def.http_port);
+    assert_int_equal(c.http_max_body, def.http_max_body);
     assert_int_equal(c.store_durability, def.store_durability);
     assert_int_equal(c.spool_max_bytes, def.spool_max_bytes);
     assert_int_equal(c.retention_days, def.retention_days);

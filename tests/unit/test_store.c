@@ -808,6 +808,335 @@ static void test_history(void **state)
     assert_int_equal(store_archive_put(db, &wrong, 1, NULL), MQ_EINVAL);
 }
 
+/* ---- listing every user and every membership ------------------------------------------ */
+
+/* Every row of a list call, in the order it came (other tests' rows too). */
+struct all_rows {
+    size_t n, cap;
+    struct {
+        struct copy a, b, c; /* user: id, hash, role; member: room, user, - */
+        int64_t x, y;        /* user: created_ms, -; member: role, joined_ms */
+    } * r;
+};
+
+static void all_rows_grow(struct all_rows *l)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 32;
+        l->r = realloc(l->r, l->cap * sizeof(*l->r));
+        assert_non_null(l->r);
+    }
+}
+
+static void all_users_fn(void *ctx, const struct store_user *u)
+{
+    struct all_rows *l = ctx;
+    all_rows_grow(l);
+    l->r[l->n].a = dup_str(u->id);
+    l->r[l->n].b = dup_str(u->password_hash);
+    l->r[l->n].c = dup_str(u->role);
+    l->r[l->n].x = u->created_ms;
+    l->r[l->n].y = 0;
+    l->n++;
+}
+
+static void all_members_fn(void *ctx, const struct store_member *m)
+{
+    struct all_rows *l = ctx;
+    all_rows_grow(l);
+    l->r[l->n].a = dup_str(m->room);
+    l->r[l->n].b = dup_str(m->user);
+    l->r[l->n].c = dup_str(S(""));
+    l->r[l->n].x = m->role;
+    l->r[l->n].y = m->joined_ms;
+    l->n++;
+}
+
+static void all_rows_free(struct all_rows *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->r[i].a.p);
+        free(l->r[i].b.p);
+        free(l->r[i].c.p);
+    }
+    free(l->r);
+    memset(l, 0, sizeof(*l));
+}
+
+/* Index of the row whose (a, b) is (a, b), or -1. */
+static int all_rows_find(const struct all_rows *l, struct store_str a, struct store_str b)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (bytes_cmp(l->r[i].a.p, l->r[i].a.len, a.s, a.len) == 0 &&
+            bytes_cmp(l->r[i].b.p, l->r[i].b.len, b.s, b.len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Index of the row whose a is a, or -1. */
+static int all_rows_find_a(const struct all_rows *l, struct store_str a)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (bytes_cmp(l->r[i].a.p, l->r[i].a.len, a.s, a.len) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void test_user_list(void **state)
+{
+    struct db *db = ((struct backend *)*state)->db;
+    /* Put out of order; ids that differ in case, length and a NUL byte. */
+    const struct store_user users[] = {
+        {S("ul-carol"), S("$argon2id$c"), S("display"), 3},
+        {S("ul-alice"), S("$argon2id$a"), S("user"), 1},
+        {S("UL-alice"), S(""), S("service"), 4},
+        {S("ul-al"), S("h\0x"), S("user"), 5},
+        {S("ul-al\0ice"), S("nul"), S("user"), 6},
+        {S("ul-bob"), S("$argon2id$b"), S("service"), 2},
+    };
+    enum { NU = sizeof(users) / sizeof(users[0]) };
+    struct all_rows l = {0};
+    assert_int_equal(store_user_list(db, all_users_fn, &l), MQ_OK);
+    for (size_t i = 0; i < NU; i++)
+        assert_int_equal(all_rows_find_a(&l, users[i].id), -1);
+    size_t before = l.n;
+    all_rows_free(&l);
+
+    for (size_t i = 0; i < NU; i++)
+        assert_int_equal(store_user_put(db, &users[i]), MQ_OK);
+    assert_int_equal(store_user_put(db, &users[1]), MQ_OK); /* a replay: still one row */
+    assert_int_equal(store_user_list(db, all_users_fn, &l), MQ_OK);
+    assert_int_equal(l.n, before + NU);
+    for (size_t i = 1; i < l.n; i++) /* byte order, each id once */
+        assert_true(bytes_cmp(l.r[i - 1].a.p, l.r[i - 1].a.len, l.r[i].a.p, l.r[i].a.len) < 0);
+    for (size_t i = 0; i < NU; i++) {
+        int k = all_rows_find_a(&l, users[i].id);
+        assert_true(k >= 0);
+        assert_copy(l.r[k].b, users[i].password_hash);
+        assert_copy(l.r[k].c, users[i].role);
+        assert_int_equal(l.r[k].x, users[i].created_ms);
+    }
+    /* ul-al < ul-al\0ice < ul-alice: the shorter first, then the NUL byte. */
+    int k1 = all_rows_find_a(&l, S("ul-al")), k2 = all_rows_find_a(&l, S("ul-al\0ice"));
+    int k3 = all_rows_find_a(&l, S("ul-alice"));
+    assert_true(k1 < k2 && k2 < k3);
+    all_rows_free(&l);
+
+    for (size_t i = 0; i < NU; i++)
+        assert_int_equal(store_user_delete(db, users[i].id), MQ_OK);
+    assert_int_equal(store_user_list(db, all_users_fn, &l), MQ_OK);
+    assert_int_equal(l.n, before);
+    all_rows_free(&l);
+}
+
+static void test_member_list_all(void **state)
+{
+    struct db *db = ((struct backend *)*state)->db;
+    const struct store_member members[] = {
+        {S("ml-b"), S("zed"), STORE_MEMBER, 10}, {S("ml-a"), S("bob"), STORE_MODERATOR, 11},
+        {S("ml-b"), S("amy"), STORE_OWNER, 12},  {S("ml-a"), S("Bob"), STORE_MEMBER, 13},
+        {S("ml-a"), S("bo"), STORE_MEMBER, 14},  {S("ml-a\0"), S("amy"), STORE_MEMBER, 15},
+        {S("ml-"), S("x\0y"), STORE_OWNER, 16},
+    };
+    enum { NM = sizeof(members) / sizeof(members[0]) };
+    struct all_rows l = {0};
+    assert_int_equal(store_member_list_all(db, all_members_fn, &l), MQ_OK);
+    size_t before = l.n;
+    for (size_t i = 0; i < NM; i++)
+        assert_int_equal(all_rows_find(&l, members[i].room, members[i].user), -1);
+    all_rows_free(&l);
+
+    for (size_t i = 0; i < NM; i++)
+        assert_int_equal(store_member_put(db, &members[i]), MQ_OK);
+    struct store_member promote = {S("ml-b"), S("zed"), STORE_MODERATOR, 99};
+    assert_int_equal(store_member_put(db, &promote), MQ_OK); /* role changes, joined_ms stays */
+    assert_int_equal(store_member_list_all(db, all_members_fn, &l), MQ_OK);
+    assert_int_equal(l.n, before + NM);
+    for (size_t i = 1; i < l.n; i++) { /* (room, user) in byte order */
+        int c = bytes_cmp(l.r[i - 1].a.p, l.r[i - 1].a.len, l.r[i].a.p, l.r[i].a.len);
+        if (c == 0)
+            c = bytes_cmp(l.r[i - 1].b.p, l.r[i - 1].b.len, l.r[i].b.p, l.r[i].b.len);
+        assert_true(c < 0);
+    }
+    for (size_t i = 0; i < NM; i++) {
+        int k = all_rows_find(&l, members[i].room, members[i].user);
+        assert_true(k >= 0);
+        bool zed = i == 0;
+        assert_int_equal(l.r[k].x, zed ? STORE_MODERATOR : (int64_t)members[i].role);
+        assert_int_equal(l.r[k].y, members[i].joined_ms);
+    }
+    /* ml- < ml-a (Bob < bo < bob) < ml-a\0 < ml-b (amy < zed) */
+    int order[] = {all_rows_find(&l, S("ml-"), S("x\0y")),   all_rows_find(&l, S("ml-a"), S("Bob")),
+                   all_rows_find(&l, S("ml-a"), S("bo")),    all_rows_find(&l, S("ml-a"), S("bob")),
+                   all_rows_find(&l, S("ml-a\0"), S("amy")), all_rows_find(&l, S("ml-b"), S("amy")),
+                   all_rows_find(&l, S("ml-b"), S("zed"))};
+    for (size_t i = 1; i < sizeof(order) / sizeof(order[0]); i++)
+        assert_true(order[i - 1] < order[i]);
+    all_rows_free(&l);
+
+    /* A deleted room's memberships are gone from the list. */
+    struct store_room ra = {S("ml-a"), false, S("bob"), 0, 1};
+    assert_int_equal(store_room_put(db, &ra), MQ_OK);
+    assert_int_equal(store_room_delete(db, ra.name), MQ_OK);
+    assert_int_equal(store_member_list_all(db, all_members_fn, &l), MQ_OK);
+    assert_int_equal(l.n, before + NM - 3);
+    assert_int_equal(all_rows_find(&l, S("ml-a"), S("bob")), -1);
+    all_rows_free(&l);
+    for (size_t i = 0; i < NM; i++)
+        if (bytes_cmp(members[i].room.s, members[i].room.len, "ml-a", 4) != 0)
+            assert_int_equal(store_member_delete(db, members[i].room, members[i].user), MQ_OK);
+    assert_int_equal(store_member_list_all(db, all_members_fn, &l), MQ_OK);
+    assert_int_equal(l.n, before);
+    all_rows_free(&l);
+}
+
+/* ---- history from the spool ------------------------------------------------------------------ */
+
+/* Tests write spool rows themselves (the spool writer is spool.c's). */
+static const struct db_sql sql_spool_insert = {
+    "INSERT INTO spool (id, room, dm_low, dm_high, topic, sender, ts_ms, type, body, node) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    NULL};
+
+static struct db_value nullable(struct store_str s)
+{
+    return s.len ? DB_B(s.s, s.len) : DB_NIL;
+}
+
+static void spool_put(struct db *db, const struct store_message *m)
+{
+    struct db_value v[] = {DB_I(m->id),
+                           nullable(m->room),
+                           nullable(m->dm_low),
+                           nullable(m->dm_high),
+                           DB_B(m->topic.s, m->topic.len),
+                           DB_B(m->sender.s, m->sender.len),
+                           DB_I(m->ts_ms),
+                           DB_B(m->type.s, m->type.len),
+                           DB_B(m->body.s, m->body.len),
+                           DB_I(m->node)};
+    assert_int_equal(db_exec(db, &sql_spool_insert, v, 10, NULL, NULL), MQ_OK);
+}
+
+static void test_history_spool(void **state)
+{
+    struct backend *be = *state;
+    struct db *db = be->db;
+    struct msg_list l = {0};
+    struct store_history_query q = {.room = S("sp-room"), .limit = 10};
+    if (be->kind == DB_MYSQL) { /* no spool there */
+        assert_int_equal(store_history_spool(db, &q, msg_fn, &l), MQ_EINVAL);
+        assert_int_equal(l.n, 0);
+        return;
+    }
+    enum { N = 50 };
+    static char bodies[3 * N][32];
+    struct store_message m[3 * N];
+    for (int i = 0; i < N; i++) {
+        m[3 * i] = room_msg(S("sp-room"), 15001 + i, bodies[3 * i], 32);
+        m[3 * i + 1] = room_msg(S("sp-other"), 16001 + i, bodies[3 * i + 1], 32);
+        m[3 * i + 2] = room_msg(S(""), 18001 + i, bodies[3 * i + 2], 32);
+        m[3 * i + 2].dm_low = S("sp-alice");
+        m[3 * i + 2].dm_high = i % 2 ? S("sp-bob") : S("sp-carol");
+        m[3 * i + 2].type = S("sticker");
+    }
+    for (int i = 0; i < 3 * N; i++)
+        spool_put(db, &m[i]);
+    /* The archive is not read: a message there only is not returned; one
+     * in both (archived, kept by retention) is, once. */
+    static char extra_body[32], dup_body[32];
+    struct store_message archived_only = room_msg(S("sp-room"), 15100, extra_body, 32);
+    struct store_message dup = room_msg(S("sp-room"), 15050, dup_body, 32);
+    assert_int_equal(store_archive_put(db, &archived_only, 1, NULL), MQ_OK);
+    assert_int_equal(store_archive_put(db, &dup, 1, NULL), MQ_OK);
+
+    assert_int_equal(store_history_spool(db, &q, msg_fn, &l), MQ_OK); /* latest 10 */
+    check_ids(&l, 15050, -1, 10);
+    assert_copy(l.a[0].room, S("sp-room"));
+    assert_copy(l.a[0].topic, S("chat/room/x"));
+    assert_copy(l.a[0].sender, S("a-sender"));
+    assert_copy(l.a[0].type, S("text"));
+    assert_copy(l.a[0].body, S("body-15050"));
+    assert_int_equal(l.a[0].ts_ms, 150500);
+    assert_int_equal(l.a[0].node, 3);
+    assert_int_equal(l.a[0].dm_low.len, 0);
+    msg_list_free(&l);
+
+    q.before_id = 15041;
+    assert_int_equal(store_history_spool(db, &q, msg_fn, &l), MQ_OK);
+    check_ids(&l, 15040, -1, 10);
+    msg_list_free(&l);
+    q.before_id = 15003;
+    assert_int_equal(store_history_spool(db, &q, msg_fn, &l), MQ_OK);
+    check_ids(&l, 15002, -1, 2);
+    msg_list_free(&l);
+    q.before_id = 0;
+    q.since_id = 15040;
+    q.limit = 5;
+    assert_int_equal(store_history_spool(db, &q, msg_fn, &l), MQ_OK);
+    check_ids(&l, 15041, 1, 5);
+    msg_list_free(&l);
+    q.since_id = 15045;
+    q.limit = 5000; /* clamped to 1000 */
+    assert_int_equal(store_history_spool(db, &q, msg_fn, &l), MQ_OK);
+    check_ids(&l, 15046, 1, 5);
+    msg_list_free(&l);
+    q.since_id = 15046;
+    q.before_id = 15049; /* both: between, oldest first */
+    assert_int_equal(store_history_spool(db, &q, msg_fn, &l), MQ_OK);
+    check_ids(&l, 15047, 1, 2);
+    msg_list_free(&l);
+    q.since_id = 15050;
+    q.before_id = 0;
+    assert_int_equal(store_history_spool(db, &q, msg_fn, &l), MQ_OK);
+    assert_int_equal(l.n, 0);
+    q.since_id = 0;
+    q.limit = 0; /* clamped to 1 */
+    assert_int_equal(store_history_spool(db, &q, msg_fn, &l), MQ_OK);
+    check_ids(&l, 15050, -1, 1);
+    msg_list_free(&l);
+
+    /* Direct messages: only the pair asked for. */
+    struct store_history_query d = {.dm_low = S("sp-alice"), .dm_high = S("sp-bob"), .limit = 100};
+    assert_int_equal(store_history_spool(db, &d, msg_fn, &l), MQ_OK);
+    check_ids(&l, 18050, -2, 25);
+    assert_true(l.a[0].room_null);
+    assert_copy(l.a[0].dm_low, S("sp-alice"));
+    assert_copy(l.a[0].dm_high, S("sp-bob"));
+    assert_copy(l.a[0].type, S("sticker"));
+    msg_list_free(&l);
+    d.since_id = 18001;
+    d.limit = 3;
+    assert_int_equal(store_history_spool(db, &d, msg_fn, &l), MQ_OK);
+    check_ids(&l, 18002, 2, 3);
+    msg_list_free(&l);
+    d.dm_high = S("sp-carol");
+    d.since_id = 0;
+    d.before_id = 18005;
+    assert_int_equal(store_history_spool(db, &d, msg_fn, &l), MQ_OK);
+    check_ids(&l, 18003, -2, 2);
+    msg_list_free(&l);
+    d.dm_low = S("sp-carol"); /* the pair is ordered: reversed finds nothing */
+    d.dm_high = S("sp-alice");
+    assert_int_equal(store_history_spool(db, &d, msg_fn, &l), MQ_OK);
+    assert_int_equal(l.n, 0);
+
+    /* Neither or both targets. */
+    struct store_history_query bad = {.limit = 10};
+    assert_int_equal(store_history_spool(db, &bad, msg_fn, &l), MQ_EINVAL);
+    bad.room = S("sp-room");
+    bad.dm_low = S("sp-alice");
+    bad.dm_high = S("sp-bob");
+    assert_int_equal(store_history_spool(db, &bad, msg_fn, &l), MQ_EINVAL);
+    assert_int_equal(l.n, 0);
+
+    /* The archive's own history is unchanged by the spool. */
+    struct store_history_query a = {.room = S("sp-room"), .limit = 10};
+    assert_int_equal(store_history(db, &a, msg_fn, &l), MQ_OK);
+    check_ids(&l, 15100, -50, 2);
+    msg_list_free(&l);
+}
+
 /* ---- hostile strings
  * --------------------------------------------------------------------------------- */
 
@@ -1472,13 +1801,15 @@ static int mysql_teardown(void **state)
 
 #define STORE_TESTS                                                                                \
     cmocka_unit_test(test_migrations), cmocka_unit_test(test_users),                               \
-        cmocka_unit_test(test_rooms_and_members), cmocka_unit_test(test_blocks),                   \
+        cmocka_unit_test(test_rooms_and_members), cmocka_unit_test(test_user_list),                \
+        cmocka_unit_test(test_member_list_all), cmocka_unit_test(test_blocks),                     \
         cmocka_unit_test(test_decorations_and_settings),                                           \
         cmocka_unit_test(test_notifications_and_markers),                                          \
         cmocka_unit_test(test_archive_idempotent), cmocka_unit_test(test_archive_many),            \
-        cmocka_unit_test(test_history), cmocka_unit_test(test_hostile_strings),                    \
-        cmocka_unit_test(test_long_values), cmocka_unit_test(test_db_values),                      \
-        cmocka_unit_test(test_transactions), cmocka_unit_test(test_store_thread)
+        cmocka_unit_test(test_history), cmocka_unit_test(test_history_spool),                      \
+        cmocka_unit_test(test_hostile_strings), cmocka_unit_test(test_long_values),                \
+        cmocka_unit_test(test_db_values), cmocka_unit_test(test_transactions),                     \
+        cmocka_unit_test(test_store_thread)
 
 int main(void)
 {
