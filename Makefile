@@ -28,13 +28,15 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 CLIENT_TEST_SRCS := $(wildcard tests/broker/client_*.c)
 CLIENT_TEST_BINS := $(CLIENT_TEST_SRCS:tests/broker/%.c=$(BUILD)/tests/broker/%)
+CHAT_TEST_SRCS   := $(wildcard tests/chat/client_*.c)
+CHAT_TEST_BINS   := $(CHAT_TEST_SRCS:tests/chat/%.c=$(BUILD)/tests/chat/%)
 
 PROGS := $(BUILD)/mqchatd $(BUILD)/mqchat-passwd $(BUILD)/mqchat-bench $(BUILD)/mqchat-spoolbench
 
 .PHONY: all deps run test test-unit test-broker asan fuzz bench clean
 .SECONDARY:
 
-all: $(PROGS) $(UNIT_BINS) $(CLIENT_TEST_BINS)
+all: $(PROGS) $(UNIT_BINS) $(CLIENT_TEST_BINS) $(CHAT_TEST_BINS)
 
 deps:
 	@sh scripts/install-deps.sh
@@ -72,6 +74,9 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/unit_helpers.
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 $(BUILD)/tests/broker/%: $(BUILD)/tests/broker/%.o $(BUILD)/tests/broker/testlib.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lpaho-mqtt3c -lpaho-mqtt3a -lmosquitto $(LDLIBS)
+
+$(BUILD)/tests/chat/%: $(BUILD)/tests/chat/%.o $(BUILD)/tests/chat/chatlib.o $(BUILD)/tests/broker/testlib.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lpaho-mqtt3c -lpaho-mqtt3a -lmosquitto $(LDLIBS)
 
 run: deps

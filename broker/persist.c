@@ -215,7 +215,6 @@ static int write_job(struct db *db, struct spool_job *base)
                                TEXT(j),       DB_I(j->n[1]), parts[3],
                                DB_B(m->payload, m->payload_len), DB_I(j->n[2])};
         rc = db_exec(db, &sql_spool_row, v, 10, NULL, NULL);
-        rc = db_exec(db, &sql_spool_row, v, 6, NULL, NULL);
         if (rc == MQ_OK) {
             j->base.seq = db_last_id(db);
             j->base.body_bytes = m->payload_len;
