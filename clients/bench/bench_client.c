@@ -11,6 +11,9 @@
  * the traffic (which client publishes what, and what a delivery means:
  * bench_traffic.c) or the sockets (bench_conn.c).
  *
+ * With --token-secret every client logs in as its own chat user with a
+ * token minted here (client__mint_token(), through broker/jwt.h).
+ *
  * Packets whose wire form is the same in both versions use the 3.1.1
  * encoder: PUBACK (MQTT 5 leaves out a reason code of 0 with no properties,
  * 3.4.2.1), PINGREQ, and DISCONNECT (an empty MQTT 5 DISCONNECT is a normal
@@ -22,8 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "jwt.h"
 #include "mqtt5.h"
 
 /* Room for the property block of a PUBLISH from the broker: the --props
@@ -40,6 +45,10 @@
  * (also the value an absent one means), so that the broker's own window,
  * not the client, limits QoS 1 deliveries, as under 3.1.1. */
 #define BENCH_RECEIVE_MAX 65535u
+/* --token-secret: how long the tokens the clients log in with are valid, s. */
+#define BENCH_TOKEN_TTL 86400
+/* Bytes of a token jwt_sign() writes for a short user id (jwt.h: 512 always suffice). */
+#define BENCH_TOKEN_MAX 512
 
 /* Records the first failure of the run, for the report. */
 static void client__note(struct bench_clients *s, const char *what, const char *detail, uint32_t id)
@@ -82,9 +91,27 @@ static const char *client__code(const struct bench_clients *s, uint8_t code, cha
     return buf;
 }
 
+/* --token-secret: writes client c's user name ("u<id>") into user and a
+ * token for it, valid BENCH_TOKEN_TTL seconds, into token (BENCH_TOKEN_MAX
+ * bytes). Returns MQ_OK or what jwt_sign() returns. */
+static int client__mint_token(const struct bench_clients *s, const struct bench_client *c,
+                              char *user, size_t user_len, char *token)
+{
+    struct jwt_claims claims;
+
+    memset(&claims, 0, sizeof(claims));
+    snprintf(claims.sub, sizeof(claims.sub), "u%u", (unsigned)c->id);
+    claims.exp = (int64_t)time(NULL) + BENCH_TOKEN_TTL;
+    snprintf(user, user_len, "%s", claims.sub);
+    int n = jwt_sign(s->token_secret, s->token_secret_len, &claims, token, BENCH_TOKEN_MAX);
+    return n > 0 ? MQ_OK : n;
+}
+
 static int client__send_connect(struct bench_clients *s, struct bench_client *c)
 {
     char id[48];
+    char user[JWT_SUB_MAX + 1];
+    char token[BENCH_TOKEN_MAX];
     uint8_t props[8];
     struct mqtt5_connect_opts o;
     struct mqtt5_writer w;
@@ -95,8 +122,16 @@ static int client__send_connect(struct bench_clients *s, struct bench_client *c)
     o.base.client_id = id;
     o.base.keepalive = s->keepalive;
     o.base.clean_session = true;
-    o.base.username = s->user;
-    o.base.password = s->user ? s->password : NULL;
+    if (s->token_secret) {
+        int rc = client__mint_token(s, c, user, sizeof(user), token);
+        if (rc != MQ_OK)
+            return rc;
+        o.base.username = user;
+        o.base.password = token;
+    } else {
+        o.base.username = s->user;
+        o.base.password = s->user ? s->password : NULL;
+    }
     if (v5 && c->filter) {
         mqtt5_writer_init(&w, props, sizeof(props));
         mqtt5_put_u16(&w, MQTT5_PROP_RECEIVE_MAXIMUM, BENCH_RECEIVE_MAX);
@@ -358,6 +393,10 @@ int bench_clients_init(struct bench_clients *s, const struct bench_opts *o, uint
     s->keepalive = 60;
     s->user = o->user;
     s->password = o->password;
+    if (o->token_secret) {
+        s->token_secret = (const uint8_t *)o->token_secret;
+        s->token_secret_len = strlen(o->token_secret);
+    }
     s->loop.on_packet = client__on_packet;
     s->loop.on_close = client__on_close;
     s->loop.ctx = s;
@@ -388,8 +427,9 @@ static void client__start(struct bench_clients *s, struct bench_client *c)
     }
     c->state = BENCH_CL_CONNACK;
     s->n_handshaking++;
-    if (client__send_connect(s, c) != MQ_OK) {
-        client__note(s, "out of memory", "", c->id);
+    int rc = client__send_connect(s, c);
+    if (rc != MQ_OK) {
+        client__note(s, rc == MQ_ENOMEM ? "out of memory" : "cannot sign a token", "", c->id);
         client__fail(s, c);
     }
 }

@@ -19,6 +19,12 @@
  * traffic layer never knows which version is on the wire. Under MQTT 5 a
  * received PUBLISH is decoded past its property block, so callbacks see the
  * payload exactly as under 3.1.1.
+ *
+ * Credentials: either the one --user/--password pair for every client, or,
+ * with --token-secret, a chat user per client (doc/protocol.md, "Token
+ * login"): client i connects with user name "u<i>" and, as its password, a
+ * token for that user signed with the secret (jwt_sign()), minted when its
+ * CONNECT is written.
  */
 #ifndef MQCHAT_BENCH_CLIENT_H
 #define MQCHAT_BENCH_CLIENT_H
@@ -72,6 +78,11 @@ struct bench_clients {
     uint64_t next_ping_ns;  /* when bench_clients_tick() pings next, 0 before READY */
     const char *user;       /* NULL for none; points into argv */
     const char *password;
+    const uint8_t *token_secret; /* --token-secret, NULL for none: then each client logs in
+                                    as user "u<id>" with an HS256 token minted for it
+                                    (expiring in a day), and user/password are unused;
+                                    points into argv */
+    size_t token_secret_len;
     uint8_t *pub_props;          /* MQTT 5: the property block of every PUBLISH sent (--props),
                                     NULL when empty; owned */
     uint32_t pub_props_len;      /* bytes at pub_props */
@@ -84,7 +95,7 @@ struct bench_clients {
 
 /*
  * Allocates n idle clients and the loop, from the connection options in o
- * (host, port, user, password, qos, version, props). Returns MQ_OK,
+ * (host, port, user, password, token_secret, qos, version, props). Returns MQ_OK,
  * MQ_EINVAL (bad host), MQ_ENOMEM or MQ_EIO. The caller then sets each
  * client's pub and filter.
  * On error nothing is left allocated.

@@ -35,6 +35,10 @@ static void usage(FILE *out)
             "  p2p        --pubs P (100) pairs, publisher i -> subscriber i\n"
             "  rooms      --rooms K (100) x --members M (50), each member subscribed to its\n"
             "             room and publishing to it at --rate R (1) msg/s\n"
+            "  chat-rooms the same through the chat layer, logged in with --token-secret:\n"
+            "             room k is chat/room/room<k> (the broker needs the same\n"
+            "             chat.token_secret and chat.auto_create_rooms true); payloads are\n"
+            "             text (%u-%u B), received inside the broker's JSON envelope\n"
             "  conns      --conns N (1000) idle connections with one subscription each;\n"
             "             with --pid, the broker's RSS growth per connection\n"
             "  probe      exit 0 once the broker answers a CONNECT (for scripts)\n"
@@ -51,7 +55,7 @@ static void usage(FILE *out)
             "  --duration SECONDS   publishing time, 1-%u (10)\n"
             "  --drain MS           wait for in-flight deliveries afterwards (2000)\n"
             "  --rate MSG/S         per publisher; 0 = as fast as the window allows\n"
-            "                       (0; rooms: 1)\n"
+            "                       (0; rooms, chat-rooms: 1)\n"
             "  --window N           messages in flight per publisher (derived: a budget of\n"
             "                       %u deliveries in flight, or one second of --rate)\n"
             "  --count N            stop after N messages in all (0 = only --duration)\n"
@@ -60,12 +64,15 @@ static void usage(FILE *out)
             "  --setup-timeout S    seconds allowed for connecting everything (60; probe: 2)\n"
             "  --pid PID            broker process: report its CPU and RSS from /proc\n"
             "  --user NAME --password SECRET   MQTT credentials\n"
+            "  --token-secret S     log in as chat users: client i as user u<i>, its password\n"
+            "                       an HS256 token signed with S (the broker's\n"
+            "                       chat.token_secret), valid one day\n"
             "  --label TEXT         copied into the report\n"
             "  --json               one JSON line of results on stdout\n"
             "  --quiet              no progress lines on stderr\n"
             "  --help\n",
-            BENCH_MAX_PROPS, BENCH_PAYLOAD_MIN, BENCH_MAX_SIZE, BENCH_MAX_DURATION,
-            BENCH_INFLIGHT_BUDGET);
+            BENCH_TEXT_HEADER, BENCH_MAX_CHAT_SIZE, BENCH_MAX_PROPS, BENCH_PAYLOAD_MIN,
+            BENCH_MAX_SIZE, BENCH_MAX_DURATION, BENCH_INFLIGHT_BUDGET);
 }
 
 /* Parses a decimal number in [lo, hi] into *out; false (and a message)
@@ -95,9 +102,9 @@ static bool parse_scenario(const char *name, enum bench_scenario *sc)
         const char *name;
         enum bench_scenario sc;
     } table[] = {
-        {"fanout", BENCH_FANOUT},     {"fanin", BENCH_FANIN}, {"p2p", BENCH_P2P},
-        {"rooms", BENCH_ROOMS},       {"conns", BENCH_CONNS}, {"probe", BENCH_PROBE},
-        {"freeport", BENCH_FREEPORT},
+        {"fanout", BENCH_FANOUT}, {"fanin", BENCH_FANIN},           {"p2p", BENCH_P2P},
+        {"rooms", BENCH_ROOMS},   {"chat-rooms", BENCH_CHAT_ROOMS}, {"conns", BENCH_CONNS},
+        {"probe", BENCH_PROBE},   {"freeport", BENCH_FREEPORT},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (strcmp(name, table[i].name) == 0) {
@@ -130,6 +137,7 @@ enum {
     OPT_PID,
     OPT_USER,
     OPT_PASSWORD,
+    OPT_TOKEN_SECRET,
     OPT_LABEL,
     OPT_JSON,
     OPT_QUIET,
@@ -162,6 +170,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         {"pid", required_argument, NULL, OPT_PID},
         {"user", required_argument, NULL, OPT_USER},
         {"password", required_argument, NULL, OPT_PASSWORD},
+        {"token-secret", required_argument, NULL, OPT_TOKEN_SECRET},
         {"label", required_argument, NULL, OPT_LABEL},
         {"json", no_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, OPT_QUIET},
@@ -283,6 +292,13 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         case OPT_PASSWORD:
             o->password = optarg;
             break;
+        case OPT_TOKEN_SECRET:
+            o->token_secret = optarg;
+            if (!optarg || !*optarg) {
+                fprintf(stderr, "mqchat-bench: --token-secret wants a non-empty secret\n");
+                ok = false;
+            }
+            break;
         case OPT_LABEL:
             o->label = optarg;
             break;
@@ -311,7 +327,23 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         fprintf(stderr, "mqchat-bench: --props needs --mqtt 5\n");
         return -1;
     }
-    if (o->scenario == BENCH_ROOMS &&
+    if (o->token_secret && o->user) {
+        fprintf(stderr, "mqchat-bench: --token-secret and --user exclude each other\n");
+        return -1;
+    }
+    if (o->scenario == BENCH_CHAT_ROOMS) {
+        if (!o->token_secret) {
+            fprintf(stderr, "mqchat-bench: chat-rooms needs --token-secret (the broker's "
+                            "chat.token_secret)\n");
+            return -1;
+        }
+        if (o->size < BENCH_TEXT_HEADER || o->size > BENCH_MAX_CHAT_SIZE) {
+            fprintf(stderr, "mqchat-bench: chat-rooms wants --size from %u to %u\n",
+                    BENCH_TEXT_HEADER, BENCH_MAX_CHAT_SIZE);
+            return -1;
+        }
+    }
+    if ((o->scenario == BENCH_ROOMS || o->scenario == BENCH_CHAT_ROOMS) &&
         (uint64_t)(o->rooms ? o->rooms : 100) * (o->members ? o->members : 50) > BENCH_MAX_CONNS) {
         fprintf(stderr, "mqchat-bench: --rooms x --members is over %u connections\n",
                 BENCH_MAX_CONNS);

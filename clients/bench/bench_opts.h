@@ -16,13 +16,14 @@
 #include "mqtt_codec.h"
 
 enum bench_scenario {
-    BENCH_FANOUT,   /* P publishers -> S subscribers of one topic */
-    BENCH_FANIN,    /* P publishers (one topic each) -> S subscribers of a '+' filter */
-    BENCH_P2P,      /* P pairs: publisher i -> subscriber i, a topic per pair */
-    BENCH_ROOMS,    /* K rooms x M members, each subscribed to and publishing to its room */
-    BENCH_CONNS,    /* N idle subscribed connections: broker memory per connection */
-    BENCH_PROBE,    /* one CONNECT/CONNACK round trip: exit 0 when the broker answers */
-    BENCH_FREEPORT, /* print a loopback TCP port nothing listens on */
+    BENCH_FANOUT,     /* P publishers -> S subscribers of one topic */
+    BENCH_FANIN,      /* P publishers (one topic each) -> S subscribers of a '+' filter */
+    BENCH_P2P,        /* P pairs: publisher i -> subscriber i, a topic per pair */
+    BENCH_ROOMS,      /* K rooms x M members, each subscribed to and publishing to its room */
+    BENCH_CHAT_ROOMS, /* rooms through the chat prefix: token logins, envelopes delivered */
+    BENCH_CONNS,      /* N idle subscribed connections: broker memory per connection */
+    BENCH_PROBE,      /* one CONNECT/CONNACK round trip: exit 0 when the broker answers */
+    BENCH_FREEPORT,   /* print a loopback TCP port nothing listens on */
 };
 
 /* Limits the parser enforces, so every run is bounded. */
@@ -30,6 +31,8 @@ enum bench_scenario {
 #define BENCH_MAX_SIZE     262144u /* payload bytes */
 #define BENCH_MAX_CONNS    100000u /* connections of one run */
 #define BENCH_MAX_PROPS    100u    /* --props: user properties per PUBLISH */
+/* chat-rooms: payload bytes, at most the broker's default chat.max_text_bytes. */
+#define BENCH_MAX_CHAT_SIZE 4000u
 
 struct bench_opts {
     enum bench_scenario scenario;
@@ -44,22 +47,25 @@ struct bench_opts {
     uint32_t duration;      /* --duration: seconds of publishing, 1..BENCH_MAX_DURATION */
     uint32_t drain_ms;      /* --drain: ms to wait for in-flight deliveries after, default 2000 */
     uint32_t rate;          /* --rate: messages/s per publisher, 0 = as fast as the window allows */
-    bool rate_set;          /* --rate was given (otherwise rooms default to 1 msg/s, others 0) */
+    bool rate_set;          /* --rate was given (else rooms and chat-rooms: 1 msg/s, others 0) */
     uint64_t count;         /* --count: cap on messages published in all, 0 = only the duration */
     uint32_t window;        /* --window: messages in flight per publisher, 0 = derived */
     uint32_t subs;          /* --subs: subscribers (fanout, fanin) */
     uint32_t pubs;          /* --pubs: publishers (fanout, fanin) or pairs (p2p) */
-    uint32_t rooms;         /* --rooms: rooms (rooms) */
-    uint32_t members;       /* --members: members per room (rooms) */
+    uint32_t rooms;         /* --rooms: rooms (rooms, chat-rooms) */
+    uint32_t members;       /* --members: members per room (rooms, chat-rooms) */
     uint32_t conns;         /* --conns: idle connections (conns) */
     uint32_t conn_window;   /* --conn-window: connection handshakes in progress at once */
     uint32_t setup_timeout; /* --setup-timeout: seconds for connecting and subscribing */
     pid_t pid;              /* --pid: broker process to sample in /proc, 0 = none */
     const char *user;       /* --user: MQTT username, NULL = none */
     const char *password;   /* --password: MQTT password, NULL = none */
-    const char *label;      /* --label: free text copied into the report, NULL = none */
-    bool json;              /* --json: one JSON line instead of text */
-    bool quiet;             /* --quiet: no progress lines on stderr */
+    const char *token_secret; /* --token-secret: HS256 secret (the broker's chat.token_secret);
+                                 client i then logs in as user "u<i>" with a token minted
+                                 for it; NULL = none (then --user/--password apply) */
+    const char *label;        /* --label: free text copied into the report, NULL = none */
+    bool json;                /* --json: one JSON line instead of text */
+    bool quiet;               /* --quiet: no progress lines on stderr */
 };
 
 #endif

@@ -29,6 +29,8 @@
 #define SCENARIO_SETTLE_KB 64u
 /* Bytes of one topic or filter string. */
 #define SCENARIO_NAME 64
+/* chat-rooms: the broker's chat.prefix (its default). */
+#define SCENARIO_CHAT_PREFIX "chat"
 
 struct scenario {
     const struct bench_opts *o;
@@ -51,6 +53,8 @@ static const char *scenario__name(enum bench_scenario sc)
         return "p2p";
     case BENCH_ROOMS:
         return "rooms";
+    case BENCH_CHAT_ROOMS:
+        return "chat-rooms";
     case BENCH_CONNS:
         return "conns";
     case BENCH_PROBE:
@@ -81,6 +85,7 @@ void bench_scenario_defaults(struct bench_opts *o)
             o->pubs = 100;
         break;
     case BENCH_ROOMS:
+    case BENCH_CHAT_ROOMS:
         if (!o->rooms)
             o->rooms = 100;
         if (!o->members)
@@ -135,6 +140,22 @@ static const char *scenario__name_at(struct scenario *s, uint32_t i, const char 
     return s->names[i];
 }
 
+/* Formats name slot k as the topic of room k and returns it: under
+ * "mqbench/PID/" for rooms; for chat-rooms the chat room "room<k>"
+ * (doc/protocol.md), whose name cannot hold the pid: there a message of
+ * another run is told apart by the magic in its payload. */
+static const char *scenario__room_at(struct scenario *s, uint32_t k)
+{
+    char num[16];
+
+    snprintf(num, sizeof(num), "%u", (unsigned)k);
+    if (s->o->scenario == BENCH_CHAT_ROOMS) {
+        snprintf(s->names[k], SCENARIO_NAME, "%s/room/room%s", SCENARIO_CHAT_PREFIX, num);
+        return s->names[k];
+    }
+    return scenario__name_at(s, k, "room/", num);
+}
+
 /* Builds the connections, subscriptions and publishers of o->scenario. */
 static int scenario__build(struct scenario *s)
 {
@@ -166,6 +187,7 @@ static int scenario__build(struct scenario *s)
         s->r.subs = o->pubs;
         break;
     case BENCH_ROOMS:
+    case BENCH_CHAT_ROOMS:
         n_clients = o->rooms * o->members;
         n_pubs = n_clients;
         fanout = o->members;
@@ -190,7 +212,10 @@ static int scenario__build(struct scenario *s)
         return rc;
     if (n_pubs) {
         s->r.window = scenario__window(o, n_pubs, fanout);
-        if ((rc = bench_traffic_init(&s->traffic, &s->clients, o, n_pubs, s->r.window)) != MQ_OK)
+        enum bench_payload format =
+            o->scenario == BENCH_CHAT_ROOMS ? BENCH_PAYLOAD_TEXT : BENCH_PAYLOAD_BINARY;
+        rc = bench_traffic_init(&s->traffic, &s->clients, o, n_pubs, s->r.window, format);
+        if (rc != MQ_OK)
             return rc;
         s->have_traffic = true;
     }
@@ -231,9 +256,9 @@ static int scenario__build(struct scenario *s)
         }
         break;
     case BENCH_ROOMS:
+    case BENCH_CHAT_ROOMS:
         for (uint32_t k = 0; k < o->rooms && rc == MQ_OK; k++) {
-            snprintf(num, sizeof(num), "%u", (unsigned)k);
-            const char *topic = scenario__name_at(s, k, "room/", num);
+            const char *topic = scenario__room_at(s, k);
             for (uint32_t m = 0; m < o->members && rc == MQ_OK; m++) {
                 uint32_t i = k * o->members + m;
                 a[i].filter = topic;
@@ -304,6 +329,7 @@ static void scenario__collect(struct scenario *s)
     r->window_timeouts = t->window_timeouts;
     r->hist = &t->hist;
     r->packet_b = t->n_pubs ? t->pubs[0].tmpl_len : 0;
+    r->delivery_b = t->delivery_b;
     r->bench_cpu_pct = t->bench_cpu_pct;
     r->broker_cpu_pct = t->broker_cpu_pct;
     if (!t->broker_sampled)
@@ -365,6 +391,10 @@ int bench_scenario_run(const struct bench_opts *o)
         if (rc != MQ_OK && !s.clients.first_error[0])
             snprintf(s.clients.first_error, sizeof(s.clients.first_error), "traffic: %s",
                      mq_strerror(rc));
+        if (s.traffic.not_envelope && !s.clients.first_error[0])
+            snprintf(s.clients.first_error, sizeof(s.clients.first_error),
+                     "%llu deliveries without the published text in a chat envelope",
+                     (unsigned long long)s.traffic.not_envelope);
     }
     s.r.conns_ready = s.clients.n_ready;
     s.r.conns_failed = s.clients.n_failed;

@@ -5,7 +5,8 @@
  * what and which publish where, runs the set-up, the traffic (or, for
  * conns, the memory measurement) and prints the report. Topics live under
  * "mqbench/PID/" so that two runs against one broker never see each
- * other's messages.
+ * other's messages; chat-rooms, whose topics the chat protocol fixes,
+ * tells another run's messages apart by the magic in their payload.
  *
  *   fanout  --pubs P (1) publish to one topic, --subs S (1000) subscribe to it
  *   fanin   --pubs P (100) publish to a topic each, --subs S (1) subscribe
@@ -14,6 +15,14 @@
  *   rooms   --rooms K (100) x --members M (50): every member subscribes to
  *           its room and publishes to it at --rate (1) msg/s, so each
  *           message has M deliveries (the sender's own included)
+ *   chat-rooms  rooms through the chat layer (doc/protocol.md): needs
+ *           --token-secret (the broker's chat.token_secret) and a broker
+ *           with chat.auto_create_rooms on. Client i logs in as chat user
+ *           "u<i>" with a token; room k is chat/room/room<k>, created
+ *           (public, owned by its first subscriber) when subscribed to;
+ *           payloads are plain text, delivered inside the broker's
+ *           envelope, where the latency header is found in "text"
+ *           (bench_traffic.h). Every message is also archived by the broker.
  *   conns   --conns N (1000) idle connections with a subscription each;
  *           with --pid, the broker's RSS growth per connection
  */

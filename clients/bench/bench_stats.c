@@ -130,8 +130,9 @@ static void print__json(const struct bench_result *r, FILE *out)
         fprintf(out, ",\"label\":");
         json__string(out, r->label);
     }
-    fprintf(out, ",\"mqtt\":\"%s\",\"props\":%u,\"packet_b\":%u", version__name(r->version),
-            (unsigned)r->props, (unsigned)r->packet_b);
+    fprintf(out, ",\"mqtt\":\"%s\",\"props\":%u,\"packet_b\":%u,\"delivery_b\":%u",
+            version__name(r->version), (unsigned)r->props, (unsigned)r->packet_b,
+            (unsigned)r->delivery_b);
     fprintf(out,
             ",\"qos\":%u,\"size\":%u,\"pubs\":%u,\"subs\":%u,\"conns\":%u,\"conns_ready\":%u,"
             "\"conns_failed\":%u,\"rate\":%u,\"window\":%u,\"setup_s\":%.3f,\"duration_s\":%.3f,"
@@ -182,6 +183,8 @@ static void print__text(const struct bench_result *r, FILE *out)
         fprintf(out, ", %u user properties and a Content Type per publish", (unsigned)r->props);
     if (r->packet_b)
         fprintf(out, ", PUBLISH %u B", (unsigned)r->packet_b);
+    if (r->delivery_b && r->delivery_b != r->size)
+        fprintf(out, ", delivered payload %u B", (unsigned)r->delivery_b);
     fprintf(out, "\n");
     fprintf(out, "connections     %u ready of %u, %u failed, set-up %.2f s\n",
             (unsigned)r->conns_ready, (unsigned)r->conns, (unsigned)r->conns_failed, r->setup_s);

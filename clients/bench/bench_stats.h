@@ -42,6 +42,8 @@ struct bench_result {
     uint8_t version;      /* protocol level: 4 (MQTT 3.1.1) or 5 */
     uint32_t props;       /* user properties per PUBLISH (--props) */
     uint32_t packet_b;    /* bytes of one PUBLISH as sent, 0 when nothing is published */
+    uint32_t delivery_b;  /* payload bytes of one delivery as received (chat-rooms: the
+                             envelope), 0 when nothing was received */
     uint8_t qos;
     uint32_t size;             /* payload bytes */
     uint32_t pubs;             /* publishing connections */

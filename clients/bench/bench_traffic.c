@@ -18,15 +18,32 @@
 
 #include "bench_proc.h"
 
+/* Offsets of the fields of the text header (bench_traffic.h). */
+#define TEXT_OFF_MAGIC 4u
+#define TEXT_OFF_PUB   13u
+#define TEXT_OFF_SEQ   22u
+#define TEXT_OFF_SENT  39u
 /* How often slots are checked for the timeout, ns. */
 #define TRAFFIC_SCAN_NS 100000000u
 /* The longest wait for socket events while publishing or draining, ms. */
 #define TRAFFIC_WAIT_MS 10
 
+/* The header of a delivery, as read back from its payload. */
+struct traffic_header {
+    uint32_t magic;
+    uint32_t pub;
+    uint64_t seq;
+    uint64_t sent_ns;
+};
+
 int bench_traffic_init(struct bench_traffic *t, struct bench_clients *clients,
-                       const struct bench_opts *o, uint32_t n_pubs, uint32_t window)
+                       const struct bench_opts *o, uint32_t n_pubs, uint32_t window,
+                       enum bench_payload format)
 {
     memset(t, 0, sizeof(*t));
+    if (o->size < (format == BENCH_PAYLOAD_TEXT ? BENCH_TEXT_HEADER : BENCH_PAYLOAD_MIN))
+        return MQ_EINVAL;
+    t->format = format;
     t->clients = clients;
     t->n_pubs = n_pubs;
     t->window = window ? window : 1;
@@ -63,6 +80,117 @@ void bench_traffic_free(struct bench_traffic *t)
     t->n_expect = NULL;
 }
 
+/* Writes v as `digits` lower-case hex digits (the low ones) at out. */
+static void traffic__hex(uint8_t *out, uint64_t v, unsigned digits)
+{
+    static const char digit[] = "0123456789abcdef";
+
+    for (unsigned k = digits; k-- > 0; v >>= 4)
+        out[k] = (uint8_t)digit[v & 15u];
+}
+
+/* Reads `digits` lower-case hex digits at in into *out; false when one is
+ * not a hex digit. */
+static bool traffic__unhex(const uint8_t *in, unsigned digits, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    for (unsigned k = 0; k < digits; k++) {
+        uint8_t c = in[k];
+        if (c >= '0' && c <= '9')
+            v = v << 4 | (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v << 4 | (uint64_t)(c - 'a' + 10);
+        else
+            return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Fills payload[0..size) with the text header's constant parts (the
+ * magic and the publisher's index i; sequence and time left as zeros) and
+ * '.' filler. */
+static void traffic__text_template(const struct bench_traffic *t, uint8_t *payload, uint32_t i)
+{
+    memset(payload, '.', t->size);
+    memcpy(payload, "mqb ", 4);
+    traffic__hex(payload + TEXT_OFF_MAGIC, t->magic, 8);
+    payload[TEXT_OFF_PUB - 1] = ' ';
+    traffic__hex(payload + TEXT_OFF_PUB, i, 8);
+    payload[TEXT_OFF_SEQ - 1] = ' ';
+    traffic__hex(payload + TEXT_OFF_SEQ, 0, 16);
+    payload[TEXT_OFF_SENT - 1] = ' ';
+    traffic__hex(payload + TEXT_OFF_SENT, 0, 16);
+}
+
+/* Where the value of the first "text" member of the JSON object p[0..n)
+ * starts (just after its opening quote), or NULL when there is none.
+ * Occurrences of the string "text" that are not followed by a colon (the
+ * value of "type", say) are skipped. */
+static const uint8_t *traffic__find_text(const uint8_t *p, size_t n)
+{
+    static const char key[] = "\"text\"";
+    const uint8_t *end = p + n;
+
+    while (p < end) {
+        const uint8_t *q = memmem(p, (size_t)(end - p), key, sizeof(key) - 1);
+        if (!q)
+            return NULL;
+        p = q + sizeof(key) - 1;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        if (p >= end || *p != ':')
+            continue;
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        return p < end && *p == '"' ? p + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* Reads the text header at p[0..n) into *h; false when it is not one. */
+static bool traffic__read_text(const uint8_t *p, size_t n, struct traffic_header *h)
+{
+    uint64_t magic, pub;
+
+    if (n < BENCH_TEXT_HEADER || memcmp(p, "mqb ", 4) != 0 || p[TEXT_OFF_PUB - 1] != ' ' ||
+        p[TEXT_OFF_SEQ - 1] != ' ' || p[TEXT_OFF_SENT - 1] != ' ')
+        return false;
+    if (!traffic__unhex(p + TEXT_OFF_MAGIC, 8, &magic) ||
+        !traffic__unhex(p + TEXT_OFF_PUB, 8, &pub) ||
+        !traffic__unhex(p + TEXT_OFF_SEQ, 16, &h->seq) ||
+        !traffic__unhex(p + TEXT_OFF_SENT, 16, &h->sent_ns))
+        return false;
+    h->magic = (uint32_t)magic;
+    h->pub = (uint32_t)pub;
+    return true;
+}
+
+/* Reads the header of a delivery: at the start of the payload (binary), or
+ * inside the envelope's "text" member (text; a miss counts in
+ * not_envelope). Returns false when there is none. */
+static bool traffic__read_header(struct bench_traffic *t, const struct mqtt_publish *m,
+                                 struct traffic_header *h)
+{
+    if (t->format == BENCH_PAYLOAD_TEXT) {
+        const uint8_t *text = traffic__find_text(m->payload, m->payload_len);
+        if (!text || !traffic__read_text(text, m->payload_len - (size_t)(text - m->payload), h)) {
+            t->not_envelope++;
+            return false;
+        }
+        return true;
+    }
+    if (m->payload_len < BENCH_PAYLOAD_MIN)
+        return false;
+    memcpy(&h->magic, m->payload, 4);
+    memcpy(&h->pub, m->payload + 4, 4);
+    memcpy(&h->seq, m->payload + 8, 8);
+    memcpy(&h->sent_ns, m->payload + 16, 8);
+    return true;
+}
+
 int bench_traffic_add_sub(struct bench_traffic *t, const struct bench_client *c, uint32_t n_sources)
 {
     free(t->expect[c->id]);
@@ -92,6 +220,8 @@ int bench_traffic_add_pub(struct bench_traffic *t, uint32_t i, struct bench_clie
         p->ring = NULL;
         return MQ_ENOMEM;
     }
+    if (t->format == BENCH_PAYLOAD_TEXT)
+        traffic__text_template(t, payload, i);
     p->tmpl_len = (uint32_t)bench_clients_encode_publish(t->clients, p->tmpl, topic, tlen, payload,
                                                          t->size, t->qos, &id_off);
     free(payload);
@@ -121,10 +251,16 @@ static bool traffic__send(struct bench_traffic *t, uint32_t i)
     memcpy(o, p->tmpl, p->tmpl_len);
     uint64_t now = bench_now_ns();
     uint8_t *h = o + p->payload_off;
-    memcpy(h, &t->magic, 4);
-    memcpy(h + 4, &i, 4);
-    memcpy(h + 8, &p->seq, 8);
-    memcpy(h + 16, &now, 8);
+    if (t->format == BENCH_PAYLOAD_TEXT) {
+        /* The magic and the index are in the template already. */
+        traffic__hex(h + TEXT_OFF_SEQ, p->seq, 16);
+        traffic__hex(h + TEXT_OFF_SENT, now, 16);
+    } else {
+        memcpy(h, &t->magic, 4);
+        memcpy(h + 4, &i, 4);
+        memcpy(h + 8, &p->seq, 8);
+        memcpy(h + 16, &now, 8);
+    }
     if (t->qos > 0) {
         o[p->id_off] = (uint8_t)(p->next_id >> 8);
         o[p->id_off + 1] = (uint8_t)p->next_id;
@@ -165,22 +301,17 @@ static void traffic__on_publish(void *ctx, struct bench_client *c, const struct 
                                 uint64_t now)
 {
     struct bench_traffic *t = ctx;
-    uint32_t magic, i;
-    uint64_t seq, sent;
+    struct traffic_header h;
 
-    if (m->payload_len < BENCH_PAYLOAD_MIN) {
+    if (!traffic__read_header(t, m, &h) || h.magic != t->magic || h.pub >= t->n_pubs ||
+        h.seq >= t->pubs[h.pub].seq) {
         t->stale++;
         return;
     }
-    memcpy(&magic, m->payload, 4);
-    memcpy(&i, m->payload + 4, 4);
-    memcpy(&seq, m->payload + 8, 8);
-    memcpy(&sent, m->payload + 16, 8);
-    if (magic != t->magic || i >= t->n_pubs || seq >= t->pubs[i].seq) {
-        t->stale++;
-        return;
-    }
-    struct bench_pub *p = &t->pubs[i];
+    uint64_t seq = h.seq, sent = h.sent_ns;
+    if (!t->delivery_b)
+        t->delivery_b = m->payload_len > UINT32_MAX ? UINT32_MAX : (uint32_t)m->payload_len;
+    struct bench_pub *p = &t->pubs[h.pub];
     uint64_t *next = t->expect[c->id];
     if (!next || p->src >= t->n_expect[c->id]) {
         t->unexpected++;

@@ -14,6 +14,20 @@
  * A subscriber that receives it knows which publisher and which message
  * it is, hence the latency, and the publisher's window is credited.
  *
+ * Chat runs (BENCH_PAYLOAD_TEXT) publish plain UTF-8 text instead, which a
+ * chat broker accepts as a message of type text and delivers inside its
+ * envelope, {"id":"...","room":"room3","from":"u12","ts":...,
+ * "type":"text","text":"<the payload>"} (doc/protocol.md). The same four
+ * fields are written as fixed-width lower-case hex, so that no JSON
+ * escaping can change them:
+ *
+ *   "mqb " magic(8) " " publisher(8) " " sequence(16) " " send time(16)
+ *
+ * (BENCH_TEXT_HEADER = 55 bytes), then '.' filler up to --size. A
+ * subscriber finds it again after the envelope's first "text" member
+ * (`"text":"`, blanks allowed around the colon); a delivery in which it is
+ * not found is counted in not_envelope and otherwise ignored.
+ *
  * Flow control: each publisher has a window of `window` messages. A slot is
  * taken when a message is sent and freed when all `fanout` deliveries of it
  * have arrived or are known to be lost. A broker delivers one publisher's
@@ -40,9 +54,16 @@
 #include "bench_stats.h"
 
 #define BENCH_PAYLOAD_MIN     24u
+#define BENCH_TEXT_HEADER     55u /* bytes of the text header, the least a chat payload has */
 #define BENCH_PAYLOAD_MAGIC   0x6d716263u
 #define BENCH_SLOT_TIMEOUT_MS 5000u
 #define BENCH_WARMUP_MAX_MS   2000u
+
+/* How the header is written into each payload, and found in a delivery. */
+enum bench_payload {
+    BENCH_PAYLOAD_BINARY, /* 24 binary bytes, delivered as sent */
+    BENCH_PAYLOAD_TEXT,   /* a line of text, delivered inside a chat envelope */
+};
 
 /* One window slot: a message sent and not yet fully delivered. */
 struct bench_slot {
@@ -77,7 +98,8 @@ struct bench_traffic {
     uint32_t rate;      /* per publisher, msg/s; 0 = as fast as the window allows */
     uint64_t count;     /* cap on messages in all, 0 = none */
     uint8_t qos;
-    uint32_t size;    /* payload bytes, >= BENCH_PAYLOAD_MIN */
+    enum bench_payload format;
+    uint32_t size;    /* payload bytes, >= BENCH_PAYLOAD_MIN (BENCH_TEXT_HEADER for text) */
     uint32_t magic;   /* BENCH_PAYLOAD_MAGIC ^ pid */
     pid_t broker_pid; /* sampled for CPU over the publishing time, 0 = none */
     bool quiet;       /* no progress lines */
@@ -93,9 +115,11 @@ struct bench_traffic {
     uint64_t received;
     uint64_t received_in_run; /* before t_end */
     uint64_t duplicates;
-    uint64_t gaps;       /* deliveries proven lost by a later one */
-    uint64_t unexpected; /* deliveries from a source the subscriber should not hear */
-    uint64_t stale;      /* payloads not from this run (ignored) */
+    uint64_t gaps;         /* deliveries proven lost by a later one */
+    uint64_t unexpected;   /* deliveries from a source the subscriber should not hear */
+    uint64_t stale;        /* payloads not from this run (ignored) */
+    uint64_t not_envelope; /* text format: deliveries without our header in a "text" member */
+    uint32_t delivery_b;   /* payload bytes of the first delivery of this run, 0 before */
     uint64_t throttled;
     uint64_t window_timeouts;
     double broker_cpu_pct; /* over [t0, t_end], when broker_pid is set */
@@ -106,11 +130,13 @@ struct bench_traffic {
 
 /*
  * Prepares t for n_pubs publishers on clients (which must outlive t):
- * QoS, size, rate, count and quietness from o; window as given (>= 1).
- * Returns MQ_OK or MQ_ENOMEM.
+ * QoS, size, rate, count and quietness from o; window as given (>= 1);
+ * payloads written in format. Returns MQ_OK, MQ_ENOMEM, or MQ_EINVAL when
+ * o->size is below what format needs.
  */
 int bench_traffic_init(struct bench_traffic *t, struct bench_clients *clients,
-                       const struct bench_opts *o, uint32_t n_pubs, uint32_t window);
+                       const struct bench_opts *o, uint32_t n_pubs, uint32_t window,
+                       enum bench_payload format);
 
 /* Frees what t owns. */
 void bench_traffic_free(struct bench_traffic *t);

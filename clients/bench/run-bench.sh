@@ -10,6 +10,12 @@
 # that both see the same machine. Only the brokers this script started are
 # ever signalled (by PID); a trap stops the one running on any exit.
 #
+# mqchatd runs with its HTTP API off (http.port=0), so that nothing here
+# needs, or collides with, port 8080. The chat rooms run uses a third broker
+# set-up, mqchatd-chat: mqchatd with the chat layer's token secret and
+# chat.auto_create_rooms on, so that chat users log in with tokens the load
+# generator mints and create their rooms by subscribing.
+#
 # Environment (all optional):
 #   BENCH_DURATION  seconds of publishing per traffic run (10)
 #   BENCH_CONNS     idle connections of the conns scenario (19000)
@@ -18,8 +24,8 @@
 #
 # Bounds: every mqchat-bench run is under `timeout`, every wait loop has a
 # fixed number of turns, everything listens on 127.0.0.1 only. The whole run
-# takes about 5-6 minutes (the storage section, clients/bench/storage-bench.sh,
-# about 2 of them).
+# takes about 6-7 minutes (the storage section, clients/bench/storage-bench.sh,
+# about 2 of them; the chat rooms runs about 1).
 
 # ulimit -n and -H are not POSIX, but dash and bash (the sh of Debian and of CI) have them.
 # shellcheck disable=SC3045
@@ -42,6 +48,9 @@ QUEUED_BYTES=8388608
 # User properties (and a Content Type) on every publish of the MQTT 5 fan-out
 # run that measures what properties cost.
 PROPS=4
+# The HS256 secret of mqchatd-chat (chat.token_secret) and of the load
+# generator that mints its users' tokens: a throwaway value for this run.
+TOKEN_SECRET=mqchat-bench-$$-secret
 
 if [ ! -x "$BENCH" ]; then
     echo "run-bench: $BENCH is missing: run make first" >&2
@@ -91,19 +100,24 @@ if ! ulimit -n $NOFILE 2>/dev/null; then
     fi
 fi
 
-# start_broker NAME: starts mqchatd or mosquitto on a free port; sets
-# BROKER_PID and BROKER_PORT. Returns 1 when it does not answer in 5 s.
+# start_broker NAME: starts mqchatd, mqchatd-chat (mqchatd with the chat
+# settings) or mosquitto on a free port; sets BROKER_PID, BROKER_PORT and
+# BROKER_DIR. Returns 1 when it does not answer in 5 s.
 start_broker() {
     name=$1
     BROKER_PORT=$("$BENCH" freeport) || return 1
     dir=$TMP/$name.$BROKER_PORT
+    BROKER_DIR=$dir
     mkdir -p "$dir/data"
     case $name in
-    mqchatd)
-        "$MQCHATD" -p "$BROKER_PORT" --set bind_address=127.0.0.1 \
+    mqchatd | mqchatd-chat)
+        set --
+        [ "$name" = mqchatd-chat ] &&
+            set -- --set chat.token_secret="$TOKEN_SECRET" --set chat.auto_create_rooms=true
+        "$MQCHATD" -p "$BROKER_PORT" --set bind_address=127.0.0.1 --set http.port=0 \
             --set allow_anonymous=true --set sys_interval=0 --set data_dir="$dir/data" \
             --set workers=2 --set max_inflight_messages=$INFLIGHT \
-            --set max_queued_messages=$QUEUED --set max_queued_bytes=$QUEUED_BYTES \
+            --set max_queued_messages=$QUEUED --set max_queued_bytes=$QUEUED_BYTES "$@" \
             >"$dir/log" 2>&1 &
         ;;
     mosquitto)
@@ -152,7 +166,7 @@ run_one() {
     res=$TMP/$key.$name.json
     : >"$res"
     case $name in
-    mqchatd) [ -x "$MQCHATD" ] || { log "mqchatd: $MQCHATD not built"; return 1; } ;;
+    mqchatd*) [ -x "$MQCHATD" ] || { log "mqchatd: $MQCHATD not built"; return 1; } ;;
     mosquitto) [ -x "$MOSQUITTO" ] || { log "mosquitto: $MOSQUITTO not found"; return 1; } ;;
     esac
     start_broker "$name" || return 1
@@ -162,6 +176,12 @@ run_one() {
     rc=$?
     [ $rc -eq 0 ] || log "$key on $name: mqchat-bench exit $rc $(head -c 300 "$TMP/$key.$name.err")"
     stop_broker
+    # What the chat broker committed (spool) and archived (messages), once stopped.
+    if [ "$name" = mqchatd-chat ] && command -v sqlite3 >/dev/null 2>&1; then
+        timeout 30 sqlite3 "$BROKER_DIR/data/mqchat.db" \
+            'SELECT (SELECT count(*) FROM spool) || " " || (SELECT count(*) FROM messages)' \
+            >"$TMP/$key.$name.rows" 2>/dev/null
+    fi
 }
 
 # jget FILE KEY: a value from a one-line JSON result ("" when absent).
@@ -242,16 +262,50 @@ pad_size() {
     done
 }
 
-# run_errors KEY...: the first error of each of these runs, or why it did not run.
+# broker_errors BROKER KEY...: the first error of each of these runs of
+# BROKER, or why it did not run.
+broker_errors() {
+    b=$1
+    shift
+    for k in "$@"; do
+        e=$(sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$TMP/$k.$b.json" 2>/dev/null | tr -d '|')
+        [ -s "$TMP/$k.$b.json" ] || e="did not run (see the make bench output)"
+        [ -z "$e" ] || echo "
+$k on $b: $e"
+    done
+}
+
+# run_errors KEY...: broker_errors for both brokers.
 run_errors() {
     for k in "$@"; do
-        for b in mqchatd mosquitto; do
-            e=$(sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$TMP/$k.$b.json" 2>/dev/null | tr -d '|')
-            [ -s "$TMP/$k.$b.json" ] || e="did not run (see the make bench output)"
-            [ -z "$e" ] || echo "
-$k on $b: $e"
-        done
+        broker_errors mqchatd "$k"
+        broker_errors mosquitto "$k"
     done
+}
+
+# chat_row LABEL PLAIN CHAT FIELD DIGITS: a row of the chat rooms table: FIELD of
+# mqchatd's PLAIN run, of mqchatd-chat's CHAT run and of Mosquitto's PLAIN run,
+# then chat / plain and chat / Mosquitto.
+chat_row() {
+    a=$(num "$TMP/$2.mqchatd.json" "$4" "$5")
+    c=$(num "$TMP/$3.mqchatd-chat.json" "$4" "$5")
+    m=$(num "$TMP/$2.mosquitto.json" "$4" "$5")
+    echo "| $1 | $a | $c | $m | $(ratio "$c" "$a") | $(ratio "$c" "$m") |"
+}
+
+# chat_cpu_row LABEL PLAIN CHAT: broker CPU µs per delivery, as chat_row.
+chat_cpu_row() {
+    a=$(cpu_us "$TMP/$2.mqchatd.json")
+    c=$(cpu_us "$TMP/$3.mqchatd-chat.json")
+    m=$(cpu_us "$TMP/$2.mosquitto.json")
+    echo "| $1 | $a | $c | $m | $(ratio "$c" "$a") | $(ratio "$c" "$m") |"
+}
+
+# rows KEY N: field N (1: committed to the spool, 2: archived) of what
+# mqchatd-chat's KEY run left in SQLite, "-" when unknown.
+rows() {
+    v=$(cut -d' ' -f"$2" "$TMP/$1.mqchatd-chat.rows" 2>/dev/null)
+    echo "${v:--}"
 }
 
 # row LABEL KEY SCENARIO DIGITS: one table row for both brokers and the ratio.
@@ -317,6 +371,16 @@ for b in mqchatd mosquitto; do
     run_one $b rooms rooms --rooms $ROOMS --members $MEMBERS --rate 1 --qos 0 --size 100 \
         --duration "$DURATION"
 done
+# The same rooms through the chat layer (token logins, envelopes, archive),
+# then all three as fast as they go (--rate 0).
+run_one mqchatd-chat chatrooms chat-rooms --token-secret "$TOKEN_SECRET" --rooms $ROOMS \
+    --members $MEMBERS --rate 1 --qos 0 --size 100 --duration "$DURATION"
+run_one mqchatd rooms0 rooms --rooms $ROOMS --members $MEMBERS --rate 0 --qos 0 --size 100 \
+    --duration "$DURATION"
+run_one mqchatd-chat chatrooms0 chat-rooms --token-secret "$TOKEN_SECRET" --rooms $ROOMS \
+    --members $MEMBERS --rate 0 --qos 0 --size 100 --duration "$DURATION"
+run_one mosquitto rooms0 rooms --rooms $ROOMS --members $MEMBERS --rate 0 --qos 0 --size 100 \
+    --duration "$DURATION"
 for b in mqchatd mosquitto; do
     run_one $b conns conns --conns "$CONNS" --conn-window 100
 done
@@ -351,6 +415,20 @@ if [ "$RM_P99" = - ]; then
 else
     RM_V=$(verdict "$RM_LOSS <= 0.1 && $RM_THR == 0 && $RM_RATE >= 0.99 * $RM_WANT && $RM_P99 < 50")
 fi
+# The chat rooms figures for the paragraph of their section.
+CH_ENV=$(num "$TMP/chatrooms.mqchatd-chat.json" delivery_b 0)
+CH_CPU_A=$(cpu_us "$TMP/rooms.mqchatd.json")
+CH_CPU_C=$(cpu_us "$TMP/chatrooms.mqchatd-chat.json")
+CH_CPU_R=$(ratio "$CH_CPU_C" "$CH_CPU_A")
+CH_P99_A=$(num "$TMP/rooms.mqchatd.json" lat_p99_ms 2)
+CH_P99_C=$(num "$TMP/chatrooms.mqchatd-chat.json" lat_p99_ms 2)
+CH_RATE_C=$(num "$TMP/chatrooms.mqchatd-chat.json" delivered_per_s 0)
+CH_SAT_A=$(num "$TMP/rooms0.mqchatd.json" delivered_per_s 0)
+CH_SAT_C=$(num "$TMP/chatrooms0.mqchatd-chat.json" delivered_per_s 0)
+CH_SAT_M=$(num "$TMP/rooms0.mosquitto.json" delivered_per_s 0)
+CH_SAT_PCT=$(pct "$CH_SAT_C" "$CH_SAT_A")
+CH_WIN=$(num "$TMP/chatrooms0.mqchatd-chat.json" window 0)
+CH_SAT_R=$(ratio "$CH_SAT_C" "$CH_SAT_M")
 CN_B=$(num "$TMP/conns.mqchatd.json" rss_per_conn_b 0)
 if [ "$CN_B" = - ]; then
     CN_V="NOT met (did not run)"
@@ -414,6 +492,8 @@ where noted:
 | threads | workers 2 | one (Mosquitto is single-threaded) |
 | Nagle | off (TCP_NODELAY, always) | set_tcp_nodelay true (default: false) |
 | logging | default (info) | errors and warnings, no connection messages |
+| HTTP API | off (http.port 0) | none |
+| chat layer | only the chat rooms runs reach it: chat.token_secret set, chat.auto_create_rooms true | none |
 | open files | $(ulimit -n) | $(ulimit -n) |
 
 ## How it measures
@@ -496,6 +576,76 @@ traffic_table rooms
 row "sends throttled (window full)" throttled rooms 0
 cat <<EOF
 
+## chat rooms: the rooms run through the chat layer
+
+The rooms run again, ${ROOMS} rooms x ${MEMBERS} members, QoS 0, 100 B, through the chat prefix
+(\`mqchat-bench chat-rooms --token-secret S\`) against mqchatd started with the same
+\`chat.token_secret\` and \`chat.auto_create_rooms true\` (column "mqchatd chat"). What it adds to
+the plain run: each of the $((ROOMS * MEMBERS)) clients logs in as its own chat user (u0, u1, ...)
+with an HS256 token the load generator minted, which the broker verifies at CONNECT; subscribing
+to \`chat/room/room<k>\` creates the room (public, its first subscriber the owner) and joins it;
+every publish is checked against the room's ACL from memory (no database on a worker), parsed as
+chat text and wrapped in the broker's envelope, built once per message
+(\`{"id":...,"room":...,"from":...,"ts":...,"type":"text","text":...}\`: about ${CH_ENV} B for
+a 100 B text), which every member receives after a second ACL check at delivery; and every message
+gets a spool row (writer thread, group commit) that the archiver copies into the SQLite archive.
+The load generator finds its sequence number and send time again in the envelope's "text".
+Mosquitto has no chat layer: its plain rooms runs are the reference.
+At 1 msg/s per member the chat run delivers ${CH_RATE_C} deliveries/s at ${CH_CPU_C} µs of broker
+CPU per delivery against ${CH_CPU_A} µs for plain rooms (${CH_CPU_R}x), p99 ${CH_P99_C} ms against
+${CH_P99_A} ms. As fast as they go (\`--rate 0\`, each member keeping a window of ${CH_WIN} messages
+in flight, as in the throughput runs above), mqchatd delivers ${CH_SAT_C} chat deliveries/s,
+${CH_SAT_PCT} of its ${CH_SAT_A} plain ones, and ${CH_SAT_R}x Mosquitto's ${CH_SAT_M}.
+
+At 1 msg/s per member ($((ROOMS * MEMBERS)) msg/s in, $RM_WANT deliveries/s out):
+
+| ${ROOMS} x ${MEMBERS}, QoS 0, 100 B | mqchatd plain | mqchatd chat | Mosquitto plain | chat / plain | chat / Mosquitto |
+| --- | ---: | ---: | ---: | ---: | ---: |
+EOF
+chat_row "deliveries/s" rooms chatrooms delivered_per_s 0
+chat_row "published msg/s" rooms chatrooms published_per_s 0
+chat_row "loss %" rooms chatrooms loss_pct 3
+chat_row "latency p50 ms" rooms chatrooms lat_p50_ms 2
+chat_row "latency p99 ms" rooms chatrooms lat_p99_ms 2
+chat_row "latency max ms" rooms chatrooms lat_max_ms 2
+chat_row "sends throttled (window full)" rooms chatrooms throttled 0
+chat_row "broker CPU % of one core" rooms chatrooms broker_cpu_pct 0
+chat_cpu_row "broker CPU µs per delivery" rooms chatrooms
+chat_row "broker RSS at end KiB" rooms chatrooms rss_after_kb 0
+chat_row "payload B delivered" rooms chatrooms delivery_b 0
+chat_row "connection set-up s" rooms chatrooms setup_s 2
+chat_row "load generator CPU %" rooms chatrooms bench_cpu_pct 0
+cat <<EOF
+
+As fast as they go (\`--rate 0\`, a window of ${CH_WIN} messages per member):
+
+| ${ROOMS} x ${MEMBERS}, QoS 0, 100 B | mqchatd plain | mqchatd chat | Mosquitto plain | chat / plain | chat / Mosquitto |
+| --- | ---: | ---: | ---: | ---: | ---: |
+EOF
+chat_row "deliveries/s" rooms0 chatrooms0 delivered_per_s 0
+chat_row "published msg/s" rooms0 chatrooms0 published_per_s 0
+chat_row "loss %" rooms0 chatrooms0 loss_pct 3
+chat_row "latency p50 ms" rooms0 chatrooms0 lat_p50_ms 2
+chat_row "latency p99 ms" rooms0 chatrooms0 lat_p99_ms 2
+chat_row "broker CPU % of one core" rooms0 chatrooms0 broker_cpu_pct 0
+chat_cpu_row "broker CPU µs per delivery" rooms0 chatrooms0
+chat_row "broker RSS at end KiB" rooms0 chatrooms0 rss_after_kb 0
+chat_row "load generator CPU %" rooms0 chatrooms0 bench_cpu_pct 0
+cat <<EOF
+
+What mqchatd chat left in its database once stopped (a message is committed to the spool, then
+copied to the archive; archived rows stay in the spool for \`store.retention_days\`):
+
+| chat run | messages published | spool rows | archived rows |
+| --- | ---: | ---: | ---: |
+| 1 msg/s per member | $(num "$TMP/chatrooms.mqchatd-chat.json" published 0) | $(rows chatrooms 1) | $(rows chatrooms 2) |
+| --rate 0 | $(num "$TMP/chatrooms0.mqchatd-chat.json" published 0) | $(rows chatrooms0 1) | $(rows chatrooms0 2) |
+EOF
+broker_errors mqchatd rooms0
+broker_errors mqchatd-chat chatrooms chatrooms0
+broker_errors mosquitto rooms0
+cat <<EOF
+
 ## conns: ${CONNS} idle connections, one subscription each
 
 | | mqchatd | mosquitto | mqchatd / mosquitto |
@@ -520,9 +670,11 @@ cat <<EOF
 
 ## Reproducing
 
-    make bench                                  # everything above, about 4-5 minutes
+    make bench                                  # everything above, about 6-7 minutes
     build/mqchat-bench fanout --subs 1000 --pid \$(pidof mqchatd)    # one scenario by hand
     build/mqchat-bench fanout --mqtt 5 --props $PROPS --subs 1000    # the same over MQTT 5
+    build/mqchatd --set chat.token_secret=S --set chat.auto_create_rooms=true --set http.port=0 &
+    build/mqchat-bench chat-rooms --token-secret S --rooms 10 --members 10  # through the chat layer
     build/mqchat-bench --help
 
 Raw results of this run (one JSON line per scenario and broker):
