@@ -307,6 +307,9 @@ int chat_subscribe_check(struct chat *ch, const struct session *s, const char *f
     if (level_is(&lv[0], "user") && mine && n == 3 &&
         (level_is(&lv[2], "events") || level_is(&lv[2], "#") || level_is(&lv[2], "+")))
         return 0;
+    if (level_is(&lv[0], "user") && mine && n == 4 && level_is(&lv[2], "events") &&
+        level_is(&lv[3], "#"))
+        return 0;
     if (level_is(&lv[0], "presence") && n == 2 && chat_name_valid(lv[1].s, lv[1].len))
         return 0;
     return MQTT5_RC_NOT_AUTHORIZED;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/run.sh - runs mqchat's test suites against one build and prints one summary.
 #
-#   sh tests/run.sh BUILD_DIR [unit|broker]
+#   sh tests/run.sh BUILD_DIR [unit|broker|chat]
 #
 # unit    every BUILD_DIR/tests/unit/test_* (cmocka programs)
 # broker  the raw-packet suites (tests/broker/runtests.py), the client
@@ -9,7 +9,10 @@
 #         suite (tests/mqttjs, node --test), once per workers setting in
 #         MQCHAT_WORKERS_LIST (default "1 4"; "1" for Mosquitto, which has
 #         no workers)
-# (none)  both
+# chat    the chat suites: tests/chat (python, tests/chat/runtests.py) and
+#         the chat client-library programs (BUILD_DIR/tests/chat/client_*),
+#         once, with workers=2 (mqchatd only: skipped for Mosquitto)
+# (none)  all three
 #
 # Environment: MQCHAT_BROKER (broker binary, default BUILD_DIR/mqchatd; a
 # path to /usr/sbin/mosquitto runs the broker suites against Mosquitto 2.0),
@@ -26,13 +29,13 @@
 set -u
 
 usage() {
-    echo "usage: sh tests/run.sh BUILD_DIR [unit|broker]" >&2
+    echo "usage: sh tests/run.sh BUILD_DIR [unit|broker|chat]" >&2
     exit 2
 }
 
 [ $# -ge 1 ] || usage
 WHAT=${2:-all}
-case $WHAT in unit | broker | all) ;; *) usage ;; esac
+case $WHAT in unit | broker | chat | all) ;; *) usage ;; esac
 [ -d "$1" ] || { echo "run.sh: no build directory '$1'" >&2; exit 2; }
 BUILD=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,6 +52,8 @@ UNIT_TIMEOUT=120     # seconds per unit test program
 PY_TIMEOUT=300       # seconds for the python broker suite (one workers setting)
 CLIENT_TIMEOUT=180   # seconds per client library program
 JS_TIMEOUT=180       # seconds for the MQTT.js suite (one workers setting)
+CHAT_TIMEOUT=240     # seconds for the python chat suite
+CHAT_WORKERS=2       # the chat suites run once, with this workers setting
 NODE=${NODE:-node}
 NPM=${NPM:-npm}
 MQTTJS=$ROOT/tests/mqttjs
@@ -245,6 +250,66 @@ run_broker() {
     done
 }
 
+# run_program NAME PROGRAM: runs one client-library test program against
+# $BROKER with MQCHAT_WORKERS=$CHAT_WORKERS and records its counts (a
+# program missing, or ending without `N passed, N failed`, is one failure).
+run_program() {
+    if [ ! -x "$2" ]; then
+        echo "== $1: not built ($2)"
+        record "$1" 0 1
+        return
+    fi
+    out=$TMP/client.out
+    MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$CHAT_WORKERS timeout "$CLIENT_TIMEOUT" "$2" >"$out" 2>&1
+    rc=$?
+    cat "$out"
+    counts=$(plain_counts "$out")
+    if [ -z "$counts" ]; then
+        echo "== $1: no result (exit status $rc)"
+        counts="0 1"
+    elif [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
+        counts="${counts% *} 1"
+    fi
+    # shellcheck disable=SC2086
+    record "$1" $counts
+}
+
+# run_chat: the chat suites, once (workers=$CHAT_WORKERS): the python
+# modules of tests/chat, then every tests/chat/client_*.c program.
+run_chat() {
+    case "${MQCHAT_IMPL:-}:$(basename "$BROKER")" in
+        mosquitto:* | *:mosquitto*)
+            echo "== chat suites: skipped (Mosquitto has no chat)"
+            return
+            ;;
+    esac
+    if [ ! -x "$BROKER" ]; then
+        echo "== chat: $BROKER is missing or not executable"
+        record "chat: broker binary $BROKER" 0 1
+        return
+    fi
+    echo "== chat suites: $BROKER, workers=$CHAT_WORKERS =="
+    out=$TMP/chat.out
+    MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$CHAT_WORKERS \
+        timeout "$CHAT_TIMEOUT" "$PYTHON" "$ROOT/tests/chat/runtests.py" >"$out" 2>&1
+    rc=$?
+    cat "$out"
+    counts=$(plain_counts "$out")
+    if [ -z "$counts" ]; then
+        echo "== chat/python: no result (exit status $rc)"
+        counts="0 1"
+    elif [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
+        counts="${counts% *} 1"
+    fi
+    # shellcheck disable=SC2086
+    record "chat/python (workers=$CHAT_WORKERS)" $counts
+    for src in "$ROOT"/tests/chat/client_*.c; do
+        [ -f "$src" ] || continue
+        prog=$BUILD/tests/chat/$(basename "$src" .c)
+        run_program "chat/$(basename "$prog") (workers=$CHAT_WORKERS)" "$prog"
+    done
+}
+
 # start_mariadb: a throwaway MariaDB (tests/mariadb.sh) in $TMP/maria for
 # the storage tests, unless MQCHAT_TEST_MYSQL_URL names a server already or
 # the broker under test is Mosquitto. Exports MQCHAT_TEST_MYSQL_URL,
@@ -271,11 +336,12 @@ start_mariadb() {
 }
 
 START=$(date +%s)
-start_mariadb
+[ "$WHAT" = chat ] || start_mariadb   # the chat suites use SQLite only
 case $WHAT in
     unit) run_unit ;;
     broker) run_broker ;;
-    all) run_unit; run_broker ;;
+    chat) run_chat ;;
+    all) run_unit; run_broker; run_chat ;;
 esac
 
 echo

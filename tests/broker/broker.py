@@ -141,6 +141,7 @@ class Broker:
         self.config.update(config or {})
         self.dir = tempfile.mkdtemp(prefix='mqchat-test-')
         self.port = None
+        self.http_port = None   # mqchatd's HTTP API (http.port), None for Mosquitto
         self.proc = None
         self.returncode = None
         self.crashed = False
@@ -165,7 +166,10 @@ class Broker:
                 lines.append('%s %s' % (k, _fmt(v)))
         else:
             lines = ['port %d' % self.port, 'bind_address 127.0.0.1',
+                     'http.bind_address 127.0.0.1',
                      'data_dir %s' % self.path('data'), 'workers %d' % workers()]
+            if 'http.port' not in self.config:
+                lines.append('http.port %d' % self.http_port)
             for k, v in self.config.items():
                 lines.append('%s %s' % (k, _fmt(v)))
         return '\n'.join(lines) + '\n'
@@ -180,6 +184,14 @@ class Broker:
         A port lost to a race is retried with a new one (three tries)."""
         for attempt in range(3):
             self.port = free_port()
+            if not self.mosquitto:
+                # The HTTP API gets a free port of its own, unless the test sets one.
+                if 'http.port' in self.config:
+                    self.http_port = int(self.config['http.port'])
+                else:
+                    self.http_port = free_port()
+                    while self.http_port == self.port:
+                        self.http_port = free_port()
             self.conf_path = self.path('mosquitto.conf' if self.mosquitto else 'mqchat.conf')
             with open(self.conf_path, 'w') as f:
                 f.write(self._config_text())

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """runtests.py - runs the raw-packet broker tests (test_*.py beside it).
 
-    python3 tests/broker/runtests.py [-j JOBS] [--mosquitto] [MODULE|MODULE.Class[.test]]...
+    python3 tests/broker/runtests.py [-j JOBS] [--mosquitto] [--dir DIR] [MODULE|MODULE.Class[.test]]...
 
 Each module runs in its own python process (JOBS at a time, default 2: the
 tests mostly wait on sockets) under a time limit, so one hung module cannot
@@ -11,7 +11,8 @@ tests are reported above it, not counted). Exit status 0 only if nothing
 failed.
 
 The broker binary comes from MQCHAT_BROKER (see broker.py); --mosquitto is
-short for MQCHAT_BROKER=/usr/sbin/mosquitto.
+short for MQCHAT_BROKER=/usr/sbin/mosquitto. --dir runs the test_*.py of
+another directory (tests/chat) the same way; they import broker.py from here.
 """
 
 import argparse
@@ -88,9 +89,11 @@ class Result(unittest.TestResult):
             self._bad('FAIL', subtest, err)
 
 
-def run_in_process(names):
+def run_in_process(names, test_dir=HERE):
     """Runs the named tests here; prints `RESULT passed failed skipped`."""
     sys.path.insert(0, HERE)
+    if test_dir != HERE:
+        sys.path.insert(0, test_dir)
     import broker
 
     def on_term(sig, frame):
@@ -122,16 +125,18 @@ def main():
     ap = argparse.ArgumentParser(description='mqchat raw-packet broker tests')
     ap.add_argument('-j', '--jobs', type=int, default=int(os.environ.get('MQCHAT_TEST_JOBS', '2')))
     ap.add_argument('--mosquitto', action='store_true', help='test /usr/sbin/mosquitto instead')
+    ap.add_argument('--dir', default=HERE, help='directory of the test_*.py modules')
     ap.add_argument('--in-process', action='store_true', help=argparse.SUPPRESS)
     ap.add_argument('names', nargs='*')
     args = ap.parse_args()
     if args.mosquitto:
         os.environ['MQCHAT_BROKER'] = '/usr/sbin/mosquitto'
+    test_dir = os.path.abspath(args.dir)
     if args.in_process:
-        sys.exit(0 if run_in_process(args.names) else 1)
+        sys.exit(0 if run_in_process(args.names, test_dir) else 1)
 
     names = args.names or sorted(os.path.basename(p)[:-3]
-                                 for p in glob.glob(os.path.join(HERE, 'test_*.py')))
+                                 for p in glob.glob(os.path.join(test_dir, 'test_*.py')))
     # The slowest modules first, so that the others fill in beside them.
     slow = ['test_will', 'test_topics', 'test_limits', 'test_qos', 'test_session', 'test_auth']
     names.sort(key=lambda n: slow.index(n) if n in slow else len(slow))
@@ -150,8 +155,9 @@ def main():
     while pending or running:
         while pending and len(running) < max(1, args.jobs):
             g = pending.pop(0)
-            proc = subprocess.Popen([sys.executable, '-B', os.path.abspath(__file__), '--in-process'] + g,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=HERE)
+            proc = subprocess.Popen([sys.executable, '-B', os.path.abspath(__file__), '--in-process',
+                                     '--dir', test_dir] + g,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=test_dir)
             running.append((g, proc, time.monotonic()))
         time.sleep(0.05)
         for item in list(running):

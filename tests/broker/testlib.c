@@ -181,6 +181,23 @@ static bool tl__port_accepts(int port)
     return ok;
 }
 
+/* True when extra has an `http.port N` line; *port gets N. */
+static bool tl__extra_http_port(const char *extra, int *port)
+{
+    const char *p = extra;
+    while (p && *p) {
+        p += strspn(p, " \t");
+        if (strncmp(p, "http.port", 9) == 0 && (p[9] == ' ' || p[9] == '\t')) {
+            *port = atoi(p + 10);
+            return true;
+        }
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return false;
+}
+
 static int tl__write_config(struct tl_broker *b, const char *extra)
 {
     FILE *f = fopen(b->conf, "w");
@@ -193,9 +210,13 @@ static int tl__write_config(struct tl_broker *b, const char *extra)
             fprintf(f, "user root\n"); /* else it drops to "mosquitto" and cannot read b->dir */
         fprintf(f, "allow_anonymous true\nsys_interval 0\n");
     } else {
-        fprintf(f, "port %d\nbind_address 127.0.0.1\ndata_dir %s/data\nworkers %d\n", b->port,
-                b->dir, tl_workers());
+        fprintf(f,
+                "port %d\nbind_address 127.0.0.1\nhttp.bind_address 127.0.0.1\ndata_dir "
+                "%s/data\nworkers %d\n",
+                b->port, b->dir, tl_workers());
         fprintf(f, "allow_anonymous true\nsys_interval 0\n");
+        if (!tl__extra_http_port(extra, &b->http_port))
+            fprintf(f, "http.port %d\n", b->http_port);
     }
     if (extra)
         fputs(extra, f);
@@ -299,7 +320,11 @@ int tl_broker_start(struct tl_broker *b, const char *extra)
     for (int attempt = 0; attempt < 3; attempt++) {
         double deadline;
         b->port = tl__free_port();
-        if (b->port <= 0 || tl__write_config(b, extra) != 0 || tl__spawn(b) != 0) {
+        b->http_port = 0; /* the HTTP API's port, mqchatd only (tl__write_config) */
+        while (!b->mosquitto && b->port > 0 && (b->http_port == 0 || b->http_port == b->port))
+            b->http_port = tl__free_port();
+        if (b->port <= 0 || b->http_port < 0 || tl__write_config(b, extra) != 0 ||
+            tl__spawn(b) != 0) {
             printf("cannot set up the broker: %s\n", strerror(errno));
             return -1;
         }

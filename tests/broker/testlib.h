@@ -29,6 +29,8 @@
 struct tl_broker {
     pid_t pid;      /* 0 when not running */
     int port;       /* the loopback TCP port it listens on */
+    int http_port;  /* mqchatd's HTTP API (http.port): a free port unless the
+                       extra config sets one; 0 for Mosquitto */
     bool mosquitto; /* run as Mosquitto (see above) */
     int status;     /* exit status once stopped: 0..255, 128+signal, -1 unknown */
     char dir[256];  /* the temporary directory (config, log, data) */
@@ -39,9 +41,10 @@ struct tl_broker {
 
 /*
  * Starts the broker. extra is appended to the generated config (lines of
- * `key value`, mqchatd names; NULL for none). Returns 0 when the port
- * accepts connections, -1 (with the log printed) when the broker exits or
- * does not accept within 10 s.
+ * `key value`, mqchatd names; NULL for none). mqchatd also gets `http.port`
+ * = a free port (b->http_port) unless extra has an `http.port` line.
+ * Returns 0 when the port accepts connections, -1 (with the log printed)
+ * when the broker exits or does not accept within 10 s.
  */
 int tl_broker_start(struct tl_broker *b, const char *extra);
 

@@ -82,6 +82,7 @@ class Broker {
     this.mosquitto = isMosquitto();
     this.proc = null;
     this.port = 0;
+    this.httpPort = 0; // mqchatd's HTTP API (http.port); 0 for Mosquitto
     this.dir = null;
     this.exitStatus = null; // 0..255, 128 + signal, once exited
   }
@@ -98,8 +99,10 @@ class Broker {
       if (process.getuid && process.getuid() === 0) text += 'user root\n';
       text += 'allow_anonymous true\nsys_interval 0\n';
     } else {
-      text = `port ${this.port}\nbind_address 127.0.0.1\ndata_dir ${this.dir}/data\n` +
+      text = `port ${this.port}\nbind_address 127.0.0.1\nhttp.bind_address 127.0.0.1\n` +
+        `data_dir ${this.dir}/data\n` +
         `workers ${workers()}\nallow_anonymous true\nsys_interval 0\n`;
+      if (!/^\s*http\.port\s/m.test(extra || '')) text += `http.port ${this.httpPort}\n`;
     }
     return text + (extra || '');
   }
@@ -113,6 +116,13 @@ class Broker {
     this.logPath = path.join(this.dir, 'broker.log');
     for (let attempt = 0; attempt < 3; attempt++) {
       this.port = await freePort();
+      // The HTTP API gets a free port of its own, unless extra sets one.
+      const set = /^\s*http\.port\s+(\d+)/m.exec(extra || '');
+      this.httpPort = 0;
+      if (set) this.httpPort = parseInt(set[1], 10);
+      while (!this.mosquitto && !set && (this.httpPort === 0 || this.httpPort === this.port)) {
+        this.httpPort = await freePort();
+      }
       fs.writeFileSync(conf, this.config(extra));
       const log = fs.openSync(this.logPath, 'a');
       const args = this.mosquitto ? ['-c', conf] : ['-c', conf, '-p', String(this.port)];

@@ -1,0 +1,404 @@
+"""chatlib.py - what the chat suites (tests/chat/test_*.py) share.
+
+The chat suites test doc/protocol.md end to end: the real mqchatd started by
+tests/broker/broker.py (free MQTT and HTTP ports, a generated config and
+data_dir in a temporary directory) with the chat keys set, the HTTP API
+driven with curl, and MQTT spoken packet by packet with broker.py's Client
+(3.1.1) and Client5 (5.0).
+
+Here:
+  - chat_config(): chat.service_key and chat.token_secret (random per run);
+  - mint(): an HS256 JWT made here, as an integrator's back end would (with
+    any claims, key, header), and claims() to read one;
+  - http(): one HTTP request through curl, answering a Response (status,
+    body, parsed JSON);
+  - ChatTest: a BrokerTest5 with one broker per class and helpers for users,
+    tokens, rooms, chat clients, envelopes and notices.
+
+Names of users and rooms come from uid(), so tests sharing a broker never
+see each other's state. Every wait is bounded (broker.WAIT / broker.QUIET).
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'broker'))
+
+import broker  # noqa: E402
+from broker import (QUIET, WAIT, BrokerTest5, Client5, Publish, connack, puback,  # noqa: E402
+                    pubrec)
+
+SERVICE_KEY = 'svc-' + secrets.token_hex(16)
+TOKEN_SECRET = 'jwt-' + secrets.token_hex(24)
+PREFIX = 'chat'
+TOKEN_TTL = 86400          # chat.token_ttl default: 1 day
+CLOCK_SLACK_MS = 10000     # an envelope's ts must be this close to our clock
+
+# Reason codes of doc/protocol.md, "Refusals".
+NOT_AUTHORIZED = 0x87
+TOPIC_NAME_INVALID = 0x90
+QUOTA_EXCEEDED = 0x97
+PAYLOAD_FORMAT_INVALID = 0x99
+BAD_USER_OR_PASSWORD_V5 = 0x86
+BAD_USER_OR_PASSWORD_311 = 4
+NOT_AUTHORIZED_311 = 5
+SUBACK_FAILURE_311 = 0x80
+
+
+def chat_config(extra=None):
+    """The config of a chat broker (the harness adds port, data_dir in its
+    temporary directory, http.port, workers, allow_anonymous true)."""
+    c = {'chat.service_key': SERVICE_KEY, 'chat.token_secret': TOKEN_SECRET,
+         'http.bind_address': '127.0.0.1'}
+    c.update(extra or {})
+    return c
+
+
+# ---------------------------------------------------------------------------
+# JWT (HS256), made here.
+
+def b64url(b):
+    if isinstance(b, str):
+        b = b.encode()
+    return base64.urlsafe_b64encode(b).rstrip(b'=').decode()
+
+
+def b64url_decode(s):
+    return base64.urlsafe_b64decode(s + '=' * (-len(s) % 4))
+
+
+def _compact(obj):
+    return json.dumps(obj, separators=(',', ':')).encode()
+
+
+def sign(signing_input, secret=TOKEN_SECRET):
+    if isinstance(secret, str):
+        secret = secret.encode()
+    return b64url(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())
+
+
+def mint(sub, exp=None, role=None, iat=None, secret=TOKEN_SECRET, claims=None, header=None):
+    """An HS256 token for sub, valid one hour unless exp (Unix seconds) says
+    otherwise; claims are added to (or replace) the payload's members."""
+    payload = {'sub': sub, 'exp': int(time.time()) + 3600 if exp is None else exp}
+    if iat is not None:
+        payload['iat'] = iat
+    if role is not None:
+        payload['role'] = role
+    payload.update(claims or {})
+    head = b64url(_compact(header or {'alg': 'HS256', 'typ': 'JWT'}))
+    body = b64url(_compact(payload))
+    return '%s.%s.%s' % (head, body, sign(head + '.' + body, secret))
+
+
+def claims(token):
+    """The payload of a token, parsed (no signature check)."""
+    return json.loads(b64url_decode(token.split('.')[1]))
+
+
+# ---------------------------------------------------------------------------
+# HTTP through curl.
+
+class Response:
+    def __init__(self, status, body, method, path, err='', headers=None):
+        self.status = status
+        self.body = body
+        self.method = method
+        self.path = path
+        self.err = err
+        self.headers = headers or {}   # lower-case name -> value (the last of a name)
+        try:
+            self.json = json.loads(body.decode()) if body else None
+        except (ValueError, UnicodeDecodeError):
+            self.json = None
+
+    @property
+    def text(self):
+        return self.body.decode(errors='replace')
+
+    def __repr__(self):
+        b = self.text
+        return '%s %s -> %d %s%s' % (self.method, self.path, self.status,
+                                     b[:300] + ('...' if len(b) > 300 else ''),
+                                     (' (curl: %s)' % self.err.strip()) if self.err else '')
+
+
+def http(port, method, path, body=None, bearer=None, headers=(), timeout=10):
+    """One request to 127.0.0.1:port. body: bytes/str sent as is, anything
+    else as JSON. Status 0 when curl got no answer."""
+    argv = ['curl', '-sS', '--max-time', str(timeout), '-o', '-', '-w', '\n%{http_code}']
+    # (curl -X HEAD would wait for a body that never comes)
+    argv += ['--head'] if method == 'HEAD' else ['-X', method]
+    if bearer is not None:
+        argv += ['-H', 'Authorization: Bearer ' + bearer]
+    for h in headers:
+        argv += ['-H', h]
+    data = None
+    if body is not None:
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        if isinstance(data, str):
+            data = data.encode()
+        argv += ['-H', 'Content-Type: application/json', '--data-binary', '@-']
+    with tempfile.NamedTemporaryFile(prefix='mqchat-curl-') as hdr:
+        argv += ['-D', hdr.name, 'http://127.0.0.1:%d%s' % (port, path)]
+        r = subprocess.run(argv, input=data or b'', stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout + 5)
+        heads = {}
+        for line in open(hdr.name, 'rb').read().decode(errors='replace').splitlines():
+            if line.startswith('HTTP/'):
+                heads = {}      # a 100 Continue comes first
+            elif ':' in line:
+                k, v = line.split(':', 1)
+                heads[k.strip().lower()] = v.strip()
+    out = r.stdout
+    i = out.rfind(b'\n')
+    try:
+        status = int(out[i + 1:].decode() or '0')
+    except ValueError:
+        status = 0
+    return Response(status, out[:i] if i >= 0 else b'', method, path,
+                    r.stderr.decode(errors='replace') if r.returncode else '', heads)
+
+
+# ---------------------------------------------------------------------------
+# Envelopes and notices.
+
+ID_RE = re.compile(r'^[1-9][0-9]{0,19}$')
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def parse_json(payload, what='payload'):
+    try:
+        v = json.loads(payload.decode())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise AssertionError('%s is not JSON (%s): %r' % (what, e, payload[:200]))
+    if not isinstance(v, dict):
+        raise AssertionError('%s is not a JSON object: %r' % (what, payload[:200]))
+    return v
+
+
+class ChatTest(BrokerTest5):
+    """One chat broker per class (SHARED); CONFIG is chat_config() unless a
+    class says otherwise."""
+
+    CONFIG = chat_config()
+    SHARED = True
+
+    # ---- HTTP ----
+
+    def http(self, method, path, body=None, bearer=None, **kw):
+        return http(self.broker.http_port, method, path, body, bearer, **kw)
+
+    def api(self, method, path, body=None, bearer=None, status=200, code=None, **kw):
+        """A request that must answer `status`; for an error status the body
+        must be {"error": "...", "code": code}. Returns the parsed body."""
+        r = self.http(method, path, body, bearer, **kw)
+        self.assertEqual(r.status, status, 'expected %d: %r' % (status, r))
+        if status >= 400:
+            self.assert_error(r, status, code)
+        return r.json
+
+    def assert_error(self, r, status, code=None):
+        self.assertEqual(r.status, status, repr(r))
+        self.assertIsInstance(r.json, dict, 'error body is not a JSON object: %r' % r)
+        self.assertIsInstance(r.json.get('error'), str, repr(r))
+        self.assertTrue(r.json['error'], repr(r))
+        if code is not None:
+            self.assertEqual(r.json.get('code'), code, repr(r))
+
+    def svc(self, method, path, body=None, status=200, code=None):
+        return self.api(method, path, body, SERVICE_KEY, status, code)
+
+    # ---- users and tokens ----
+
+    def make_user(self, name=None, password=None, role='user'):
+        """Creates a user through the service key; returns its name."""
+        name = name or self.uid('u')
+        body = {'id': name, 'role': role}
+        if password is not None:
+            body['password'] = password
+        got = self.svc('POST', '/v1/users', body, 201)
+        self.assertEqual(got.get('id'), name, repr(got))
+        self.assertEqual(got.get('role'), role, repr(got))
+        return name
+
+    def service_token(self, user, ttl=3600):
+        """A token for user minted by the service role (no password)."""
+        got = self.svc('POST', '/v1/tokens', {'user': user, 'ttl': ttl}, 200)
+        self.assertEqual(got.get('user'), user, repr(got))
+        return got['token']
+
+    def password_token(self, user, password):
+        got = self.api('POST', '/v1/tokens', {'user': user, 'password': password}, status=200)
+        self.assertEqual(got.get('user'), user, repr(got))
+        return got['token']
+
+    def new_user(self, what='u', role='user'):
+        """(name, token) of a new user without a password."""
+        name = self.make_user(self.uid(what), role=role)
+        return name, self.service_token(name)
+
+    # ---- rooms ----
+
+    def make_room(self, token, name=None, private=False, member_cap=0):
+        name = name or self.uid('r')
+        got = self.api('POST', '/v1/rooms', {'name': name, 'private': private,
+                                              'member_cap': member_cap}, token, 201)
+        self.assertEqual(got.get('name'), name, repr(got))
+        self.assertEqual(got.get('private'), private, repr(got))
+        return name
+
+    def join(self, room, token, user=None, status=200, code=None):
+        return self.api('POST', '/v1/rooms/%s/join' % room, {'user': user} if user else None,
+                        token, status, code)
+
+    def leave(self, room, token, user=None, status=200, code=None):
+        return self.api('POST', '/v1/rooms/%s/leave' % room, {'user': user} if user else None,
+                        token, status, code)
+
+    def history(self, path, token=SERVICE_KEY, status=200, code=None):
+        """GET a history path; returns the messages list (status 200)."""
+        got = self.api('GET', path, None, token, status, code)
+        if status != 200:
+            return got
+        self.assertIsInstance(got.get('messages'), list, repr(got))
+        return got['messages']
+
+    # ---- MQTT clients ----
+
+    def chat311(self, user, password, client_id=None, clean=True, subs=(), name=None,
+                session_present=False):
+        """A 3.1.1 client logged in (CONNACK 0 checked), subscribed to subs
+        ([(filter, qos)], each granted)."""
+        c = self.client(name or user)
+        c.send(broker.connect(client_id or self.uid('c'), clean=clean, username=user,
+                              password=password))
+        c.expect(connack(session_present, 0), msg='(CONNACK for %s)' % user)
+        if subs:
+            c.do_subscribe(list(subs))
+        return c
+
+    def chat5(self, user, password, client_id=None, clean=True, subs=(), name=None,
+              properties=None, session_present=False):
+        """A v5 client logged in (reason 0 checked), subscribed to subs
+        ([(filter, options)], each granted its QoS)."""
+        c = self.client5(name or user)
+        c.do_connect5(client_id or self.uid('c'), username=user, password=password,
+                      clean=clean, properties=properties, session_present=session_present)
+        if subs:
+            c.do_subscribe5(list(subs))
+        return c
+
+    def refused_connect(self, user, password, v5=False):
+        """CONNECT must be refused: 3.1.1 CONNACK 4, v5 CONNACK 0x86."""
+        if v5:
+            c = self.client5('refused-' + str(user))
+            c.send(broker.connect5(self.uid('c'), username=user, password=password))
+            c.expect_connack5(BAD_USER_OR_PASSWORD_V5, session_present=False,
+                              msg='(user %r must be refused)' % user)
+        else:
+            c = self.client('refused-' + str(user))
+            c.send(broker.connect(self.uid('c'), username=user, password=password))
+            c.expect(connack(False, BAD_USER_OR_PASSWORD_311),
+                     msg='(user %r must be refused with 4)' % user)
+        c.close()
+
+    # ---- reading ----
+
+    def next_pub(self, c, timeout=WAIT, msg=''):
+        """The next PUBLISH on c, decoded (Publish or Publish5), acknowledged."""
+        if isinstance(c, Client5):
+            p = c.next_publish5(timeout, msg)
+            c.ack(p)
+            return p
+        raw = c.expect_packet(timeout, msg)
+        if raw[0] >> 4 != 3:
+            raise AssertionError('%s: expected a PUBLISH, got %s %s' % (c.name, broker.hexs(raw), msg))
+        p = Publish(raw)
+        if p.qos == 1:
+            c.send(puback(p.mid))
+        elif p.qos == 2:
+            c.send(pubrec(p.mid))
+            c.expect_ack(broker.pubrel(p.mid))
+            c.send(broker.pubcomp(p.mid))
+        return p
+
+    def expect_env(self, c, topic, sender=None, qos=None, msg='', **fields):
+        """The next PUBLISH on c must be on topic and carry an envelope
+        (checked: id, from, ts, type), with the given fields equal. Returns
+        (publish, envelope)."""
+        p = self.next_pub(c, msg=msg or '(envelope on %s)' % topic)
+        self.assertEqual(p.topic, topic, '%s: %r %s' % (c.name, p, msg))
+        if qos is not None:
+            self.assertEqual(p.qos, qos, '%s: %r %s' % (c.name, p, msg))
+        env = parse_json(p.payload, 'envelope on %s' % topic)
+        self.check_envelope(env, sender)
+        for k, v in fields.items():
+            self.assertEqual(env.get(k, '<absent>'), v, '%s: member %r of %r %s'
+                             % (c.name, k, env, msg))
+        return p, env
+
+    def check_envelope(self, env, sender=None):
+        self.assertIsInstance(env.get('id'), str, 'id must be a decimal string: %r' % env)
+        self.assertRegex(env['id'], ID_RE, repr(env))
+        self.assertLess(int(env['id']), 1 << 64, repr(env))
+        self.assertIsInstance(env.get('ts'), int, repr(env))
+        self.assertLess(abs(env['ts'] - now_ms()), CLOCK_SLACK_MS, 'ts not now: %r' % env)
+        self.assertIsInstance(env.get('type'), str, repr(env))
+        if sender is not None:
+            self.assertEqual(env.get('from'), sender, repr(env))
+
+    def expect_notice(self, c, user, topic, reason, code, msg=''):
+        """The next PUBLISH on c must be the notice of a refused publish on
+        chat/user/{user}/events."""
+        p = self.next_pub(c, msg=msg or '(notice %s)' % reason)
+        self.assertEqual(p.topic, '%s/user/%s/events' % (PREFIX, user), '%r %s' % (p, msg))
+        n = parse_json(p.payload, 'notice')
+        want = {'type': 'notice', 'event': 'rejected', 'topic': topic, 'reason': reason,
+                'code': code}
+        self.assertEqual({k: n.get(k) for k in want}, want, 'notice %r %s' % (n, msg))
+        return n
+
+    def quiet(self, *clients, msg=''):
+        """Nothing arrives on any of the clients within QUIET (listened to
+        on the first; the others have had that time too)."""
+        for i, c in enumerate(clients):
+            t = QUIET if i == 0 else 0.05
+            if isinstance(c, Client5):
+                c.expect_nothing5(t, msg=msg)
+            else:
+                c.expect_nothing(t, msg=msg)
+
+    # ---- publishing ----
+
+    def pub(self, c, topic, payload, qos=1, reason=0):
+        """Publishes with the whole acknowledgement flow; a v5 client's
+        PUBACK must carry reason (a 3.1.1 client always gets the plain
+        PUBACK)."""
+        if isinstance(payload, (dict, list)):
+            payload = json.dumps(payload)
+        if isinstance(c, Client5):
+            return c.do_publish5(topic, payload, qos, reason=reason)
+        return c.do_publish(topic, payload, qos)
+
+    def room_topic(self, room):
+        return '%s/room/%s' % (PREFIX, room)
+
+    def dm_topic(self, user):
+        return '%s/dm/%s' % (PREFIX, user)
+
+    def events_topic(self, user):
+        return '%s/user/%s/events' % (PREFIX, user)
