@@ -98,14 +98,18 @@ enum chat_kind chat_topic_parse(const struct chat *ch, const char *topic, size_t
 
 /*
  * Who logs in. user and password as in the CONNECT (password may be NULL).
- * Returns MQ_OK with *role (a chat user by password, or a token whose sub
- * is user); MQ_EDENIED (a chat user with a wrong password, a token that is
- * tampered, expired, or for someone else); MQ_ENOTFOUND when user is not a
- * chat user and the password is not a token: the caller then asks
- * password_file.
+ * Returns MQ_OK with *role (a token whose sub is user); MQ_EAGAIN when user
+ * is a chat user with a password: *role is set and the user's Argon2id
+ * hash is copied into hash (PASSWORD_HASH_MAX bytes), and the caller
+ * checks the password against it with password_verify(), off the loop (it
+ * costs tens of milliseconds); MQ_EDENIED (a chat user without a password
+ * hash or given none, a token that is tampered, expired, or for someone
+ * else); MQ_ENOTFOUND when user is not a chat user and the password is not
+ * a token: the caller then asks password_file.
  */
 int chat_authenticate(struct chat *ch, const char *user, size_t user_len, const uint8_t *password,
-                      size_t password_len, int64_t now_s, enum chat_role *role);
+                      size_t password_len, int64_t now_s, enum chat_role *role, char *hash,
+                      size_t hashlen);
 
 /*
  * SUBSCRIBE: filter[0..len) (the inner filter of a $share one) from s.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "handlers.h"
 #include "log.h"
 #include "mqtt5.h"
 #include "protocol.h"
@@ -141,6 +142,7 @@ void conn_close(struct conn *c, const char *why)
             c->w->count.bytes_sent += (uint64_t)n;
     }
     conn_unlink(c);
+    connect_forget_check(c);
     if (c->s) {
         struct session *s = c->s;
         c->s = NULL;
@@ -432,22 +434,27 @@ int conn_adopt(struct worker *w, int fd, uint8_t *bytes, uint32_t len)
         return MQ_EIO;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    if (bytes) {
-        c->in = bytes;
-        c->in_len = c->in_cap = len;
-        long used = conn_process(c, c->in, len);
-        if (used < 0)
-            return MQ_OK;
-        if ((size_t)used == len) {
-            free(c->in);
-            c->in = NULL;
-            c->in_len = c->in_cap = 0;
-        } else {
-            memmove(c->in, c->in + used, len - (size_t)used);
-            c->in_len = (uint32_t)(len - (size_t)used);
-        }
-    }
+    if (bytes)
+        conn_replay(c, bytes, len);
     return MQ_OK;
+}
+
+void conn_replay(struct conn *c, uint8_t *bytes, size_t len)
+{
+    free(c->in);
+    c->in = bytes;
+    c->in_len = c->in_cap = (uint32_t)len;
+    long used = conn_process(c, c->in, len);
+    if (used < 0)
+        return;
+    if ((size_t)used == len) {
+        free(c->in);
+        c->in = NULL;
+        c->in_len = c->in_cap = 0;
+    } else {
+        memmove(c->in, c->in + used, len - (size_t)used);
+        c->in_len = (uint32_t)(len - (size_t)used);
+    }
 }
 
 void conn_handoff(struct conn *c, unsigned dest, const uint8_t *from, size_t len)

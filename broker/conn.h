@@ -59,7 +59,13 @@ struct conn {
     uint8_t state;          /* enum conn_state */
     bool dirty;
     bool disconnect_sent; /* a DISCONNECT was received: no will */
-    bool read_paused;     /* input stopped: too many acknowledgements held */
+    bool read_paused;     /* input stopped: too many acknowledgements held, or a
+                             password being checked */
+    struct password_check *password_check; /* the CONNECT's password being checked
+                             off the loop (handle_connect.c), or NULL */
+    uint8_t login_verdict; /* that check's answer for the CONNECT replayed after
+                              it: 0 none, 1 the password matched, 2 it did not */
+    uint8_t login_role;    /* with verdict 1: the user's enum chat_role */
     const char *doomed;   /* why the conn must close at turn end (slow reader,
                              no memory): set by conn_reserve, which never closes
                              synchronously so that callers' sessions stay valid */
@@ -82,6 +88,13 @@ struct conn {
  * ownership of bytes. MQ_OK, or an error after closing fd and freeing bytes.
  */
 int conn_adopt(struct worker *w, int fd, uint8_t *bytes, uint32_t len);
+
+/*
+ * Processes bytes[0..len) (malloc'd; the conn takes them) as if they had
+ * just been read, in place of any unframed input it held: the bytes of a
+ * CONNECT set aside while its password was checked, and what followed.
+ */
+void conn_replay(struct conn *c, uint8_t *bytes, size_t len);
 
 /*
  * Reserves n bytes at the end of c's output and returns where to write

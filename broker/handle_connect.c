@@ -27,6 +27,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "mqtt5.h"
+#include "password.h"
 #include "persist.h"
 #include "protocol.h"
 #include "session.h"
@@ -82,12 +83,16 @@ static int connect_refuse(struct conn *c, uint8_t rc)
     return MQ_EDENIED;
 }
 
-/* Checks credentials: a chat user's password or token (chat.h), else the
- * password file, else allow_anonymous. *role gets the chat role: none for
- * a client whose user name nobody checked.
- * Returns MQTT_CONNACK_ACCEPTED or the refusing return code. */
+/* connect_authenticate(): the chat user's password must be checked first. */
+#define CONNECT_CHECK_PASSWORD 0xff
+
+/* Checks credentials: a chat user's token (chat.h), else the password file,
+ * else allow_anonymous. *role gets the chat role: none for a client whose
+ * user name nobody checked. Returns MQTT_CONNACK_ACCEPTED, the refusing
+ * return code, or CONNECT_CHECK_PASSWORD with the chat user's hash in hash
+ * (and *role set) when the password must be checked against it. */
 static uint8_t connect_authenticate(struct conn *c, const struct mqtt_connect *m,
-                                    enum chat_role *role)
+                                    enum chat_role *role, char hash[PASSWORD_HASH_MAX])
 {
     *role = CHAT_ROLE_NONE;
     const struct auth_snapshot *a = c->w->auth;
@@ -95,9 +100,11 @@ static uint8_t connect_authenticate(struct conn *c, const struct mqtt_connect *m
     const uint8_t *pw = m->has_password ? (const uint8_t *)m->password.s : NULL;
     if (m->has_username && ch) {
         int rc = chat_authenticate(ch, m->username.s, m->username.len, pw, m->password.len,
-                                   (int64_t)time(NULL), role);
+                                   (int64_t)time(NULL), role, hash, PASSWORD_HASH_MAX);
         if (rc == MQ_OK)
             return MQTT_CONNACK_ACCEPTED;
+        if (rc == MQ_EAGAIN)
+            return CONNECT_CHECK_PASSWORD;
         if (rc == MQ_EDENIED)
             return MQTT_CONNACK_BAD_CREDENTIALS;
     }
@@ -109,6 +116,97 @@ static uint8_t connect_authenticate(struct conn *c, const struct mqtt_connect *m
         return MQTT_CONNACK_ACCEPTED;
     }
     return c->w->b->cfg->allow_anonymous ? MQTT_CONNACK_ACCEPTED : MQTT_CONNACK_NOT_AUTHORIZED;
+}
+
+/*
+ * A chat user's password, checked on libuv's thread pool: an Argon2id
+ * check costs tens of milliseconds, which the worker's other clients must
+ * not wait for. The connection stops reading; the CONNECT and the bytes
+ * after it wait here and are replayed when the answer is in, with the
+ * answer in the conn (login_verdict), so that the second pass does not
+ * check again.
+ */
+struct password_check {
+    uv_work_t req;
+    struct conn *c;   /* NULL once the connection closed meanwhile */
+    uint8_t *bytes;   /* the CONNECT and what followed it (malloc'd) */
+    size_t len;
+    uint8_t role;     /* the user's chat role, for a match */
+    int result;       /* password_verify()'s answer */
+    char hash[PASSWORD_HASH_MAX];
+    size_t password_len;
+    uint8_t password[]; /* wiped before it is freed */
+};
+
+static void password_check_free(struct password_check *pc)
+{
+    explicit_bzero(pc->password, pc->password_len);
+    free(pc->bytes);
+    free(pc);
+}
+
+static void password_check_run(uv_work_t *req) /* a thread-pool thread */
+{
+    struct password_check *pc = req->data;
+    pc->result = password_verify(pc->hash, pc->password, pc->password_len);
+}
+
+static void password_check_done(uv_work_t *req, int status) /* the worker's loop */
+{
+    struct password_check *pc = req->data;
+    struct conn *c = pc->c;
+    if (!c) {
+        password_check_free(pc);
+        return;
+    }
+    c->password_check = NULL;
+    c->login_verdict = status == 0 && pc->result == MQ_OK ? 1 : 2;
+    c->login_role = pc->role;
+    uint8_t *bytes = pc->bytes;
+    pc->bytes = NULL;
+    size_t len = pc->len;
+    password_check_free(pc);
+    conn_replay(c, bytes, len);
+    c->login_verdict = 0;
+    conn_pause_reading(c, false);
+}
+
+void connect_forget_check(struct conn *c)
+{
+    if (c->password_check)
+        c->password_check->c = NULL;
+    c->password_check = NULL;
+}
+
+/* Sets the CONNECT (from[0..len): it and what followed) aside while the
+ * password is checked. PROTOCOL_STOP, or MQ_ENOMEM. */
+static int connect_check_password(struct conn *c, const struct mqtt_connect *m,
+                                  const char *hash, enum chat_role role, const uint8_t *from,
+                                  size_t len)
+{
+    struct password_check *pc = calloc(1, sizeof(*pc) + m->password.len);
+    uint8_t *bytes = malloc(len ? len : 1);
+    if (!pc || !bytes) {
+        free(pc);
+        free(bytes);
+        return MQ_ENOMEM;
+    }
+    memcpy(bytes, from, len);
+    pc->req.data = pc;
+    pc->c = c;
+    pc->bytes = bytes;
+    pc->len = len;
+    pc->role = (uint8_t)role;
+    snprintf(pc->hash, sizeof(pc->hash), "%s", hash);
+    pc->password_len = m->password.len;
+    memcpy(pc->password, m->password.s, m->password.len);
+    if (uv_queue_work(&c->w->loop, &pc->req, password_check_run, password_check_done) != 0) {
+        password_check_free(pc);
+        return MQ_EIO;
+    }
+    c->password_check = pc;
+    conn_pause_reading(c, true);
+    return PROTOCOL_STOP;
 }
 
 /*
@@ -278,8 +376,16 @@ int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *re
         keepalive = server_keepalive = cfg->max_keepalive;
     }
 
-    enum chat_role role;
-    uint8_t verdict = connect_authenticate(c, m, &role);
+    enum chat_role role = (enum chat_role)c->login_role;
+    uint8_t verdict;
+    if (c->login_verdict) { /* the replay after a password check */
+        verdict = c->login_verdict == 1 ? MQTT_CONNACK_ACCEPTED : MQTT_CONNACK_BAD_CREDENTIALS;
+    } else {
+        char hash[PASSWORD_HASH_MAX];
+        verdict = connect_authenticate(c, m, &role, hash);
+        if (verdict == CONNECT_CHECK_PASSWORD)
+            return connect_check_password(c, m, hash, role, rest, rest_len);
+    }
     if (verdict != MQTT_CONNACK_ACCEPTED)
         return connect_refuse(c, verdict);
 

@@ -13,8 +13,14 @@
 
 struct conn;
 
+/* CONNECT. A chat user's password is checked on libuv's thread pool: the
+ * connection stops reading, the CONNECT and what followed it are set aside
+ * and replayed once the answer is in (PROTOCOL_STOP meanwhile). */
 int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *rest,
                    size_t rest_len);
+/* Called by conn_close: a password check still running for c is
+ * forgotten (its answer is dropped when it comes). */
+void connect_forget_check(struct conn *c);
 int handle_publish(struct conn *c, const struct mqtt_frame *f);
 int handle_puback(struct conn *c, const struct mqtt_frame *f);
 int handle_pubrec(struct conn *c, const struct mqtt_frame *f);

@@ -183,6 +183,48 @@ class MqttLoginTest(ChatTest):
         self.refused_connect(name, 'wrong horse', v5=True)
         self.refused_connect(name, PW + ' ')
 
+    def test_password_login_pipelined_packets_replayed(self):
+        """The password is checked off the worker's loop: what the client
+        sent behind its CONNECT, in the same write, waits and is handled
+        after the CONNACK, in order."""
+        name = self.make_user(password=PW)
+        room = self.make_room(self.password_token(name, PW))
+        c = self.client('pipelined')
+        c.send(broker.connect(self.uid('c'), username=name, password=PW) +
+               broker.subscribe(1, [(self.room_topic(room), 1)]) +
+               broker.publish(self.room_topic(room), b'hi from the pipe', qos=1, mid=2) +
+               broker.packet(0xC0, b''))  # PINGREQ
+        c.expect(connack(False, 0), msg='(CONNACK after the password check)')
+        c.expect(broker.suback(1, [1]), msg='(SUBACK of the pipelined SUBSCRIBE)')
+        # The envelope, the PUBACK (held until the archive row committed) and
+        # the PINGRESP: in an order that depends on the loop's turns.
+        got = [c.read() for _ in range(3)]
+        self.assertIn(broker.puback(2), got, repr(got))
+        self.assertIn(b'\xd0\x00', got, repr(got))
+        env = [p for p in got if p[:1] and p[0] >> 4 == 3]
+        self.assertEqual(len(env), 1, repr(got))
+        self.assertIn(b'"text":"hi from the pipe"', env[0])
+        c.disconnect()
+
+    def test_wrong_password_pipelined_packets_dropped(self):
+        name = self.make_user(password=PW)
+        c = self.client('pipelined-wrong')
+        c.send(broker.connect(self.uid('c'), username=name, password='wrong horse') +
+               broker.subscribe(1, [('chat/system', 0)]))
+        c.expect(connack(False, BAD_USER_OR_PASSWORD_311))
+        c.expect_closed()
+
+    def test_close_during_password_check(self):
+        """Clients that go away while their password is being checked: the
+        check's answer is dropped, the broker serves the next ones."""
+        name = self.make_user(password=PW)
+        for i in range(8):
+            c = self.client('gone-%d' % i)
+            c.send(broker.connect(self.uid('c'), username=name, password=PW))
+            c.abort()
+        self.chat311(name, PW).disconnect()
+        self.assertTrue(self.broker.alive())
+
     def test_token_with_wrong_key_refused(self):
         name = self.make_user(password=PW)
         tok = mint(name, secret='not the secret')
