@@ -140,21 +140,35 @@ static bool is_room_kind(enum chat_kind k)
  * already; a failure is logged (the row comes back at the next join). */
 struct dir_write {
     struct store_job base;
-    bool room;                        /* also write the room (created on first use) */
+    bool room; /* also write the room (created on first use) */
     char room_name[CHAT_NAME_MAX + 1];
     char user[CHAT_NAME_MAX + 1];
     enum chat_member_role role;
     int64_t now_ms;
 };
 
+static void found_room(void *ctx, const struct store_room *r)
+{
+    *(bool *)ctx = true;
+}
+
 static void dir_write_run(struct db *db, struct store_job *job)
 {
     struct dir_write *j = (struct dir_write *)job;
     struct store_str room = STORE_STR(j->room_name), user = STORE_STR(j->user);
     job->result = MQ_OK;
-    if (j->room) {
-        struct store_room r = {.name = room, .owner = user, .created_ms = j->now_ms};
-        job->result = store_room_put(db, &r);
+    if (j->room) { /* made on first use: never replaces a room the database has */
+        bool exists = false;
+        job->result = store_room_get(db, room, found_room, &exists);
+        if (job->result == MQ_ENOTFOUND) {
+            struct store_room r = {.name = room, .owner = user, .created_ms = j->now_ms};
+            job->result = store_room_put(db, &r);
+        } else if (job->result == MQ_OK && exists) {
+            log_warn("chat: room '%s' made on first use here exists in the database already; "
+                     "the database's stays",
+                     j->room_name);
+            return;
+        }
     }
     if (job->result == MQ_OK) {
         struct store_member m = {room, user, (enum store_role)j->role, j->now_ms};
@@ -190,14 +204,20 @@ static void queue_dir_write(struct chat *ch, const char *room, size_t room_len, 
     store_submit(ch->store, &j->base);
 }
 
-/* Creates a public room owned by user (chat.auto_create_rooms). MQ_OK also
- * when another thread created it first. */
-static int create_room(struct chat *ch, const char *room, size_t room_len, const char *user,
-                       size_t user_len)
+/* Creates a public room owned by user (chat.auto_create_rooms). MQ_EEXIST
+ * when another thread made it meanwhile (it is left as it is: the caller
+ * looks again); MQ_EAGAIN while the directory could not be loaded (a room
+ * the database holds may be missing from it). */
+static int room_create_on_first_use(struct chat *ch, const char *room, size_t room_len,
+                                    const char *user, size_t user_len)
 {
+    if (!ch->dir_loaded)
+        return MQ_EAGAIN;
+    if (user_len > CHAT_NAME_MAX)
+        return MQ_EINVAL;
     struct chat_room_info info = {.created_ms = (int64_t)msgid_now_ms()};
     memcpy(info.owner, user, user_len);
-    int rc = chat_dir_room_put(ch->dir, room, room_len, &info);
+    int rc = chat_dir_room_add(ch->dir, room, room_len, &info);
     if (rc == MQ_OK)
         rc = chat_dir_member_put(ch->dir, room, room_len, user, user_len, CHAT_OWNER);
     if (rc == MQ_OK) {
@@ -253,8 +273,10 @@ static int subscribe_room(struct chat *ch, const struct session *s, const struct
     if (!chat_dir_room_get(ch->dir, room->s, room->len, &info)) {
         if (!ch->auto_create_rooms || viewer_only)
             return MQTT5_RC_NOT_AUTHORIZED;
-        int rc = create_room(ch, room->s, room->len, user, user_len);
-        return rc == MQ_OK ? 0 : MQTT5_RC_UNSPECIFIED_ERROR;
+        int rc = room_create_on_first_use(ch, room->s, room->len, user, user_len);
+        if (rc == MQ_EEXIST) /* made meanwhile: judge it as it is */
+            return subscribe_room(ch, s, lv, n);
+        return rc == MQ_OK ? 0 : MQTT5_RC_NOT_AUTHORIZED;
     }
     int role = chat_dir_member_role(ch->dir, room->s, room->len, user, user_len);
     if (role >= 0)
@@ -316,10 +338,10 @@ bool chat_reader_prepare(struct chat *ch, const char *topic, size_t len, struct 
 {
     if (chat_topic_parse(ch, topic, len, &r->t) == CHAT_NOT_CHAT)
         return false;
-    r->room = 0;
+    r->room = READER_NO_ROOM;
     struct chat_room_info info;
     if (is_room_kind(r->t.kind) && chat_dir_room_get(ch->dir, r->t.name, r->t.name_len, &info))
-        r->room = info.is_private ? 2 : 1;
+        r->room = info.is_private ? READER_PRIVATE_ROOM : READER_PUBLIC_ROOM;
     return true;
 }
 
@@ -334,8 +356,8 @@ bool chat_reader_allows(struct chat *ch, const struct chat_reader *r, const stru
     case CHAT_ROOM:
     case CHAT_ROOM_PRESENCE:
     case CHAT_ROOM_SYSTEM:
-        if (r->room != 2)
-            return r->room == 1;
+        if (r->room != READER_PRIVATE_ROOM)
+            return r->room == READER_PUBLIC_ROOM;
         return chat_dir_member_role(ch->dir, t->name, t->name_len, s->username,
                                     strlen(s->username)) >= 0;
     case CHAT_DM:
@@ -377,8 +399,10 @@ static void send_notice(struct chat *ch, struct worker *w, const char *user, con
         jb.oom ? NULL
                : message_new(events, (size_t)n, (const uint8_t *)jb.p, jb.len, 0, false, NULL);
     jbuf_free(&jb);
-    if (msg)
+    if (msg) {
+        msg->chat = true;
         router_publish(w, msg);
+    }
 }
 
 /* Checks that user (with role) may publish on t. Returns true, or false
@@ -400,9 +424,13 @@ static bool may_post(struct chat *ch, const char *user, enum chat_role role,
             return false;
         }
         if (!chat_dir_room_get(ch->dir, t->name, t->name_len, &info)) {
-            if (ch->auto_create_rooms && t->kind == CHAT_ROOM &&
-                create_room(ch, t->name, t->name_len, user, user_len) == MQ_OK)
+            int rc = ch->auto_create_rooms && t->kind == CHAT_ROOM
+                         ? room_create_on_first_use(ch, t->name, t->name_len, user, user_len)
+                         : MQ_ENOTFOUND;
+            if (rc == MQ_OK)
                 return true;
+            if (rc == MQ_EEXIST) /* made meanwhile: judge it as it is */
+                return may_post(ch, user, role, t, why);
             *why = (struct refusal){MQTT5_RC_TOPIC_NAME_INVALID, "unknown_room"};
             return false;
         }
@@ -440,7 +468,11 @@ static struct message *envelope_message(const char *topic, size_t topic_len, con
     extra.props_len = (uint32_t)envelope_v5_props(props, sizeof(props), id, from, from_len);
     if (!extra.props_len)
         return NULL;
-    return message_new(topic, topic_len, (const uint8_t *)env->p, env->len, qos, false, &extra);
+    struct message *msg =
+        message_new(topic, topic_len, (const uint8_t *)env->p, env->len, qos, false, &extra);
+    if (msg)
+        msg->chat = true;
+    return msg;
 }
 
 /* Orders the two users of a DM bytewise (as the archive keys them). */
@@ -467,11 +499,13 @@ static int stamp(struct chat *ch, uint64_t id, const char *topic, size_t topic_l
 {
     size_t from_len = strlen(from);
     memset(post, 0, sizeof(*post));
+    if (from_len > CHAT_NAME_MAX)
+        return MQ_EINVAL; /* callers pass user ids only (chat_name_valid) */
     post->id = id;
     snprintf(post->type, sizeof(post->type), "%s", in->type);
     memcpy(post->sender, from, from_len);
-    struct envelope_stamp st = {.id = id, .from = from, .from_len = from_len,
-                                .ts_ms = msgid_time_ms(id)};
+    struct envelope_stamp st = {
+        .id = id, .from = from, .from_len = from_len, .ts_ms = msgid_time_ms(id)};
     if (is_room_kind(t->kind)) {
         st.room = t->name;
         st.room_len = t->name_len;
@@ -529,7 +563,8 @@ int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
     const struct session *s = c->s;
     memset(post, 0, sizeof(*post));
     struct refusal why = {MQTT5_RC_NOT_AUTHORIZED, NULL};
-    if (!s->username || s->role == CHAT_ROLE_NONE) {
+    if (!s->username || s->role == CHAT_ROLE_NONE ||
+        !chat_name_valid(s->username, strlen(s->username))) {
         atomic_fetch_add_explicit(&ch->refused, 1, memory_order_relaxed);
         return MQTT5_RC_NOT_AUTHORIZED; /* anonymous: no events topic to tell */
     }
@@ -550,8 +585,7 @@ int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
     }
     if (system)
         snprintf(in.type, sizeof(in.type), "system");
-    rc = stamp(ch, next_id(c->w->b), p->topic.s, p->topic.len, t, user, p->qos, s->uid, &in,
-               post);
+    rc = stamp(ch, next_id(c->w->b), p->topic.s, p->topic.len, t, user, p->qos, s->uid, &in, post);
     envelope_in_free(&in);
     if (rc == MQ_OK)
         atomic_fetch_add_explicit(&ch->accepted, 1, memory_order_relaxed);
@@ -656,8 +690,8 @@ static int set_prefix(struct chat *ch, const char *prefix)
     size_t len = prefix ? strlen(prefix) : 0;
     while (len && prefix[len - 1] == '/')
         len--;
-    if (len == 0 || len > 64 || prefix[0] == '$' || strpbrk(prefix, "+#") ||
-        strstr(prefix, "//") || prefix[0] == '/') {
+    if (len == 0 || len > 64 || prefix[0] == '$' || strpbrk(prefix, "+#") || strstr(prefix, "//") ||
+        prefix[0] == '/') {
         log_error("chat.prefix: '%s' is not a usable topic prefix", prefix ? prefix : "");
         return MQ_EINVAL;
     }
@@ -681,8 +715,8 @@ int chat_open(struct broker *b)
         ch->token_secret = (const uint8_t *)cfg->chat_token_secret;
         ch->token_secret_len = strlen(cfg->chat_token_secret);
     }
-    ch->service_key = cfg->chat_service_key && cfg->chat_service_key[0] ? cfg->chat_service_key
-                                                                       : NULL;
+    ch->service_key =
+        cfg->chat_service_key && cfg->chat_service_key[0] ? cfg->chat_service_key : NULL;
     ch->open_signup = cfg->chat_open_signup;
     ch->auto_create_rooms = cfg->chat_auto_create_rooms;
     ch->limits = (struct envelope_limits){.max_payload = cfg->chat_max_payload,
@@ -706,11 +740,18 @@ int chat_open(struct broker *b)
         db_close(db);
         goto fail;
     }
+    ch->dir_loaded = true;
     if (!(ch->store = store_start(db))) {
         db_close(db);
         rc = MQ_ENOMEM;
         goto fail;
     }
+    if (ch->token_secret && ch->token_secret_len < 32)
+        log_warn("chat.token_secret is %zu bytes: use at least 32 random bytes",
+                 ch->token_secret_len);
+    if (ch->service_key && strlen(ch->service_key) < 32)
+        log_warn("chat.service_key is %zu bytes: use at least 32 random bytes",
+                 strlen(ch->service_key));
     log_info("chat: prefix '%s', tokens %s, service key %s, open sign-up %s", ch->prefix,
              ch->token_secret ? "on" : "off", ch->service_key ? "set" : "unset",
              ch->open_signup ? "on" : "off");

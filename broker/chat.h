@@ -69,16 +69,21 @@ struct chat {
     bool open_signup;        /* chat.open_signup */
     bool auto_create_rooms;  /* chat.auto_create_rooms */
     struct envelope_limits limits;
-    struct chat_dir *dir;  /* users, rooms, members, blocks, decorations */
-    struct store *store;   /* database writes queued by the workers */
+    struct chat_dir *dir;          /* users, rooms, members, blocks, decorations */
+    bool dir_loaded;               /* the directory holds what the database held at start-up (false
+                                      when the database was away: no room is made on first use) */
+    struct store *store;           /* database writes queued by the workers */
     atomic_uint_fast64_t accepted; /* chat publishes accepted (metrics) */
     atomic_uint_fast64_t refused;  /* chat publishes refused */
 };
 
 /*
- * Before the workers start: reads the chat.* configuration, opens the chat
- * database (chat_db_open) and loads the directory, starts the store thread,
- * sets b->chat. MQ_OK, or an error after logging it.
+ * Before the workers start (after storage_open: chat needs b->storage):
+ * reads the chat.* configuration, opens the chat database (chat_db_open)
+ * and loads the directory, starts the store thread, sets b->chat. MQ_OK,
+ * or an error after logging it. A chat database that cannot be opened
+ * (MySQL away) is logged and the broker goes on with an empty directory
+ * (dir_loaded false, no store thread): MQ_OK.
  */
 int chat_open(struct broker *b);
 
@@ -128,7 +133,7 @@ int chat_subscribe_check(struct chat *ch, const struct session *s, const char *f
  */
 struct chat_reader {
     struct chat_topic t;
-    int room; /* CHAT_ROOM* kinds: 0 no such room, 1 public, 2 private */
+    enum { READER_NO_ROOM, READER_PUBLIC_ROOM, READER_PRIVATE_ROOM } room; /* room kinds */
 };
 
 /* False when topic is not under the prefix (nothing to check). */
@@ -143,7 +148,7 @@ bool chat_reader_allows(struct chat *ch, const struct chat_reader *r, const stru
  * archive row says.
  */
 struct chat_post {
-    struct message *msg[2]; /* references owned; msg[1] NULL unless a DM */
+    struct message *msg[2]; /* references owned; msg[1] NULL unless a DM to someone else */
     uint64_t id;
     const char *room; /* inside msg[0]->topic; NULL unless a room topic */
     size_t room_len;
@@ -180,7 +185,6 @@ enum chat_target { CHAT_TO_ALL, CHAT_TO_ROOM, CHAT_TO_USER };
  * MQ_OK, MQ_EINVAL (bad target name), MQ_EFULL (spool full), MQ_ENOMEM.
  */
 int chat_notify(struct broker *b, enum chat_target to, const char *target, size_t target_len,
-                const char *sender, size_t sender_len, const struct envelope_in *in,
-                uint64_t *id);
+                const char *sender, size_t sender_len, const struct envelope_in *in, uint64_t *id);
 
 #endif

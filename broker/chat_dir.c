@@ -435,6 +435,17 @@ int chat_dir_room_put(struct chat_dir *d, const char *name, size_t len,
     return rc;
 }
 
+int chat_dir_room_add(struct chat_dir *d, const char *name, size_t len,
+                      const struct chat_room_info *info)
+{
+    if (!chat_name_valid(name, len) || room_info_check(info) != MQ_OK)
+        return MQ_EINVAL;
+    write_lock(d);
+    int rc = strmap_get(&d->rooms, name, len) ? MQ_EEXIST : room__put(d, name, len, info);
+    unlock(d);
+    return rc;
+}
+
 bool chat_dir_room_get(struct chat_dir *d, const char *name, size_t len, struct chat_room_info *out)
 {
     if (!chat_name_valid(name, len))

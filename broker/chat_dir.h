@@ -103,6 +103,12 @@ int chat_dir_user_delete(struct chat_dir *d, const char *id, size_t len);
 int chat_dir_room_put(struct chat_dir *d, const char *name, size_t len,
                       const struct chat_room_info *info);
 
+/* Adds a room that does not exist yet: MQ_OK, MQ_EEXIST (the room is left
+ * as it is), MQ_EINVAL, MQ_ENOMEM. For rooms made on first use, which must
+ * never replace a room made meanwhile. */
+int chat_dir_room_add(struct chat_dir *d, const char *name, size_t len,
+                      const struct chat_room_info *info);
+
 /* True when the room exists; copies its settings and member count. */
 bool chat_dir_room_get(struct chat_dir *d, const char *name, size_t len,
                        struct chat_room_info *out);

@@ -58,17 +58,17 @@ struct conn {
     uint8_t version;        /* enum mqtt_version, from CONNECT */
     uint8_t state;          /* enum conn_state */
     bool dirty;
-    bool disconnect_sent; /* a DISCONNECT was received: no will */
-    bool read_paused;     /* input stopped: too many acknowledgements held, or a
-                             password being checked */
+    bool disconnect_sent;                  /* a DISCONNECT was received: no will */
+    bool read_paused;                      /* input stopped: too many acknowledgements held, or a
+                                              password being checked */
     struct password_check *password_check; /* the CONNECT's password being checked
                              off the loop (handle_connect.c), or NULL */
-    uint8_t login_verdict; /* that check's answer for the CONNECT replayed after
-                              it: 0 none, 1 the password matched, 2 it did not */
-    uint8_t login_role;    /* with verdict 1: the user's enum chat_role */
-    const char *doomed;   /* why the conn must close at turn end (slow reader,
-                             no memory): set by conn_reserve, which never closes
-                             synchronously so that callers' sessions stay valid */
+    uint8_t login_verdict;                 /* that check's answer for the CONNECT replayed after
+                                              it: 0 none, 1 the password matched, 2 it did not */
+    uint8_t login_role;                    /* with verdict 1: the user's enum chat_role */
+    const char *doomed;                    /* why the conn must close at turn end (slow reader,
+                                              no memory): set by conn_reserve, which never closes
+                                              synchronously so that callers' sessions stay valid */
 
     /* MQTT 5 only (all zero for 3.1/3.1.1). */
     uint8_t close_reason;     /* DISCONNECT reason a handler wants sent when it

@@ -101,26 +101,6 @@ static int envelope_prescan(const char *z, size_t n, int max_depth)
     return ENVELOPE_OK;
 }
 
-/*
- * The one member of obj named name in *item (NULL when absent). False when
- * the name appears twice.
- */
-static bool envelope_member(const cJSON *obj, const char *name, const cJSON **item)
-{
-    const cJSON *m;
-
-    *item = NULL;
-    cJSON_ArrayForEach(m, obj)
-    {
-        if (m->string && strcmp(m->string, name) == 0) {
-            if (*item)
-                return false;
-            *item = m;
-        }
-    }
-    return true;
-}
-
 /* A malloc'd, NUL-terminated copy of s[0..n), or NULL. */
 static char *envelope_dup(const char *s, size_t n)
 {
@@ -166,8 +146,8 @@ static int envelope_from_object(const cJSON *root, const struct envelope_limits 
     size_t n;
     int rc;
 
-    if (!cJSON_IsObject(root) || !envelope_member(root, "type", &type) ||
-        !envelope_member(root, "text", &text) || !envelope_member(root, "meta", &meta))
+    if (!cJSON_IsObject(root) || !json_unique_member(root, "type", &type) ||
+        !json_unique_member(root, "text", &text) || !json_unique_member(root, "meta", &meta))
         return ENVELOPE_BAD_JSON;
     if ((text && !cJSON_IsString(text)) || (meta && !cJSON_IsObject(meta)))
         return ENVELOPE_BAD_JSON;

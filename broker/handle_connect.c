@@ -112,7 +112,8 @@ static uint8_t connect_authenticate(struct conn *c, const struct mqtt_connect *m
         if (passwd_db_check(a->passwd, m->username.s, m->username.len, pw, m->password.len) !=
             MQ_OK)
             return MQTT_CONNACK_BAD_CREDENTIALS;
-        *role = CHAT_ROLE_USER;
+        /* A name that is not a valid user id gets no chat rights. */
+        *role = chat_name_valid(m->username.s, m->username.len) ? CHAT_ROLE_USER : CHAT_ROLE_NONE;
         return MQTT_CONNACK_ACCEPTED;
     }
     return c->w->b->cfg->allow_anonymous ? MQTT_CONNACK_ACCEPTED : MQTT_CONNACK_NOT_AUTHORIZED;
@@ -128,11 +129,11 @@ static uint8_t connect_authenticate(struct conn *c, const struct mqtt_connect *m
  */
 struct password_check {
     uv_work_t req;
-    struct conn *c;   /* NULL once the connection closed meanwhile */
-    uint8_t *bytes;   /* the CONNECT and what followed it (malloc'd) */
+    struct conn *c; /* NULL once the connection closed meanwhile */
+    uint8_t *bytes; /* the CONNECT and what followed it (malloc'd) */
     size_t len;
-    uint8_t role;     /* the user's chat role, for a match */
-    int result;       /* password_verify()'s answer */
+    uint8_t role; /* the user's chat role, for a match */
+    int result;   /* password_verify()'s answer */
     char hash[PASSWORD_HASH_MAX];
     size_t password_len;
     uint8_t password[]; /* wiped before it is freed */
@@ -180,9 +181,8 @@ void connect_forget_check(struct conn *c)
 
 /* Sets the CONNECT (from[0..len): it and what followed) aside while the
  * password is checked. PROTOCOL_STOP, or MQ_ENOMEM. */
-static int connect_check_password(struct conn *c, const struct mqtt_connect *m,
-                                  const char *hash, enum chat_role role, const uint8_t *from,
-                                  size_t len)
+static int connect_check_password(struct conn *c, const struct mqtt_connect *m, const char *hash,
+                                  enum chat_role role, const uint8_t *from, size_t len)
 {
     struct password_check *pc = calloc(1, sizeof(*pc) + m->password.len);
     uint8_t *bytes = malloc(len ? len : 1);
@@ -227,6 +227,10 @@ static int connect_will(struct conn *c, const struct connect_req *r, const char 
     if (cfg->message_size_limit && m->will_payload.len > cfg->message_size_limit)
         return MQ_ETOOLARGE;
     const struct auth_snapshot *a = c->w->auth;
+    struct chat *ch = c->w->b->chat;
+    struct chat_topic t;
+    if (ch && chat_topic_parse(ch, m->will_topic.s, m->will_topic.len, &t) != CHAT_NOT_CHAT)
+        return MQ_EDENIED; /* chat messages are made by the chat policy, not left behind */
     if (m->will_topic.s[0] == '$' ||
         (a && a->acl &&
          !acl_check(a->acl, username, client_id, m->will_topic.s, m->will_topic.len, ACL_WRITE)))

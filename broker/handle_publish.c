@@ -300,12 +300,6 @@ static int publish_chat(struct conn *c, const struct mqtt_publish *p, const stru
         *reason = (uint8_t)rc;
         return MQ_OK;
     }
-    if (!c->w->b->storage) { /* no database at all: delivered, not archived */
-        router_publish(c->w, post.msg[0]);
-        if (post.msg[1])
-            router_publish(c->w, post.msg[1]);
-        return MQ_OK;
-    }
     rc = route_spooled(c, post.msg[0], post.msg[1], p, ack, &post); /* takes both */
     post.msg[0] = post.msg[1] = NULL;
     return rc;
@@ -348,6 +342,8 @@ int handle_publish(struct conn *c, const struct mqtt_frame *f)
     if (reason == MQTT5_RC_SUCCESS && !chat && !may_publish(c, p.topic.s, p.topic.len))
         reason = MQTT5_RC_NOT_AUTHORIZED;
     struct storage *st = w->b->storage;
+    /* A chat message is always spooled (the chat layer needs the storage:
+     * chat_open() runs after storage_open()). */
     bool spooled = reason == MQTT5_RC_SUCCESS && st &&
                    (chat || (st->nspool_filters && storage_spools(st, p.topic.s, p.topic.len)));
     if (spooled && storage_spool_full(st)) {

@@ -31,8 +31,8 @@
 /* The ACL's answer for filter (inner: the filter inside a $share one):
  * 0 allowed, else the MQTT 5 reason code that refuses it. Under the chat
  * prefix the chat policy decides (and may join a room); elsewhere acl_file. */
-static int subscribe_verdict(const struct conn *c, const struct mqtt_str *filter,
-                             const char *inner, size_t inner_len)
+static int subscribe_verdict(const struct conn *c, const struct mqtt_str *filter, const char *inner,
+                             size_t inner_len)
 {
     struct chat *ch = c->w->b->chat;
     int verdict = ch ? chat_subscribe_check(ch, c->s, inner, inner_len) : -1;
@@ -78,7 +78,7 @@ static void send_retained(struct conn *c, const struct mqtt_str *filter, uint8_t
         struct message *msg = rb.msgs[i];
         struct chat_reader reader;
         if (ch && c->s && chat_reader_prepare(ch, msg->topic, msg->topic_len, &reader) &&
-            !chat_reader_allows(ch, &reader, c->s)) {
+            (!msg->chat || !chat_reader_allows(ch, &reader, c->s))) {
             message_unref(msg);
             continue;
         }
@@ -110,8 +110,8 @@ static int subscribe_one(struct conn *c, const struct mqtt_str *filter, uint8_t 
         c->close_reason = MQTT5_RC_PROTOCOL_ERROR;
         return MQ_EPROTOCOL;
     }
-    int verdict = subscribe_verdict(c, filter, shared ? inner : filter->s,
-                                    shared ? inner_len : filter->len);
+    int verdict =
+        subscribe_verdict(c, filter, shared ? inner : filter->s, shared ? inner_len : filter->len);
     if (verdict)
         return v5 ? verdict : MQTT_SUBACK_FAILURE;
     int rc = session_subscribe(c->s, filter->s, filter->len, options, sub_id);

@@ -142,7 +142,10 @@ static void user_create(struct http_req *r)
         http__error(r, 403, "forbidden", "sign-up creates users of role user only");
         goto out;
     }
-    bool exists = chat_dir_user_get(ch->dir, id, id_len, NULL, NULL, 0);
+    /* "service" is who the service key acts as (it owns the rooms the
+     * service makes): nobody may sign up or be created under that name. */
+    bool exists = same_name(id, id_len, "service", 7) ||
+                  chat_dir_user_get(ch->dir, id, id_len, NULL, NULL, 0);
     if (!exists) {
         int rc = store_user_get(api->db, sstr(id, id_len), found_user, &exists);
         if (rc != MQ_OK && rc != MQ_ENOTFOUND) {

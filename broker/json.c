@@ -13,6 +13,8 @@
  */
 #include "json.h"
 
+#include <cJSON.h>
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -194,4 +196,19 @@ char *jbuf_take(struct jbuf *b, size_t *len)
     *len = b->len;
     jbuf_init(b);
     return p;
+}
+
+bool json_unique_member(const cJSON *obj, const char *name, const cJSON **item)
+{
+    const cJSON *m;
+    *item = NULL;
+    cJSON_ArrayForEach(m, obj)
+    {
+        if (m->string && strcmp(m->string, name) == 0) {
+            if (*item)
+                return false;
+            *item = m;
+        }
+    }
+    return true;
 }

@@ -3,8 +3,8 @@
  *
  * The broker writes its JSON itself (envelopes, HTTP answers, notices):
  * output is appended field by field, with no document tree. Reading JSON
- * from clients is cJSON's job (envelope.c, http_api.c); this module only
- * writes.
+ * from clients is cJSON's job (envelope.c, jwt.c, http_api.c); this module
+ * adds only json_unique_member() for it.
  *
  * Errors are sticky: after an allocation fails, b->oom is set, later writes
  * are ignored, and the caller checks b->oom once at the end.
@@ -59,6 +59,13 @@ void jbuf_i64(struct jbuf *b, int64_t v);
 /* Appends an unsigned 64-bit number as a JSON string ("7263489123456789"):
  * message ids, which do not fit a JavaScript number. */
 void jbuf_id(struct jbuf *b, uint64_t id);
+
+struct cJSON;
+
+/* The one member of the cJSON object obj named name (case-sensitive) in
+ * *item, NULL when absent. False when the name appears more than once: a
+ * repeated member is refused, not resolved. */
+bool json_unique_member(const struct cJSON *obj, const char *name, const struct cJSON **item);
 
 /* Takes the bytes out of b (the caller frees them; NULL when b->oom or
  * empty) and leaves b empty. *len gets their length. */

@@ -29,6 +29,7 @@
 #include <openssl/hmac.h>
 
 #include "errors.h"
+#include "json.h"
 
 #define JWT_SIG_LEN     32                 /* bytes of an HMAC-SHA256 */
 #define JWT_SIG_B64_LEN 43                 /* its base64url length */
@@ -176,26 +177,6 @@ int jwt_sign(const uint8_t *secret, size_t secret_len, const struct jwt_claims *
     return (int)n;
 }
 
-/*
- * The one member of obj named name (case-sensitive) in *item (NULL when
- * absent). False when the name appears more than once.
- */
-static bool jwt_member(const cJSON *obj, const char *name, const cJSON **item)
-{
-    const cJSON *m;
-
-    *item = NULL;
-    cJSON_ArrayForEach(m, obj)
-    {
-        if (m->string && strcmp(m->string, name) == 0) {
-            if (*item)
-                return false;
-            *item = m;
-        }
-    }
-    return true;
-}
-
 /* A JSON object from base64url b64[0..n), or NULL. */
 static cJSON *jwt_decode_object(const char *b64, size_t n)
 {
@@ -247,7 +228,8 @@ static bool jwt_header_ok(const char *b64, size_t n)
 
     if (!h)
         return false;
-    if (!jwt_member(h, "alg", &alg) || !jwt_member(h, "typ", &typ) || !jwt_member(h, "crit", &crit))
+    if (!json_unique_member(h, "alg", &alg) || !json_unique_member(h, "typ", &typ) ||
+        !json_unique_member(h, "crit", &crit))
         goto done;
     if (!cJSON_IsString(alg) || strcmp(alg->valuestring, "HS256") != 0)
         goto done;
@@ -268,8 +250,8 @@ static bool jwt_claims_ok(const char *b64, size_t n, int64_t now_s, struct jwt_c
 
     if (!p)
         return false;
-    if (!jwt_member(p, "sub", &sub) || !jwt_member(p, "exp", &exp) || !jwt_member(p, "iat", &iat) ||
-        !jwt_member(p, "role", &role))
+    if (!json_unique_member(p, "sub", &sub) || !json_unique_member(p, "exp", &exp) ||
+        !json_unique_member(p, "iat", &iat) || !json_unique_member(p, "role", &role))
         goto done;
 
     if (!cJSON_IsString(sub))

@@ -290,14 +290,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    if (listener_start(&app.listener, b, &app.loop, cfg->bind_address, cfg->port) != MQ_OK)
-        return 1;
-    log_info("mqchatd %s listening for MQTT on %s:%u with %u workers", MQCHAT_VERSION,
-             cfg->bind_address ? cfg->bind_address : "0.0.0.0", app.listener.port, b->nworkers);
-    if (http_api_start(b, app.listener.port, &app.http) != MQ_OK)
-        return 1;
-    sys_start(&app.sys, b, &app.loop);
-
+    /* Handlers first: a SIGHUP while the HTTP API starts must not kill the
+     * process (they run from uv_run, once everything is up). */
     uv_signal_t *sigs[] = {&app.sigterm, &app.sigint, &app.sighup};
     int signums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {
@@ -306,6 +300,16 @@ int main(int argc, char **argv)
         uv_signal_start(sigs[i], signums[i] == SIGHUP ? on_reload_signal : on_stop_signal,
                         signums[i]);
     }
+
+    /* The HTTP API before the MQTT listener: once MQTT answers, so does HTTP
+     * (the port config key is never 0, so the join answer's port is known). */
+    if (http_api_start(b, cfg->port, &app.http) != MQ_OK)
+        return 1;
+    if (listener_start(&app.listener, b, &app.loop, cfg->bind_address, cfg->port) != MQ_OK)
+        return 1;
+    log_info("mqchatd %s listening for MQTT on %s:%u with %u workers", MQCHAT_VERSION,
+             cfg->bind_address ? cfg->bind_address : "0.0.0.0", app.listener.port, b->nworkers);
+    sys_start(&app.sys, b, &app.loop);
 
     uv_run(&app.loop, UV_RUN_DEFAULT);
     http_api_stop(app.http); /* NULL once a signal stopped it */

@@ -5,10 +5,10 @@
  * once (struct, topic, MQTT 5 properties and payload in a single block) and
  * then shared by pointer: between workers, with the retained store, in
  * session queues and in inflight windows. Whoever keeps a pointer holds a
- * reference. The message is immutable after message_new(): any thread may
- * read it while holding a reference. Only the reference count changes (and
- * a will's expires_at_ms, set by its only holder just before it is
- * published: see session_take_will()).
+ * reference. The message is immutable once published (its maker may set
+ * `chat` first): any thread may read it while holding a reference. Only the reference count changes
+ * (and a will's expires_at_ms, set by its only holder just before it is published: see
+ * session_take_will()).
  *
  * `props` holds the MQTT 5 properties that travel with the message to every
  * MQTT 5 subscriber unchanged and in order (Payload Format Indicator,
@@ -30,6 +30,8 @@ struct message {
     atomic_uint refs;       /* references held; freed when it drops to 0 */
     uint8_t qos;            /* QoS as published (0-2) */
     bool retain;            /* the RETAIN flag as published */
+    bool chat;              /* made by the chat policy (chat.c: an envelope or a notice):
+                               only such messages are delivered under the chat prefix */
     uint16_t topic_len;     /* bytes, without the NUL */
     uint32_t payload_len;   /* bytes */
     uint32_t props_len;     /* bytes of forwarded MQTT 5 properties */

@@ -161,8 +161,9 @@ static int write_job(struct db *db, struct spool_job *base)
     switch (j->op) {
     case OP_SESSION_PUT: {
         /* n[0] version | role << 8, n[1] expiry, n[2] offline since, n[3] has a user */
-        struct db_value v[] = {KEY(j),        j->n[3] ? TEXT(j) : DB_NIL, DB_I(j->n[0] & 0xff),
-                               DB_I(j->n[1]), DB_I(j->n[2]),             DB_I(j->n[0] >> 8)};
+        struct db_value v[] = {
+            KEY(j),        j->n[3] ? TEXT(j) : DB_NIL, DB_I(j->n[0] & 0xff), DB_I(j->n[1]),
+            DB_I(j->n[2]), DB_I(j->n[0] >> 8)};
         return db_exec(db, &sql_session_put, v, 6, NULL, NULL);
     }
     case OP_SESSION_DELETE: {
@@ -210,10 +211,16 @@ static int write_job(struct db *db, struct spool_job *base)
         }
         if (!j->part_len[3])
             parts[3] = DB_S("mqtt");
-        struct db_value v[] = {DB_I(j->n[0]), parts[0],      parts[1],
-                               parts[2],      DB_B(m->topic, m->topic_len),
-                               TEXT(j),       DB_I(j->n[1]), parts[3],
-                               DB_B(m->payload, m->payload_len), DB_I(j->n[2])};
+        struct db_value v[] = {DB_I(j->n[0]),
+                               parts[0],
+                               parts[1],
+                               parts[2],
+                               DB_B(m->topic, m->topic_len),
+                               TEXT(j),
+                               DB_I(j->n[1]),
+                               parts[3],
+                               DB_B(m->payload, m->payload_len),
+                               DB_I(j->n[2])};
         rc = db_exec(db, &sql_spool_row, v, 10, NULL, NULL);
         if (rc == MQ_OK) {
             j->base.seq = db_last_id(db);

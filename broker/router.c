@@ -89,8 +89,8 @@ void router_deliver_local(struct worker *w, struct message *msg)
     struct chat_reader reader;
     bool chat = ch && w->nhits && chat_reader_prepare(ch, msg->topic, msg->topic_len, &reader);
     for (size_t i = 0; i < w->nhits; i++) {
-        if (chat && !chat_reader_allows(ch, &reader, w->hits[i].s))
-            continue; /* the ACL again, at delivery */
+        if (chat && (!msg->chat || !chat_reader_allows(ch, &reader, w->hits[i].s)))
+            continue; /* the ACL again, at delivery; nothing the policy did not make */
         struct delivery *d = &w->hits[i].d;
         if (d->qos > msg->qos)
             d->qos = msg->qos;
@@ -108,7 +108,7 @@ void router_deliver_shared(struct worker *w, struct message *msg, const char *cl
     struct chat *ch = w->b->chat;
     struct chat_reader reader;
     if (ch && chat_reader_prepare(ch, msg->topic, msg->topic_len, &reader) &&
-        !chat_reader_allows(ch, &reader, s))
+        (!msg->chat || !chat_reader_allows(ch, &reader, s)))
         return;
     struct delivery d = {.qos = options & SUB_OPT_QOS};
     if (d.qos > msg->qos)
@@ -122,8 +122,8 @@ void router_deliver_shared(struct worker *w, struct message *msg, const char *cl
 static void route_shared(struct worker *w, struct message *msg)
 {
     struct shared_pick picks[ROUTER_MAX_SHARED_GROUPS];
-    size_t n =
-        shared_pick(&w->b->shared, msg->topic, msg->topic_len, picks, ROUTER_MAX_SHARED_GROUPS);
+    size_t n = shared_pick(&w->b->shared, msg->topic, msg->topic_len, msg->chat, picks,
+                           ROUTER_MAX_SHARED_GROUPS);
     for (size_t i = 0; i < n; i++) {
         struct shared_pick *p = &picks[i];
         if (p->worker == w->index) {

@@ -81,9 +81,8 @@ struct session {
     char *client_id; /* NUL-terminated, owned; the session table's key */
     uint16_t client_id_len;
     char *username;       /* owned; NULL for anonymous */
-    uint8_t role;         /* enum chat_role of the user: set at each CONNECT; a session
-                             restored at start-up with a user name is CHAT_ROLE_USER
-                             until its client connects again */
+    uint8_t role;         /* enum chat_role of the user: set at each CONNECT, persisted
+                             with the session and restored with it */
     struct conn *conn;    /* the live connection, or NULL when offline */
     uint32_t expiry_s;    /* Session Expiry Interval: 0 = ends with the connection,
                              SESSION_EXPIRY_NEVER = kept until taken over */

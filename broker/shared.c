@@ -168,7 +168,7 @@ int shared_remove(struct shared_registry *r, const char *group, size_t group_len
 }
 
 size_t shared_pick(struct shared_registry *r, const char *topic, size_t topic_len,
-                   struct shared_pick *out, size_t max)
+                   bool literal_first, struct shared_pick *out, size_t max)
 {
     if (atomic_load_explicit(&r->count, memory_order_relaxed) == 0)
         return 0;
@@ -176,6 +176,8 @@ size_t shared_pick(struct shared_registry *r, const char *topic, size_t topic_le
     pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->n && n < max; i++) {
         struct shared_group *g = &r->groups[i];
+        if (literal_first && (g->filter[0] == '+' || g->filter[0] == '#'))
+            continue;
         if (!topic_matches(g->filter, g->filter_len, topic, topic_len))
             continue;
         struct shared_member *m = &g->members[g->next++ % g->n];

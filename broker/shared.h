@@ -79,10 +79,13 @@ int shared_remove(struct shared_registry *r, const char *group, size_t group_len
 
 /*
  * Picks one member of each group whose filter matches topic, writing at
- * most max picks; returns how many. Each pick's client_id must be freed by
- * the caller. Returns 0 at once when there are no groups.
+ * most max picks; returns how many. With literal_first, groups whose
+ * filter starts with a wildcard ("#", "+/...") are skipped (a chat topic:
+ * such a group is plain MQTT, and a member picked for a message it may not
+ * read would lose it for the whole group). Each pick's client_id must be
+ * freed by the caller. Returns 0 at once when there are no groups.
  */
 size_t shared_pick(struct shared_registry *r, const char *topic, size_t topic_len,
-                   struct shared_pick *out, size_t max);
+                   bool literal_first, struct shared_pick *out, size_t max);
 
 #endif

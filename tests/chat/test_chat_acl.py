@@ -8,6 +8,9 @@ topics, the display role."""
 import json
 import unittest
 
+import broker
+from broker import connack
+
 from chatlib import NOT_AUTHORIZED, SERVICE_KEY, SUBACK_FAILURE_311, ChatTest, mint
 
 NOT_MEMBER = 0x87
@@ -102,6 +105,26 @@ class PrivateRoomTest(ChatTest):
         self.expect_env(a, self.room_topic(room), alice, text='bob is gone')
         self.quiet(b)
         self.api('GET', '/v1/rooms/%s' % room, None, btok, 404, 'not_found')
+
+    def test_shared_groups(self):
+        """A shared group under the prefix is judged like the room; one whose
+        filter starts with a wildcard is plain MQTT and gets no chat message
+        (a member that may not read it would lose it for the whole group)."""
+        alice, atok, room, a = self.private_room()
+        svc, stok = self.new_user('svc', role='service')
+        carol, ctok = self.new_user('c')
+        chat_group = self.chat311(svc, stok, subs=[('$share/g1/' + self.room_topic(room), 1)],
+                                  name='svc-share-room')
+        wild = self.chat311(svc, stok, subs=[('$share/g2/#', 1)], name='svc-share-hash')
+        self.chat311(carol, ctok, subs=[('$share/g2/#', 1)], name='carol-share-hash')
+        c = self.client('carol-share-room')
+        c.send(broker.connect(self.uid('c'), username=carol, password=ctok))
+        c.expect(connack(False, 0))
+        c.do_subscribe([('$share/g3/' + self.room_topic(room), 1)], codes=[SUBACK_FAILURE_311])
+        for i in range(4):
+            self.pub(a, self.room_topic(room), 'shared %d' % i, 1)
+            self.expect_env(chat_group, self.room_topic(room), alice, text='shared %d' % i)
+        self.quiet(wild, msg='($share/g2/# gets no chat message)')
 
     def test_service_reads_and_writes_private_room(self):
         alice, atok, room, a = self.private_room()

@@ -17,6 +17,7 @@ from chatlib import (BAD_USER_OR_PASSWORD_311, BAD_USER_OR_PASSWORD_V5, NOT_AUTH
 from broker import connack
 
 PW = 'correct horse'
+LONG_NAME = 'p' * 200  # a password_file user whose name is no user id
 
 
 class SignupTest(ChatTest):
@@ -55,6 +56,11 @@ class SignupTest(ChatTest):
         self.api('POST', '/v1/tokens', {'user': name, 'password': PW}, None, 401,
                  'bad_credentials')
         self.make_user(name, PW)
+
+    def test_service_name_reserved(self):
+        """The service key acts as user "service" (the owner of the rooms the
+        service makes): nobody may be created under that name."""
+        self.svc('POST', '/v1/users', {'id': 'service', 'password': PW}, 409, 'exists')
 
     def test_duplicate_user_409(self):
         name = self.make_user(password=PW)
@@ -213,6 +219,24 @@ class MqttLoginTest(ChatTest):
                broker.subscribe(1, [('chat/system', 0)]))
         c.expect(connack(False, BAD_USER_OR_PASSWORD_311))
         c.expect_closed()
+
+    def test_will_under_prefix_refused(self):
+        """A will is a message the client leaves behind: under the prefix it
+        would skip the chat policy (forged sender, retained), so a CONNECT
+        with one is refused, for chat users and anonymous clients alike."""
+        name = self.make_user(password=PW)
+        for topic in ('chat/room/lobby', 'chat/dm/%s' % name, 'chat/system',
+                      'chat/user/%s/events' % name, 'chat/anything'):
+            c = self.client('will')
+            c.send(broker.connect(self.uid('c'), username=name, password=PW,
+                                  will=(topic, b'{"from":"alice","text":"forged"}', 1, True)))
+            c.expect(connack(False, NOT_AUTHORIZED_311), msg='(will on %s)' % topic)
+            c.close()
+        c = self.client('will-ok')
+        c.send(broker.connect(self.uid('c'), username=name, password=PW,
+                              will=('plain/will', b'bye', 0, False)))
+        c.expect(connack(False, 0))
+        c.disconnect()
 
     def test_close_during_password_check(self):
         """Clients that go away while their password is being checked: the
@@ -382,7 +406,8 @@ class NoAnonymousPasswordFileTest(ChatTest):
     def setUpClass(cls):
         cls.pf_dir = tempfile.mkdtemp(prefix='mqchat-chat-pw-')
         path = os.path.join(cls.pf_dir, 'passwd')
-        broker.write_password_file(path, {'pfuser': 'pf secret', 'pfother': 'other secret'})
+        broker.write_password_file(path, {'pfuser': 'pf secret', 'pfother': 'other secret',
+                                          LONG_NAME: 'long secret'})
         cls.CONFIG = chat_config({'allow_anonymous': False, 'password_file': path})
         super().setUpClass()
 
@@ -416,6 +441,21 @@ class NoAnonymousPasswordFileTest(ChatTest):
         self.refused_connect('pfuser', 'wrong')
         self.refused_connect('pfother', 'pf secret')
 
+    def test_password_file_name_that_is_no_user_id_has_no_chat_rights(self):
+        """A password_file user whose name is not a valid user id (here 200
+        bytes) connects for plain MQTT but is anonymous under the prefix:
+        refused, no notice, no crash."""
+        alice, atok = self.new_user('a')
+        room = self.make_room(atok)
+        a = self.chat311(alice, atok, subs=[(self.room_topic(room), 1)])
+        p = self.chat311(LONG_NAME, 'long secret')
+        p.do_subscribe([(self.room_topic(room), 1), ('chat/system', 0)],
+                       codes=[SUBACK_FAILURE_311, SUBACK_FAILURE_311])
+        self.pub(p, self.room_topic(room), 'from the long name', 1)
+        self.quiet(a, msg='(a publish from a name that is no user id)')
+        p.do_subscribe([('plain/topic', 0)], codes=[0])
+        self.assertTrue(self.broker.alive())
+
     def test_chat_user_not_checked_against_password_file(self):
         # A chat user named like a password_file entry logs in with the chat
         # password only.
@@ -433,6 +473,11 @@ class OpenSignupTest(ChatTest):
         self.assertEqual(got['id'], name)
         self.assertEqual(got['role'], 'user')
         self.chat311(name, PW).disconnect()
+
+    def test_open_signup_cannot_take_the_service_name(self):
+        self.api('POST', '/v1/users', {'id': 'service', 'password': PW}, None, 409, 'exists')
+        self.api('POST', '/v1/tokens', {'user': 'service', 'password': PW}, None, 401,
+                 'bad_credentials')
 
     def test_open_signup_role_user_only(self):
         # Anyone may create the role user only: asking for service or

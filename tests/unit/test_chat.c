@@ -29,6 +29,7 @@ static int setup(void **state)
     ch.token_secret = (const uint8_t *)"s3cret";
     ch.token_secret_len = 6;
     ch.dir = chat_dir_new();
+    ch.dir_loaded = true;
     assert_non_null(ch.dir);
     struct chat_room_info pub = {.is_private = false}, priv = {.is_private = true},
                           small = {.member_cap = 1};
@@ -162,15 +163,13 @@ static void test_subscribe_joins_public_room(void **state)
     assert_int_equal(check_sub("screen", CHAT_ROLE_DISPLAY, "chat/room/lobby"), 0);
     assert_int_equal(chat_dir_member_role(ch.dir, "lobby", 5, "screen", 6), -1);
     /* A full room refuses a new member. */
-    assert_int_equal(check_sub("dave", CHAT_ROLE_USER, "chat/room/tiny"),
-                     MQTT5_RC_QUOTA_EXCEEDED);
+    assert_int_equal(check_sub("dave", CHAT_ROLE_USER, "chat/room/tiny"), MQTT5_RC_QUOTA_EXCEEDED);
     assert_int_equal(check_sub("alice", CHAT_ROLE_USER, "chat/room/tiny"), 0);
 }
 
 static void test_auto_create_rooms(void **state)
 {
-    assert_int_equal(check_sub("erin", CHAT_ROLE_USER, "chat/room/fresh"),
-                     MQTT5_RC_NOT_AUTHORIZED);
+    assert_int_equal(check_sub("erin", CHAT_ROLE_USER, "chat/room/fresh"), MQTT5_RC_NOT_AUTHORIZED);
     ch.auto_create_rooms = true;
     assert_int_equal(check_sub("erin", CHAT_ROLE_USER, "chat/room/fresh"), 0);
     ch.auto_create_rooms = false;
@@ -222,8 +221,8 @@ static int login(const char *user, const char *password, enum chat_role *role)
 {
     char hash[PASSWORD_HASH_MAX];
     size_t len = password ? strlen(password) : 0;
-    int rc = chat_authenticate(&ch, user, strlen(user), (const uint8_t *)password, len,
-                               1800000000, role, hash, sizeof(hash));
+    int rc = chat_authenticate(&ch, user, strlen(user), (const uint8_t *)password, len, 1800000000,
+                               role, hash, sizeof(hash));
     if (rc == MQ_EAGAIN)
         rc = password_verify(hash, (const uint8_t *)password, len);
     return rc;
