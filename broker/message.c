@@ -27,6 +27,7 @@ struct message *message_new(const char *topic, size_t topic_len, const uint8_t *
     atomic_init(&m->refs, 1);
     m->qos = qos;
     m->retain = retain;
+    m->chat = false;
     m->topic_len = (uint16_t)topic_len;
     m->payload_len = (uint32_t)payload_len;
     m->props_len = extra->props_len;
