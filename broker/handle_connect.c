@@ -169,7 +169,8 @@ static void password_check_done(uv_work_t *req, int status) /* the worker's loop
     password_check_free(pc);
     conn_replay(c, bytes, len);
     c->login_verdict = 0;
-    conn_pause_reading(c, false);
+    if (!publish_acks_backlogged(c)) /* else publish_ack_settle() resumes it */
+        conn_pause_reading(c, false);
 }
 
 void connect_forget_check(struct conn *c)

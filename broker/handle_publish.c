@@ -150,6 +150,11 @@ void publish_ack_settle(struct conn *c, uint16_t id, uint8_t type, int result)
         conn_pause_reading(c, false);
 }
 
+bool publish_acks_backlogged(const struct conn *c)
+{
+    return c->acks && c->acks->n >= HELD_ACKS_MAX / 2;
+}
+
 static bool may_publish(const struct conn *c, const char *topic, size_t len)
 {
     if (topic[0] == '$')

@@ -1,11 +1,13 @@
 /*
  * handlers.h - one handler per MQTT control packet type (private to the
  * protocol layer; see protocol.h for the contract they share: MQ_OK to go
- * on, an error to close, PROTOCOL_STOP after a hand-off).
+ * on, an error to close, PROTOCOL_STOP after a hand-off or while a
+ * password is checked).
  */
 #ifndef MQCHAT_HANDLERS_H
 #define MQCHAT_HANDLERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,5 +37,8 @@ int handle_auth(struct conn *c, const struct mqtt_frame *f);
 /* A held acknowledgement (ackhold.h) of c's PUBLISH `id` is due: sends it
  * (result MQ_OK) or refuses it, in the order the PUBLISH packets came. */
 void publish_ack_settle(struct conn *c, uint16_t id, uint8_t type, int result);
+/* True while c holds so many acknowledgements that it must not be read from
+ * (publish_ack_settle resumes it once half have gone). */
+bool publish_acks_backlogged(const struct conn *c);
 
 #endif
