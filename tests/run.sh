@@ -225,33 +225,15 @@ run_broker() {
         for src in "$ROOT"/tests/broker/client_*.c; do
             [ -f "$src" ] || continue
             prog=$BUILD/tests/broker/$(basename "$src" .c)
-            name="broker/$(basename "$prog") (workers=$w)"
-            if [ ! -x "$prog" ]; then
-                echo "== $name: not built ($prog)"
-                record "$name" 0 1
-                continue
-            fi
-            out=$TMP/client.out
-            MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$w timeout "$CLIENT_TIMEOUT" "$prog" >"$out" 2>&1
-            rc=$?
-            cat "$out"
-            counts=$(plain_counts "$out")
-            if [ -z "$counts" ]; then
-                echo "== $name: no result (exit status $rc)"
-                counts="0 1"
-            elif [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
-                counts="${counts% *} 1"
-            fi
-            # shellcheck disable=SC2086
-            record "$name" $counts
+            run_program "broker/$(basename "$prog") (workers=$w)" "$prog" "$w"
         done
 
         run_mqttjs "$w"
     done
 }
 
-# run_program NAME PROGRAM: runs one client-library test program against
-# $BROKER with MQCHAT_WORKERS=$CHAT_WORKERS and records its counts (a
+# run_program NAME PROGRAM WORKERS: runs one client-library test program
+# against $BROKER with MQCHAT_WORKERS=WORKERS and records its counts (a
 # program missing, or ending without `N passed, N failed`, is one failure).
 run_program() {
     if [ ! -x "$2" ]; then
@@ -260,7 +242,7 @@ run_program() {
         return
     fi
     out=$TMP/client.out
-    MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$CHAT_WORKERS timeout "$CLIENT_TIMEOUT" "$2" >"$out" 2>&1
+    MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$3 timeout "$CLIENT_TIMEOUT" "$2" >"$out" 2>&1
     rc=$?
     cat "$out"
     counts=$(plain_counts "$out")
@@ -306,7 +288,7 @@ run_chat() {
     for src in "$ROOT"/tests/chat/client_*.c; do
         [ -f "$src" ] || continue
         prog=$BUILD/tests/chat/$(basename "$src" .c)
-        run_program "chat/$(basename "$prog") (workers=$CHAT_WORKERS)" "$prog"
+        run_program "chat/$(basename "$prog") (workers=$CHAT_WORKERS)" "$prog" "$CHAT_WORKERS"
     done
 }
 
