@@ -29,7 +29,11 @@
 #include "mqtt5.h"
 #include "mqtt_codec.h"
 #include "msgid.h"
+#include "chat_control.h"
+#include "chat_live.h"
+#include "presence.h"
 #include "router.h"
+#include "unread.h"
 #include "session.h"
 #include "storage.h"
 #include "store.h"
@@ -128,6 +132,11 @@ enum chat_kind chat_topic_parse(const struct chat *ch, const char *topic, size_t
     return out->kind;
 }
 
+bool chat_topic_archived(enum chat_kind k)
+{
+    return k == CHAT_ROOM || k == CHAT_DM || k == CHAT_SYSTEM || k == CHAT_ROOM_SYSTEM;
+}
+
 static bool is_room_kind(enum chat_kind k)
 {
     return k == CHAT_ROOM || k == CHAT_ROOM_PRESENCE || k == CHAT_ROOM_READ ||
@@ -222,6 +231,7 @@ static int room_create_on_first_use(struct chat *ch, const char *room, size_t ro
         rc = chat_dir_member_put(ch->dir, room, room_len, user, user_len, CHAT_OWNER);
     if (rc == MQ_OK) {
         queue_dir_write(ch, room, room_len, user, user_len, CHAT_OWNER, true);
+        unread_join(ch->unread, user, user_len, room, room_len);
         log_info("chat: room '%.*s' created by '%.*s' on first use", (int)room_len, room,
                  (int)user_len, user);
     }
@@ -292,6 +302,7 @@ static int subscribe_room(struct chat *ch, const struct session *s, const struct
     if (rc != MQ_OK)
         return MQTT5_RC_UNSPECIFIED_ERROR;
     queue_dir_write(ch, room->s, room->len, user, user_len, CHAT_MEMBER, false);
+    unread_join(ch->unread, user, user_len, room->s, room->len);
     return 0;
 }
 
@@ -334,36 +345,49 @@ int chat_subscribe_check(struct chat *ch, const struct session *s, const char *f
 
 /* ---- delivery ----------------------------------------------------------- */
 
-bool chat_reader_prepare(struct chat *ch, const char *topic, size_t len, struct chat_reader *r)
+bool chat_reader_prepare(struct chat *ch, const struct message *msg, struct chat_reader *r)
 {
-    if (chat_topic_parse(ch, topic, len, &r->t) == CHAT_NOT_CHAT)
+    if (chat_topic_parse(ch, msg->topic, msg->topic_len, &r->t) == CHAT_NOT_CHAT)
         return false;
+    r->made_by_chat = msg->chat;
+    r->shadow = msg->shadow;
+    r->sender = msg->sender;
+    r->sender_len = msg->sender_len;
     r->room = READER_NO_ROOM;
     struct chat_room_info info;
     if (is_room_kind(r->t.kind) && chat_dir_room_get(ch->dir, r->t.name, r->t.name_len, &info))
         r->room = info.is_private ? READER_PRIVATE_ROOM : READER_PUBLIC_ROOM;
+    /* One lookup per message: a sender nobody blocks costs nothing more. */
+    r->sender_blocked = r->t.kind == CHAT_ROOM && msg->sender &&
+                        chat_dir_user_blocked_by_anyone(ch->dir, msg->sender, msg->sender_len);
     return true;
 }
 
 bool chat_reader_allows(struct chat *ch, const struct chat_reader *r, const struct session *s)
 {
-    if (!s->username || s->role == CHAT_ROLE_NONE)
+    if (!r->made_by_chat || !s->username || s->role == CHAT_ROLE_NONE)
         return false;
+    const struct chat_topic *t = &r->t;
+    size_t user_len = strlen(s->username);
+    if (r->shadow) /* blocked in the room: the sender's own devices only */
+        return same_name(r->sender, r->sender_len, s->username, user_len);
     if (s->role == CHAT_ROLE_SERVICE)
         return true;
-    const struct chat_topic *t = &r->t;
+    if (r->sender_blocked && chat_dir_user_blocks(ch->dir, s->username, user_len, r->sender,
+                                                  r->sender_len))
+        return false;
     switch (t->kind) {
     case CHAT_ROOM:
     case CHAT_ROOM_PRESENCE:
     case CHAT_ROOM_SYSTEM:
         if (r->room != READER_PRIVATE_ROOM)
             return r->room == READER_PUBLIC_ROOM;
-        return chat_dir_member_role(ch->dir, t->name, t->name_len, s->username,
-                                    strlen(s->username)) >= 0;
+        return chat_dir_member_role(ch->dir, t->name, t->name_len, s->username, user_len) >= 0;
     case CHAT_DM:
     case CHAT_USER_EVENTS:
-        return same_name(t->name, t->name_len, s->username, strlen(s->username));
-    case CHAT_PRESENCE:
+        return same_name(t->name, t->name_len, s->username, user_len);
+    case CHAT_PRESENCE: /* not to those the user blocks */
+        return !chat_dir_user_blocks(ch->dir, t->name, t->name_len, s->username, user_len);
     case CHAT_SYSTEM:
         return true;
     default:
@@ -463,7 +487,7 @@ static struct message *envelope_message(const char *topic, size_t topic_len, con
                                         uint64_t origin)
 {
     uint8_t props[256 + 2 * CHAT_NAME_MAX];
-    struct message_extra extra = {.origin = origin};
+    struct message_extra extra = {.origin = origin, .sender = from, .sender_len = from_len};
     extra.props = props;
     extra.props_len = (uint32_t)envelope_v5_props(props, sizeof(props), id, from, from_len);
     if (!extra.props_len)
@@ -557,8 +581,60 @@ static uint64_t next_id(struct broker *b)
     return msgid_next(&b->storage->ids);
 }
 
+/*
+ * Comment control and blocks for a user's room message or DM (in parsed,
+ * its text masked in place when the filter says so). True when it may go
+ * on (*shadow: to the sender's own devices only), else false with *why.
+ */
+static bool moderate(struct chat *ch, const char *user, const struct chat_topic *t,
+                     struct envelope_in *in, bool *shadow, struct refusal *why, int *rc)
+{
+    size_t user_len = strlen(user);
+    struct control_post cp = {.user = user,
+                              .user_len = user_len,
+                              .text = in->text,
+                              .text_len = in->text_len,
+                              .now_ms = msgid_now_ms()};
+    if (t->kind == CHAT_ROOM) {
+        cp.room = t->name;
+        cp.room_len = t->name_len;
+        cp.member_role = chat_dir_member_role(ch->dir, t->name, t->name_len, user, user_len);
+        *shadow = chat_dir_room_blocked(ch->dir, t->name, t->name_len, user, user_len);
+    } else if (chat_dir_user_blocks(ch->dir, t->name, t->name_len, user, user_len)) {
+        *why = (struct refusal){MQTT5_RC_NOT_AUTHORIZED, "blocked"};
+        return false;
+    }
+    struct control_verdict v;
+    if ((*rc = chat_control_check(ch->control, &cp, &v)) != MQ_OK)
+        return false;
+    if (v.code) {
+        *why = (struct refusal){v.code, v.reason};
+        return false;
+    }
+    if (v.masked) {
+        free(in->text);
+        in->text = v.masked;
+        in->text_len = v.masked_len;
+    }
+    return true;
+}
+
+/* After a room message is stamped: its sender's read marker, unread
+ * counts and the room's support totals. */
+static void count_room_message(struct chat *ch, const struct chat_post *post, int64_t amount)
+{
+    size_t sender_len = strlen(post->sender);
+    unread_message(ch->unread, post->room, post->room_len, (int64_t)post->id, post->sender,
+                   sender_len);
+    if (amount)
+        presence_room_support(ch->presence, post->room, post->room_len,
+                              strcmp(post->type, "cheer") == 0 ? amount : 0,
+                              strcmp(post->type, "heart") == 0 ? amount : 0);
+}
+
 int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
-                 const struct chat_topic *t, struct chat_post *post)
+                 const struct mqtt5_props *props, const struct chat_topic *t,
+                 struct chat_post *post)
 {
     const struct session *s = c->s;
     memset(post, 0, sizeof(*post));
@@ -569,12 +645,27 @@ int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
         return MQTT5_RC_NOT_AUTHORIZED; /* anonymous: no events topic to tell */
     }
     const char *user = s->username;
+    enum chat_role role = (enum chat_role)s->role;
     struct envelope_in in = {0};
     int rc = MQTT5_RC_SUCCESS;
-    if (!may_post(ch, user, (enum chat_role)s->role, t, &why))
+    if (t->kind == CHAT_ROOM_READ || t->kind == CHAT_ROOM_HISTORY) {
+        const char *reason = t->kind == CHAT_ROOM_READ
+                                 ? chat_read_request(ch, c, p, t)
+                                 : chat_history_request(ch, c, p, props, t);
+        if (!reason)
+            return MQTT5_RC_SUCCESS; /* consumed: post stays empty */
+        why.reason = reason;
+        if (strcmp(reason, "bad_request") == 0)
+            why.code = MQTT5_RC_PAYLOAD_FORMAT_INVALID;
+        goto refuse;
+    }
+    if (!may_post(ch, user, role, t, &why))
         goto refuse;
     bool system = t->kind == CHAT_SYSTEM || t->kind == CHAT_ROOM_SYSTEM;
     int st = envelope_parse(p->payload, p->payload_len, &ch->limits, system, &in);
+    int64_t amount = 0;
+    if (st == ENVELOPE_OK && !system)
+        st = envelope_amount(&in, &amount);
     if (st < 0) {
         envelope_in_free(&in);
         return MQ_ENOMEM;
@@ -585,11 +676,25 @@ int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
     }
     if (system)
         snprintf(in.type, sizeof(in.type), "system");
+    bool shadow = false;
+    if (role != CHAT_ROLE_SERVICE && (t->kind == CHAT_ROOM || t->kind == CHAT_DM) &&
+        !moderate(ch, user, t, &in, &shadow, &why, &rc)) {
+        if (rc != MQ_OK) {
+            envelope_in_free(&in);
+            return rc;
+        }
+        goto refuse;
+    }
     rc = stamp(ch, next_id(c->w->b), p->topic.s, p->topic.len, t, user, p->qos, s->uid, &in, post);
     envelope_in_free(&in);
-    if (rc == MQ_OK)
-        atomic_fetch_add_explicit(&ch->accepted, 1, memory_order_relaxed);
-    return rc == MQ_OK ? MQTT5_RC_SUCCESS : rc;
+    if (rc != MQ_OK)
+        return rc;
+    post->shadow = shadow;
+    post->msg[0]->shadow = shadow;
+    if (post->room && !shadow && !system)
+        count_room_message(ch, post, amount);
+    atomic_fetch_add_explicit(&ch->accepted, 1, memory_order_relaxed);
+    return MQTT5_RC_SUCCESS;
 refuse:
     envelope_in_free(&in);
     atomic_fetch_add_explicit(&ch->refused, 1, memory_order_relaxed);
@@ -733,6 +838,9 @@ int chat_open(struct broker *b)
         log_error("chat: the chat database cannot be opened (%s): starting with an empty "
                   "directory",
                   mq_strerror(rc));
+        rc = chat_live_open(b, NULL);
+        if (rc != MQ_OK)
+            goto fail;
         return MQ_OK;
     }
     if ((rc = chat_dir_load(ch->dir, db)) != MQ_OK) {
@@ -741,6 +849,10 @@ int chat_open(struct broker *b)
         goto fail;
     }
     ch->dir_loaded = true;
+    if ((rc = chat_live_open(b, db)) != MQ_OK) {
+        db_close(db);
+        goto fail;
+    }
     if (!(ch->store = store_start(db))) {
         db_close(db);
         rc = MQ_ENOMEM;
@@ -766,6 +878,7 @@ void chat_close(struct broker *b)
     struct chat *ch = b->chat;
     if (!ch)
         return;
+    chat_live_close(ch);
     store_stop(ch->store);
     chat_dir_free(ch->dir);
     free(ch->prefix);

@@ -38,6 +38,11 @@ struct message;
 struct session;
 struct store;
 struct mqtt_publish;
+struct presence;
+struct unread;
+struct chat_control;
+struct chat_live;
+struct mqtt5_props;
 
 /* What a chat topic is (chat_topic_parse). */
 enum chat_kind {
@@ -73,6 +78,10 @@ struct chat {
     bool dir_loaded;               /* the directory holds what the database held at start-up (false
                                       when the database was away: no room is made on first use) */
     struct store *store;           /* database writes queued by the workers */
+    struct presence *presence;     /* who is online, per user and per room (presence.h) */
+    struct unread *unread;         /* read markers and unread counts (unread.h) */
+    struct chat_control *control;  /* comment control settings (chat_control.h) */
+    struct chat_live *live;        /* the tick and the history thread (chat_live.h) */
     atomic_uint_fast64_t accepted; /* chat publishes accepted (metrics) */
     atomic_uint_fast64_t refused;  /* chat publishes refused */
 };
@@ -129,15 +138,23 @@ int chat_subscribe_check(struct chat *ch, const struct session *s, const char *f
  * Delivery, the second ACL check. A worker prepares one reader per message
  * it fans out (the topic parsed, the room looked up once), then asks it
  * for each session the message reached. A session without a user name
- * reads nothing under the prefix; the service role reads everything.
+ * reads nothing under the prefix; the service role reads everything but
+ * a shadow-blocked user's messages (their own sessions only); a user does
+ * not get the room messages of someone they block, nor the presence of
+ * someone who blocks them.
  */
 struct chat_reader {
     struct chat_topic t;
     enum { READER_NO_ROOM, READER_PUBLIC_ROOM, READER_PRIVATE_ROOM } room; /* room kinds */
+    bool made_by_chat;   /* msg->chat: nothing else is delivered under the prefix */
+    bool shadow;         /* msg->shadow: to the sender's own sessions only */
+    bool sender_blocked; /* a room message whose sender someone blocks */
+    const char *sender;  /* msg->sender (NULL for the broker's own messages) */
+    size_t sender_len;
 };
 
-/* False when topic is not under the prefix (nothing to check). */
-bool chat_reader_prepare(struct chat *ch, const char *topic, size_t len, struct chat_reader *r);
+/* False when msg's topic is not under the prefix (nothing to check). */
+bool chat_reader_prepare(struct chat *ch, const struct message *msg, struct chat_reader *r);
 
 /* True when s may receive the message r was prepared for. */
 bool chat_reader_allows(struct chat *ch, const struct chat_reader *r, const struct session *s);
@@ -155,17 +172,27 @@ struct chat_post {
     char dm_low[CHAT_NAME_MAX + 1], dm_high[CHAT_NAME_MAX + 1]; /* "" unless a DM */
     char type[16];
     char sender[CHAT_NAME_MAX + 1];
+    bool shadow; /* the sender is blocked in the room: routed to their own devices, not
+                    archived */
 };
 
 /*
- * PUBLISH on a chat topic from connection c (decoded p; t parsed).
- * Returns MQTT5_RC_SUCCESS with *post filled (the caller routes and
- * spools it, then calls chat_post_free), or the refusing reason code
- * (0x87, 0x90, 0x97, 0x99) after queueing a notice to the publisher's
- * chat/user/{user}/events. Returns MQ_ENOMEM (negative) when out of memory.
+ * PUBLISH on a chat topic from connection c (decoded p, its MQTT 5
+ * properties props or NULL; t parsed). Returns MQTT5_RC_SUCCESS with *post
+ * filled (the caller routes it, and spools it unless post->shadow, then
+ * calls chat_post_free), MQTT5_RC_SUCCESS with post->msg[0] NULL when the
+ * publish was a read marker or a history request (taken: nothing to route
+ * or spool), or the refusing reason code (0x87, 0x90, 0x97, 0x99) after
+ * queueing a notice to the publisher's chat/user/{user}/events. Returns
+ * MQ_ENOMEM (negative) when out of memory.
  */
 int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
-                 const struct chat_topic *t, struct chat_post *post);
+                 const struct mqtt5_props *props, const struct chat_topic *t,
+                 struct chat_post *post);
+
+/* True for the topics whose accepted publishes are archived (rooms, DMs,
+ * system notifications): the others are refused or taken by the broker. */
+bool chat_topic_archived(enum chat_kind kind);
 
 /* Queues post's archive row (storage_spool_row): msg[0] carries it, and
  * its ack hold if it has one. MQ_OK, MQ_EINVAL or MQ_ENOMEM. */
@@ -186,5 +213,14 @@ enum chat_target { CHAT_TO_ALL, CHAT_TO_ROOM, CHAT_TO_USER };
  */
 int chat_notify(struct broker *b, enum chat_target to, const char *target, size_t target_len,
                 const char *sender, size_t sender_len, const struct envelope_in *in, uint64_t *id);
+
+/*
+ * A read marker of user in room (over MQTT or HTTP): the member has read
+ * up to message id upto. MQ_OK (moved forward, or already past it),
+ * MQ_EDENIED (not a member), MQ_EINVAL (bad name or upto < 1). When it
+ * moved, the marker is queued to the database.
+ */
+int chat_read_marker(struct chat *ch, const char *user, size_t user_len, const char *room,
+                     size_t room_len, int64_t upto);
 
 #endif

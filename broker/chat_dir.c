@@ -52,6 +52,14 @@ struct dir_member {
     char user[];
 };
 
+/* How many users block one user (the key): the delivery path asks this
+ * once per message, and looks at single blocks only when it is not 0. */
+struct dir_count {
+    size_t n;
+    size_t len;
+    char key[];
+};
+
 /* A bare key: a room block (the user) or a personal block (user\0other). */
 struct dir_key {
     size_t len;
@@ -78,6 +86,7 @@ struct chat_dir {
     struct strmap users;   /* id -> struct dir_user */
     struct strmap rooms;   /* name -> struct dir_room */
     struct strmap blocks;  /* "user\0other" -> struct dir_key */
+    struct strmap blocked; /* other -> struct dir_count: how many users block them */
     struct strmap decos;   /* user -> struct dir_deco */
 };
 
@@ -272,7 +281,8 @@ struct chat_dir *chat_dir_new(void)
     if (!d)
         return NULL;
     if (strmap_init(&d->users) != MQ_OK || strmap_init(&d->rooms) != MQ_OK ||
-        strmap_init(&d->blocks) != MQ_OK || strmap_init(&d->decos) != MQ_OK)
+        strmap_init(&d->blocks) != MQ_OK || strmap_init(&d->decos) != MQ_OK ||
+        strmap_init(&d->blocked) != MQ_OK)
         goto err;
     if (lock_init(&d->lock) != MQ_OK)
         goto err;
@@ -282,6 +292,7 @@ err:
     strmap_free(&d->rooms);
     strmap_free(&d->blocks);
     strmap_free(&d->decos);
+    strmap_free(&d->blocked);
     free(d);
     return NULL;
 }
@@ -294,6 +305,7 @@ void chat_dir_free(struct chat_dir *d)
     map_clear(&d->rooms, free_room);
     map_clear(&d->blocks, free_value);
     map_clear(&d->decos, free_deco);
+    map_clear(&d->blocked, free_value);
     pthread_rwlock_destroy(&d->lock);
     free(d);
 }
@@ -533,6 +545,22 @@ int chat_dir_member_delete(struct chat_dir *d, const char *room, size_t room_len
     return MQ_OK;
 }
 
+int chat_dir_room_members(struct chat_dir *d, const char *room, size_t room_len,
+                          void (*fn)(void *ctx, const char *user, size_t len), void *ctx)
+{
+    int rc = MQ_ENOTFOUND;
+    read_lock(d);
+    const struct dir_room *r = strmap_get(&d->rooms, room, room_len);
+    if (r) {
+        rc = MQ_OK;
+        for (size_t b = 0; r->members.buckets && b < r->members.nbuckets; b++)
+            for (const struct strmap_entry *e = r->members.buckets[b]; e; e = e->next)
+                fn(ctx, e->key, e->key_len);
+    }
+    unlock(d);
+    return rc;
+}
+
 int chat_dir_member_role(struct chat_dir *d, const char *room, size_t room_len, const char *user,
                          size_t user_len)
 {
@@ -607,18 +635,37 @@ int chat_dir_user_block_put(struct chat_dir *d, const char *user, size_t user_le
         return MQ_EINVAL;
     char key[PAIR_KEY_MAX];
     size_t n = pair_key(key, user, user_len, other, other_len);
-    struct dir_key *k = key_new(key, n); /* outside the lock; freed if not needed */
-    if (!k)
+    /* Both allocated outside the lock; freed if not needed. */
+    struct dir_key *k = key_new(key, n);
+    struct dir_count *c = malloc(sizeof(*c) + other_len);
+    if (!k || !c) {
+        free(k);
+        free(c);
         return MQ_ENOMEM;
+    }
+    c->n = 0;
+    c->len = other_len;
+    memcpy(c->key, other, other_len);
     int rc = MQ_OK;
     write_lock(d);
+    struct dir_count *have = strmap_get(&d->blocked, other, other_len);
     if (strmap_get(&d->blocks, key, n)) {
         free(k);
-    } else if (strmap_put(&d->blocks, k->key, k->len, k) != MQ_OK) {
-        free(k);
+        k = NULL;
+    } else if ((!have && strmap_put(&d->blocked, c->key, c->len, c) != MQ_OK) ||
+               strmap_put(&d->blocks, k->key, k->len, k) != MQ_OK) {
+        if (!have && strmap_get(&d->blocked, other, other_len) == c)
+            strmap_remove(&d->blocked, other, other_len);
         rc = MQ_ENOMEM;
+    } else {
+        if (!have)
+            have = c, c = NULL;
+        have->n++;
+        k = NULL;
     }
     unlock(d);
+    free(k);
+    free(c);
     return rc;
 }
 
@@ -629,13 +676,26 @@ int chat_dir_user_block_delete(struct chat_dir *d, const char *user, size_t user
         return MQ_EINVAL;
     char key[PAIR_KEY_MAX];
     size_t n = pair_key(key, user, user_len, other, other_len);
+    struct dir_count *gone = NULL;
     write_lock(d);
     struct dir_key *k = strmap_remove(&d->blocks, key, n);
+    struct dir_count *c = k ? strmap_get(&d->blocked, other, other_len) : NULL;
+    if (c && --c->n == 0)
+        gone = strmap_remove(&d->blocked, other, other_len);
     unlock(d);
+    free(gone);
     if (!k)
         return MQ_ENOTFOUND;
     free(k);
     return MQ_OK;
+}
+
+bool chat_dir_user_blocked_by_anyone(struct chat_dir *d, const char *other, size_t other_len)
+{
+    read_lock(d);
+    bool any = d->blocked.count && strmap_get(&d->blocked, other, other_len) != NULL;
+    unlock(d);
+    return any;
 }
 
 bool chat_dir_user_blocks(struct chat_dir *d, const char *user, size_t user_len, const char *other,

@@ -132,6 +132,11 @@ int chat_dir_member_delete(struct chat_dir *d, const char *room, size_t room_len
 int chat_dir_member_role(struct chat_dir *d, const char *room, size_t room_len, const char *user,
                          size_t user_len);
 
+/* Calls fn for every member of room, under the directory's read lock (fn
+ * must not call into the directory for writing). MQ_OK or MQ_ENOTFOUND. */
+int chat_dir_room_members(struct chat_dir *d, const char *room, size_t room_len,
+                          void (*fn)(void *ctx, const char *user, size_t len), void *ctx);
+
 /* ---- blocks ---- */
 
 /*
@@ -155,6 +160,9 @@ int chat_dir_user_block_delete(struct chat_dir *d, const char *user, size_t user
                                const char *other, size_t other_len);
 bool chat_dir_user_blocks(struct chat_dir *d, const char *user, size_t user_len, const char *other,
                           size_t other_len);
+/* True when at least one user blocks other: one lookup, so that delivering
+ * a message of someone nobody blocks costs no per-subscriber check. */
+bool chat_dir_user_blocked_by_anyone(struct chat_dir *d, const char *other, size_t other_len);
 
 /* ---- decorations ---- */
 

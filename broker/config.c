@@ -89,6 +89,10 @@ static const struct config_key config_keys[] = {
     KEY("chat.max_text_bytes", KEY_U32, chat_max_text, 1, 1u << 20),
     KEY("chat.token_ttl", KEY_DURATION, chat_token_ttl, 60, UINT32_MAX),
     KEY("chat.history_window", KEY_DURATION, chat_history_window, 60, UINT32_MAX),
+    KEY("chat.presence_interval", KEY_U32, chat_presence_interval, 50, 60000),
+    KEY("chat.presence_grace", KEY_U32, chat_presence_grace, 0, 600000),
+    KEY("chat.presence_max_names", KEY_U32, chat_presence_max_names, 0, 1000),
+    KEY("chat.unread_max", KEY_U32, chat_unread_max, 1, 100000),
     KEY("http.port", KEY_U16, http_port, 0, 65535),
     KEY("http.bind_address", KEY_STRING, http_bind_address, 0, 0),
     KEY("http.max_body_bytes", KEY_U32, http_max_body, 64, 1u << 24),
@@ -294,6 +298,10 @@ int config_defaults(struct config *c)
     c->chat_max_text = 4000;
     c->chat_token_ttl = 86400;
     c->chat_history_window = 7 * 86400;
+    c->chat_presence_interval = 1000;
+    c->chat_presence_grace = 5000;
+    c->chat_presence_max_names = 20;
+    c->chat_unread_max = 999;
     c->http_port = 8080;
     c->http_max_body = 65536;
     c->data_dir = strdup("data");

@@ -90,6 +90,13 @@ struct config {
     uint32_t chat_token_ttl;      /* chat.token_ttl: seconds a minted token lives, 1d */
     uint32_t chat_history_window; /* chat.history_window: a history `since` older than this
                                      many seconds is moved up to it, default 7d */
+    uint32_t chat_presence_interval; /* chat.presence_interval: ms between presence and unread
+                                        updates, default 1000 */
+    uint32_t chat_presence_grace;    /* chat.presence_grace: ms a user stays online after the
+                                        last device left, default 5000 */
+    uint32_t chat_presence_max_names; /* chat.presence_max_names: names per room presence
+                                         update, default 20 */
+    uint32_t chat_unread_max;        /* chat.unread_max: where unread counts stop, default 999 */
 
     /* HTTP API. */
     uint16_t http_port;        /* http.port: default 8080, 0 = no HTTP API */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chat_live.h"
 #include "errors.h"
 #include "handlers.h"
 #include "log.h"
@@ -145,6 +146,7 @@ void conn_close(struct conn *c, const char *why)
     connect_forget_check(c);
     if (c->s) {
         struct session *s = c->s;
+        chat_conn_down(c); /* while the session still has its subscriptions */
         c->s = NULL;
         session_detach(s, !c->disconnect_sent);
     }

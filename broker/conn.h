@@ -66,6 +66,8 @@ struct conn {
     uint8_t login_verdict;                 /* that check's answer for the CONNECT replayed after
                                               it: 0 none, 1 the password matched, 2 it did not */
     uint8_t login_role;                    /* with verdict 1: the user's enum chat_role */
+    bool chat_live;                        /* counted online by presence (chat_live.h):
+                                              chat_conn_down() is due when it closes */
     const char *doomed;                    /* why the conn must close at turn end (slow reader,
                                               no memory): set by conn_reserve, which never closes
                                               synchronously so that callers' sessions stay valid */

@@ -50,6 +50,8 @@ const char *envelope_status_name(enum envelope_status st)
         return "too_long";
     case ENVELOPE_TOO_DEEP:
         return "too_deep";
+    case ENVELOPE_BAD_AMOUNT:
+        return "bad_amount";
     }
     return "unknown";
 }
@@ -308,4 +310,31 @@ size_t envelope_v5_props(uint8_t *out, size_t cap, uint64_t id, const char *from
     n += envelope_user_prop(out + n, "id", 2, digits, (size_t)nd);
     n += envelope_user_prop(out + n, "from", 4, from, from_len);
     return n;
+}
+
+int envelope_amount(const struct envelope_in *in, int64_t *amount)
+{
+    *amount = 0;
+    bool cheer = strcmp(in->type, "cheer") == 0, heart = strcmp(in->type, "heart") == 0;
+    if (!cheer && !heart)
+        return ENVELOPE_OK;
+    *amount = 1;
+    if (!in->meta)
+        return ENVELOPE_OK;
+    cJSON *meta = cJSON_ParseWithLength(in->meta, in->meta_len);
+    if (!meta)
+        return MQ_ENOMEM; /* it parsed once already: only memory can fail */
+    const cJSON *a = NULL;
+    int st = ENVELOPE_OK;
+    if (!json_unique_member(meta, "amount", &a)) {
+        st = ENVELOPE_BAD_AMOUNT; /* given twice */
+    } else if (a) {
+        double v = cJSON_IsNumber(a) ? a->valuedouble : 0;
+        if (v < 1 || v > ENVELOPE_MAX_AMOUNT || v != (double)(int64_t)v)
+            st = ENVELOPE_BAD_AMOUNT;
+        else
+            *amount = (int64_t)v;
+    }
+    cJSON_Delete(meta);
+    return st;
 }

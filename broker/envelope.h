@@ -38,6 +38,7 @@ enum envelope_status {
     ENVELOPE_BAD_TYPE,  /* "type" is not an allowed message type */
     ENVELOPE_TOO_LONG,  /* payload, text or meta over its limit */
     ENVELOPE_TOO_DEEP,  /* JSON nested deeper than the limit */
+    ENVELOPE_BAD_AMOUNT, /* a cheer's or heart's meta.amount is not a whole number 1..10^6 */
 };
 
 /* Short stable name of a status ("bad_json", ...), for notices and logs. */
@@ -69,6 +70,15 @@ int envelope_parse(const uint8_t *payload, size_t len, const struct envelope_lim
                    bool allow_system, struct envelope_in *in);
 
 void envelope_in_free(struct envelope_in *in);
+
+#define ENVELOPE_MAX_AMOUNT 1000000
+
+/*
+ * The amount of a cheer or heart: meta.amount, a whole number from 1 to
+ * ENVELOPE_MAX_AMOUNT, 1 when absent. Other types: *amount 0. Returns
+ * ENVELOPE_OK, ENVELOPE_BAD_AMOUNT, or MQ_ENOMEM.
+ */
+int envelope_amount(const struct envelope_in *in, int64_t *amount);
 
 /* What the broker stamps on an envelope. Strings are not NUL-terminated;
  * a NULL pointer leaves the member out. */

@@ -23,6 +23,7 @@
 #include "acl.h"
 #include "auth.h"
 #include "chat.h"
+#include "chat_live.h"
 #include "conn.h"
 #include "handlers.h"
 #include "log.h"
@@ -439,6 +440,7 @@ int handle_connect(struct conn *c, const struct mqtt_frame *f, const uint8_t *re
     c->s = s;
     connect_accept(c, present, client_id == auto_id && v5 ? cid : NULL, server_keepalive);
     session_attach(s, c);
+    chat_conn_up(c);
     persist_session(s); /* online now: a crash does not count as time offline */
     log_debug("worker %u: client '%s' connected (MQTT level %u, user %s, %s session)", w->index,
               cid, m->version, username ? username : "-", present ? "resumed" : "new");

@@ -294,15 +294,25 @@ static int publish_route(struct conn *c, const struct mqtt_publish *p,
 /* A publish under the chat prefix: refused by the chat policy (*reason
  * set, a notice sent), or stamped into its envelope message(s), routed
  * and archived. */
-static int publish_chat(struct conn *c, const struct mqtt_publish *p, const struct chat_topic *t,
-                        uint8_t ack, uint8_t *reason)
+static int publish_chat(struct conn *c, const struct mqtt_publish *p,
+                        const struct mqtt5_props *props, const struct chat_topic *t, uint8_t ack,
+                        uint8_t *reason, bool *spooled)
 {
     struct chat_post post;
-    int rc = chat_publish(c->w->b->chat, c, p, t, &post);
+    int rc = chat_publish(c->w->b->chat, c, p, c->version == MQTT_V5 ? props : NULL, t, &post);
     if (rc < 0)
         return rc;
     if (rc != MQTT5_RC_SUCCESS) {
         *reason = (uint8_t)rc;
+        return MQ_OK;
+    }
+    if (!post.msg[0] || post.shadow || !*spooled) {
+        /* Taken by the broker (a read marker, a history request), or heard
+         * by its sender only: nothing to archive, acknowledged now. */
+        *spooled = false;
+        for (int i = 0; i < 2; i++)
+            if (post.msg[i])
+                router_publish(c->w, post.msg[i]); /* takes the reference */
         return MQ_OK;
     }
     rc = route_spooled(c, post.msg[0], post.msg[1], p, ack, &post); /* takes both */
@@ -350,7 +360,8 @@ int handle_publish(struct conn *c, const struct mqtt_frame *f)
     /* A chat message is always spooled (the chat layer needs the storage:
      * chat_open() runs after storage_open()). */
     bool spooled = reason == MQTT5_RC_SUCCESS && st &&
-                   (chat || (st->nspool_filters && storage_spools(st, p.topic.s, p.topic.len)));
+                   (chat ? chat_topic_archived(chat_topic.kind)
+                         : st->nspool_filters && storage_spools(st, p.topic.s, p.topic.len));
     if (spooled && storage_spool_full(st)) {
         storage_refused(st, p.topic.s, p.topic.len);
         w->count.msgs_dropped++;
@@ -364,7 +375,7 @@ int handle_publish(struct conn *c, const struct mqtt_frame *f)
         reason = MQTT5_RC_QUOTA_EXCEEDED;
     }
     if (reason == MQTT5_RC_SUCCESS) {
-        rc = chat ? publish_chat(c, &p, &chat_topic, ack, &reason)
+        rc = chat ? publish_chat(c, &p, &props, &chat_topic, ack, &reason, &spooled)
                   : publish_route(c, &p, &props, spooled, ack);
         if (rc != MQ_OK)
             return rc;

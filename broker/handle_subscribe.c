@@ -20,6 +20,7 @@
 
 #include "acl.h"
 #include "chat.h"
+#include "chat_live.h"
 #include "conn.h"
 #include "handlers.h"
 #include "mqtt5.h"
@@ -77,8 +78,8 @@ static void send_retained(struct conn *c, const struct mqtt_str *filter, uint8_t
     for (size_t i = 0; i < rb.n; i++) {
         struct message *msg = rb.msgs[i];
         struct chat_reader reader;
-        if (ch && c->s && chat_reader_prepare(ch, msg->topic, msg->topic_len, &reader) &&
-            (!msg->chat || !chat_reader_allows(ch, &reader, c->s))) {
+        if (ch && c->s && chat_reader_prepare(ch, msg, &reader) &&
+            !chat_reader_allows(ch, &reader, c->s)) {
             message_unref(msg);
             continue;
         }
@@ -120,6 +121,8 @@ static int subscribe_one(struct conn *c, const struct mqtt_str *filter, uint8_t 
     if (rc < 0)
         return MQTT_SUBACK_FAILURE;
     *is_new = rc == 1;
+    if (rc == 1 && !shared)
+        chat_sub_added(c, filter->s, filter->len);
     return options & SUB_OPT_QOS;
 }
 
@@ -203,10 +206,12 @@ int handle_unsubscribe(struct conn *c, const struct mqtt_frame *f)
     struct mqtt_sub_iter it = unsub.iter;
     struct mqtt_str filter;
     uint8_t options;
-    for (size_t i = 0; mqtt_next_filter(&it, &filter, &options); i++)
-        codes[i] = session_unsubscribe(c->s, filter.s, filter.len) == MQ_OK
-                       ? MQTT5_RC_SUCCESS
-                       : MQTT5_RC_NO_SUBSCRIPTION_EXISTED;
+    for (size_t i = 0; mqtt_next_filter(&it, &filter, &options); i++) {
+        bool removed = session_unsubscribe(c->s, filter.s, filter.len) == MQ_OK;
+        if (removed)
+            chat_sub_removed(c, filter.s, filter.len);
+        codes[i] = removed ? MQTT5_RC_SUCCESS : MQTT5_RC_NO_SUBSCRIPTION_EXISTED;
+    }
     uint8_t *p;
     if (v5) {
         p = conn_reserve(c, mqtt5_suback_size(unsub.count, 0));

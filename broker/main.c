@@ -22,6 +22,7 @@
 
 #include "broker.h"
 #include "chat.h"
+#include "chat_live.h"
 #include "config.h"
 #include "errors.h"
 #include "http_api.h"
@@ -190,6 +191,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     http_api_stop(app->http); /* before the workers go: it publishes through them */
     app->http = NULL;
     sys_stop(&app->sys);
+    chat_tick_stop(&app->b);
     close_handle((uv_handle_t *)&app->sigterm);
     close_handle((uv_handle_t *)&app->sigint);
     close_handle((uv_handle_t *)&app->sighup);
@@ -310,6 +312,7 @@ int main(int argc, char **argv)
     log_info("mqchatd %s listening for MQTT on %s:%u with %u workers", MQCHAT_VERSION,
              cfg->bind_address ? cfg->bind_address : "0.0.0.0", app.listener.port, b->nworkers);
     sys_start(&app.sys, b, &app.loop);
+    chat_tick_start(b, &app.loop);
 
     uv_run(&app.loop, UV_RUN_DEFAULT);
     http_api_stop(app.http); /* NULL once a signal stopped it */

@@ -21,13 +21,16 @@ struct message *message_new(const char *topic, size_t topic_len, const uint8_t *
     static const struct message_extra none;
     if (!extra)
         extra = &none;
-    struct message *m = malloc(sizeof(*m) + topic_len + 1 + extra->props_len + payload_len);
+    size_t sender_len = extra->sender ? extra->sender_len : 0;
+    struct message *m =
+        malloc(sizeof(*m) + topic_len + 1 + extra->props_len + payload_len + sender_len + 1);
     if (!m)
         return NULL;
     atomic_init(&m->refs, 1);
     m->qos = qos;
     m->retain = retain;
     m->chat = false;
+    m->shadow = false;
     m->topic_len = (uint16_t)topic_len;
     m->payload_len = (uint32_t)payload_len;
     m->props_len = extra->props_len;
@@ -43,6 +46,14 @@ struct message *message_new(const char *topic, size_t topic_len, const uint8_t *
     m->payload = (uint8_t *)m->topic + topic_len + 1 + extra->props_len;
     if (payload_len)
         memcpy(m->payload, payload, payload_len);
+    m->sender = NULL;
+    m->sender_len = 0;
+    if (extra->sender) {
+        m->sender = (char *)m->payload + payload_len;
+        memcpy(m->sender, extra->sender, sender_len);
+        m->sender[sender_len] = '\0';
+        m->sender_len = (uint8_t)sender_len;
+    }
     return m;
 }
 

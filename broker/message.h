@@ -32,6 +32,9 @@ struct message {
     bool retain;            /* the RETAIN flag as published */
     bool chat;              /* made by the chat policy (chat.c: an envelope or a notice):
                                only such messages are delivered under the chat prefix */
+    bool shadow;            /* a chat message of a user blocked in its room: delivered to
+                               the sender's own sessions only */
+    uint8_t sender_len;     /* bytes of sender */
     uint16_t topic_len;     /* bytes, without the NUL */
     uint32_t payload_len;   /* bytes */
     uint32_t props_len;     /* bytes of forwarded MQTT 5 properties */
@@ -42,6 +45,8 @@ struct message {
     char *topic;            /* NUL-terminated, inside this allocation */
     uint8_t *props;         /* inside this allocation; NULL when props_len is 0 */
     uint8_t *payload;       /* inside this allocation; not NUL-terminated */
+    char *sender;           /* a chat message's sender (user id), NUL-terminated, inside
+                               this allocation; NULL otherwise */
 };
 
 /* Optional parts of a new message; a NULL pointer means all absent. */
@@ -50,6 +55,8 @@ struct message_extra {
     uint32_t props_len;
     uint32_t expiry_s; /* Message Expiry Interval, seconds; 0 = none */
     uint64_t origin;   /* publishing session's uid; 0 = broker */
+    const char *sender; /* a chat message's sender (at most 255 bytes); NULL = none */
+    size_t sender_len;
 };
 
 /* Monotonic milliseconds, the clock of expires_at_ms (any thread). */

@@ -87,9 +87,9 @@ void router_deliver_local(struct worker *w, struct message *msg)
     topic_tree_match(w->tree, msg->topic, msg->topic_len, collect_hits, &mc);
     struct chat *ch = w->b->chat;
     struct chat_reader reader;
-    bool chat = ch && w->nhits && chat_reader_prepare(ch, msg->topic, msg->topic_len, &reader);
+    bool chat = ch && w->nhits && chat_reader_prepare(ch, msg, &reader);
     for (size_t i = 0; i < w->nhits; i++) {
-        if (chat && (!msg->chat || !chat_reader_allows(ch, &reader, w->hits[i].s)))
+        if (chat && !chat_reader_allows(ch, &reader, w->hits[i].s))
             continue; /* the ACL again, at delivery; nothing the policy did not make */
         struct delivery *d = &w->hits[i].d;
         if (d->qos > msg->qos)
@@ -107,8 +107,7 @@ void router_deliver_shared(struct worker *w, struct message *msg, const char *cl
         return; /* the member left meanwhile */
     struct chat *ch = w->b->chat;
     struct chat_reader reader;
-    if (ch && chat_reader_prepare(ch, msg->topic, msg->topic_len, &reader) &&
-        (!msg->chat || !chat_reader_allows(ch, &reader, s)))
+    if (ch && chat_reader_prepare(ch, msg, &reader) && !chat_reader_allows(ch, &reader, s))
         return;
     struct delivery d = {.qos = options & SUB_OPT_QOS};
     if (d.qos > msg->qos)
