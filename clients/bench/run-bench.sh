@@ -14,7 +14,11 @@
 # needs, or collides with, port 8080. The chat rooms run uses a third broker
 # set-up, mqchatd-chat: mqchatd with the chat layer's token secret and
 # chat.auto_create_rooms on, so that chat users log in with tokens the load
-# generator mints and create their rooms by subscribing.
+# generator mints and create their rooms by subscribing. The moderated chat
+# runs use a fourth, mqchatd-mod: mqchatd-chat with its HTTP API on a free
+# port and a service key, through which this script (curl) gives 2% of the
+# viewers a personal block of a fellow member and sets a system-wide word
+# filter before the load starts.
 #
 # Environment (all optional):
 #   BENCH_DURATION  seconds of publishing per traffic run (10)
@@ -51,6 +55,9 @@ PROPS=4
 # The HS256 secret of mqchatd-chat (chat.token_secret) and of the load
 # generator that mints its users' tokens: a throwaway value for this run.
 TOKEN_SECRET=mqchat-bench-$$-secret
+SERVICE_KEY=mqchat-bench-$$-service-key-0123456789abcdef
+MOD_WORDS=20
+HTTP_PORT=
 
 if [ ! -x "$BENCH" ]; then
     echo "run-bench: $BENCH is missing: run make first" >&2
@@ -110,11 +117,16 @@ start_broker() {
     BROKER_DIR=$dir
     mkdir -p "$dir/data"
     case $name in
-    mqchatd | mqchatd-chat)
-        set --
-        [ "$name" = mqchatd-chat ] &&
+    mqchatd | mqchatd-chat | mqchatd-mod)
+        set -- --set http.port=0
+        [ "$name" != mqchatd ] &&
             set -- --set chat.token_secret="$TOKEN_SECRET" --set chat.auto_create_rooms=true
-        "$MQCHATD" -p "$BROKER_PORT" --set bind_address=127.0.0.1 --set http.port=0 \
+        if [ "$name" = mqchatd-mod ]; then
+            HTTP_PORT=$("$BENCH" freeport) || return 1
+            set -- "$@" --set http.port="$HTTP_PORT" --set http.bind_address=127.0.0.1 \
+                --set chat.service_key="$SERVICE_KEY"
+        fi
+        "$MQCHATD" -p "$BROKER_PORT" --set bind_address=127.0.0.1 \
             --set allow_anonymous=true --set sys_interval=0 --set data_dir="$dir/data" \
             --set workers=2 --set max_inflight_messages=$INFLIGHT \
             --set max_queued_messages=$QUEUED --set max_queued_bytes=$QUEUED_BYTES "$@" \
@@ -157,6 +169,27 @@ EOF
     return 1
 }
 
+# moderate: on the mqchatd-mod just started, a system-wide word filter of
+# MOD_WORDS words (none of which the load generator's texts contain, so every
+# message is scanned in full and passes) and, for 2% of the viewers (the first
+# member of every room, u<k*MEMBERS>), a personal block of the room's second
+# member: every message of a blocked sender then takes the per-subscriber
+# block check. Returns 1 when the API refuses.
+moderate() {
+    api="http://127.0.0.1:$HTTP_PORT"
+    words=$(awk -v n="$MOD_WORDS" 'BEGIN { for (i = 0; i < n; i++)
+        printf "%s\"forbidden%02dword\"", (i ? "," : ""), i }')
+    curl -sf -m 10 -X PUT "$api/v1/settings" -H "Authorization: Bearer $SERVICE_KEY" \
+        -d "{\"word_filter\":{\"words\":[$words],\"policy\":\"reject\"}}" >/dev/null || return 1
+    k=0
+    while [ $k -lt "$ROOMS" ]; do
+        viewer=$((k * MEMBERS))
+        curl -sf -m 10 -X POST "$api/v1/users/u$viewer/blocks/u$((viewer + 1))" \
+            -H "Authorization: Bearer $SERVICE_KEY" >/dev/null || return 1
+        k=$((k + 1))
+    done
+}
+
 # run_one BROKER KEY ARGS...: one scenario against a fresh broker; the JSON
 # result goes to $TMP/KEY.BROKER.json (empty when the run failed).
 run_one() {
@@ -170,6 +203,7 @@ run_one() {
     mosquitto) [ -x "$MOSQUITTO" ] || { log "mosquitto: $MOSQUITTO not found"; return 1; } ;;
     esac
     start_broker "$name" || return 1
+    [ "$name" = mqchatd-mod ] && { moderate || log "$key on $name: moderation not set up"; }
     log "$key on $name (port $BROKER_PORT, pid $BROKER_PID): $*"
     timeout 180 "$BENCH" "$@" --port "$BROKER_PORT" --pid "$BROKER_PID" --json --quiet \
         --label "$name" >"$res" 2>"$TMP/$key.$name.err"
@@ -301,6 +335,25 @@ chat_cpu_row() {
     echo "| $1 | $a | $c | $m | $(ratio "$c" "$a") | $(ratio "$c" "$m") |"
 }
 
+# mod_row LABEL FIELD DIGITS: a row of the moderation table: FIELD of the
+# chat and moderated runs at 1 msg/s and flat out, with their ratios.
+mod_row() {
+    c=$(num "$TMP/chatrooms.mqchatd-chat.json" "$2" "$3")
+    m=$(num "$TMP/chatrooms.mqchatd-mod.json" "$2" "$3")
+    c0=$(num "$TMP/chatrooms0.mqchatd-chat.json" "$2" "$3")
+    m0=$(num "$TMP/chatrooms0.mqchatd-mod.json" "$2" "$3")
+    echo "| $1 | $c | $m | $(ratio "$m" "$c") | $c0 | $m0 | $(ratio "$m0" "$c0") |"
+}
+
+# mod_cpu_row: broker CPU µs per delivery, as mod_row.
+mod_cpu_row() {
+    c=$(cpu_us "$TMP/chatrooms.mqchatd-chat.json")
+    m=$(cpu_us "$TMP/chatrooms.mqchatd-mod.json")
+    c0=$(cpu_us "$TMP/chatrooms0.mqchatd-chat.json")
+    m0=$(cpu_us "$TMP/chatrooms0.mqchatd-mod.json")
+    echo "| broker CPU µs per delivery | $c | $m | $(ratio "$m" "$c") | $c0 | $m0 | $(ratio "$m0" "$c0") |"
+}
+
 # rows KEY N: field N (1: committed to the spool, 2: archived) of what
 # mqchatd-chat's KEY run left in SQLite, "-" when unknown.
 rows() {
@@ -375,9 +428,13 @@ done
 # then all three as fast as they go (--rate 0).
 run_one mqchatd-chat chatrooms chat-rooms --token-secret "$TOKEN_SECRET" --rooms $ROOMS \
     --members $MEMBERS --rate 1 --qos 0 --size 100 --duration "$DURATION"
+run_one mqchatd-mod chatrooms chat-rooms --token-secret "$TOKEN_SECRET" --rooms $ROOMS \
+    --members $MEMBERS --rate 1 --qos 0 --size 100 --duration "$DURATION"
 run_one mqchatd rooms0 rooms --rooms $ROOMS --members $MEMBERS --rate 0 --qos 0 --size 100 \
     --duration "$DURATION"
 run_one mqchatd-chat chatrooms0 chat-rooms --token-secret "$TOKEN_SECRET" --rooms $ROOMS \
+    --members $MEMBERS --rate 0 --qos 0 --size 100 --duration "$DURATION"
+run_one mqchatd-mod chatrooms0 chat-rooms --token-secret "$TOKEN_SECRET" --rooms $ROOMS \
     --members $MEMBERS --rate 0 --qos 0 --size 100 --duration "$DURATION"
 run_one mosquitto rooms0 rooms --rooms $ROOMS --members $MEMBERS --rate 0 --qos 0 --size 100 \
     --duration "$DURATION"
@@ -429,6 +486,19 @@ CH_SAT_M=$(num "$TMP/rooms0.mosquitto.json" delivered_per_s 0)
 CH_SAT_PCT=$(pct "$CH_SAT_C" "$CH_SAT_A")
 CH_WIN=$(num "$TMP/chatrooms0.mqchatd-chat.json" window 0)
 CH_SAT_R=$(ratio "$CH_SAT_C" "$CH_SAT_M")
+# Moderation (2% personal blocks, a word filter) against the same chat rooms:
+# flat-out deliveries/s within 10%, and CPU per delivery at 1 msg/s within 10%.
+MD_SAT_C=$CH_SAT_C
+MD_SAT_M=$(num "$TMP/chatrooms0.mqchatd-mod.json" delivered_per_s 0)
+MD_SAT_R=$(ratio "$MD_SAT_M" "$MD_SAT_C")
+MD_CPU_C=$CH_CPU_C
+MD_CPU_M=$(cpu_us "$TMP/chatrooms.mqchatd-mod.json")
+MD_CPU_R=$(ratio "$MD_CPU_M" "$MD_CPU_C")
+if [ "$MD_SAT_R" = - ] || [ "$MD_CPU_R" = - ]; then
+    MD_V="NOT met (did not run)"
+else
+    MD_V=$(verdict "$MD_SAT_R >= 0.90 && $MD_CPU_R <= 1.10")
+fi
 CN_B=$(num "$TMP/conns.mqchatd.json" rss_per_conn_b 0)
 if [ "$CN_B" = - ]; then
     CN_V="NOT met (did not run)"
@@ -474,6 +544,7 @@ the machine (a virtual machine here): compare brokers within one run, not across
 | fanout 1 -> 1000, QoS 0: mqchatd >= 5x Mosquitto deliveries/s | $FO_A vs $FO_B deliveries/s: ${FO_R}x | $FO_V |
 | rooms ${ROOMS} x ${MEMBERS} at 1 msg/s per member keeps up, p99 < 50 ms | $RM_RATE of $RM_WANT deliveries/s, loss $RM_LOSS %, $RM_THR sends throttled, p99 $RM_P99 ms | $RM_V |
 | <= 1.5 KiB broker RSS per idle connection | $CN_B B per connection (${CONNS} connections) | $CN_V |
+| chat rooms with 2% personal blocks and a ${MOD_WORDS}-word filter within 10% of the same run without | flat out $MD_SAT_M vs $MD_SAT_C deliveries/s (${MD_SAT_R}x); CPU per delivery at 1 msg/s $MD_CPU_M vs $MD_CPU_C µs (${MD_CPU_R}x) | $MD_V |
 
 "Keeps up" means: no scheduled send throttled, loss <= 0.1 %, at least 99 % of the
 expected $RM_WANT deliveries/s received while publishing, and p99 latency < 50 ms.
@@ -644,6 +715,29 @@ EOF
 broker_errors mqchatd rooms0
 broker_errors mqchatd-chat chatrooms chatrooms0
 broker_errors mosquitto rooms0
+cat <<EOF
+
+### with moderation: personal blocks and a word filter
+
+The same chat rooms runs against mqchatd-mod: before the load starts, the first member of every
+room (u0, u${MEMBERS}, ...: ${ROOMS} viewers, 2%) blocks the room's second member
+(\`POST /v1/users/{user}/blocks/{other}\`), and a system-wide word filter of ${MOD_WORDS} words
+is set (\`PUT /v1/settings\`, policy reject; the load generator's texts contain none of them, so
+every message is scanned in full and passes). Each message of a blocked sender then takes a block
+check per subscriber at delivery; every other message one lookup ("is its sender blocked by
+anyone?") per worker. Column "chat" is the unmoderated run of the section above.
+
+| ${ROOMS} x ${MEMBERS}, QoS 0, 100 B | chat, 1 msg/s | moderated, 1 msg/s | moderated / chat | chat, flat out | moderated, flat out | moderated / chat |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+EOF
+mod_row "deliveries/s" delivered_per_s 0
+mod_row "loss %" loss_pct 3
+mod_row "latency p50 ms" lat_p50_ms 2
+mod_row "latency p99 ms" lat_p99_ms 2
+mod_row "broker CPU % of one core" broker_cpu_pct 0
+mod_cpu_row
+mod_row "broker RSS at end KiB" rss_after_kb 0
+broker_errors mqchatd-mod chatrooms chatrooms0
 cat <<EOF
 
 ## conns: ${CONNS} idle connections, one subscription each
