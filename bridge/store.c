@@ -6,7 +6,8 @@
  * Puts are upserts (SQLite: INSERT ... ON CONFLICT DO UPDATE; MySQL:
  * INSERT ... ON DUPLICATE KEY UPDATE), so putting twice is replacing; a put
  * that must not change an existing row (a block's first time, a
- * notification id) updates nothing on conflict. Deletes that remove no row
+ * notification id) updates nothing on conflict, and a read marker only
+ * moves forward. Deletes that remove no row
  * return MQ_ENOTFOUND. Archive inserts are INSERT OR IGNORE / INSERT IGNORE
  * multi-row statements keyed on the message id, so a replay never
  * duplicates; because MySQL's IGNORE would also turn a too-long value into a
@@ -295,6 +296,10 @@ static const struct db_sql sql_user_block_delete =
     SAME("DELETE FROM user_blocks WHERE user = ? AND other = ?");
 static const struct db_sql sql_user_block_list =
     SAME("SELECT user, other FROM user_blocks ORDER BY user, other");
+static const struct db_sql sql_room_block_list_room =
+    SAME("SELECT user FROM room_blocks WHERE room = ? ORDER BY user");
+static const struct db_sql sql_user_block_list_user =
+    SAME("SELECT other FROM user_blocks WHERE user = ? ORDER BY other");
 
 /* (a, b) pairs: room blocks, user blocks, decorations. */
 struct pair_cb {
@@ -306,6 +311,19 @@ static int pair_row(void *ctx, const struct db_value *c, size_t n)
 {
     struct pair_cb *cb = ctx;
     cb->fn(cb->ctx, col_str(&c[0]), col_str(&c[1]));
+    return 0;
+}
+
+/* One name per row: the blocks of one room or one user. */
+struct name_cb {
+    void (*fn)(void *ctx, struct store_str name);
+    void *ctx;
+};
+
+static int name_row(void *ctx, const struct db_value *c, size_t n)
+{
+    struct name_cb *cb = ctx;
+    cb->fn(cb->ctx, col_str(&c[0]));
     return 0;
 }
 
@@ -349,6 +367,22 @@ int store_user_block_list(struct db *db,
 {
     struct pair_cb cb = {fn, ctx};
     return db_exec(db, &sql_user_block_list, NULL, 0, pair_row, &cb);
+}
+
+int store_room_block_list_room(struct db *db, struct store_str room,
+                               void (*fn)(void *ctx, struct store_str user), void *ctx)
+{
+    struct name_cb cb = {fn, ctx};
+    struct db_value p[] = {bytes(room)};
+    return db_exec(db, &sql_room_block_list_room, p, 1, name_row, &cb);
+}
+
+int store_user_block_list_user(struct db *db, struct store_str user,
+                               void (*fn)(void *ctx, struct store_str other), void *ctx)
+{
+    struct name_cb cb = {fn, ctx};
+    struct db_value p[] = {bytes(user)};
+    return db_exec(db, &sql_user_block_list_user, p, 1, name_row, &cb);
 }
 
 /* ---- decorations and settings ------------------------------------------------------- */
@@ -445,15 +479,21 @@ static const struct db_sql sql_notification_list =
     SAME("SELECT id, target_kind, target, sender, ts_ms, body FROM notifications "
          "WHERE target_kind = ? AND target = ? AND id > ? ORDER BY id LIMIT ?");
 
+/* Forward only. MySQL assigns left to right, each assignment seeing the
+ * ones before it: updated_ms is decided before upto_id changes. */
 static const struct db_sql sql_marker_put = {
     "INSERT INTO read_markers (user, room, upto_id, updated_ms) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (user, room) DO UPDATE SET upto_id = excluded.upto_id, "
-    "updated_ms = excluded.updated_ms",
+    "updated_ms = excluded.updated_ms WHERE excluded.upto_id > read_markers.upto_id",
     "INSERT INTO read_markers (user, room, upto_id, updated_ms) VALUES (?, ?, ?, ?) "
-    "ON DUPLICATE KEY UPDATE upto_id = VALUES(upto_id), updated_ms = VALUES(updated_ms)",
+    "ON DUPLICATE KEY UPDATE "
+    "updated_ms = IF(VALUES(upto_id) > upto_id, VALUES(updated_ms), updated_ms), "
+    "upto_id = GREATEST(upto_id, VALUES(upto_id))",
 };
 static const struct db_sql sql_marker_get =
     SAME("SELECT upto_id FROM read_markers WHERE user = ? AND room = ?");
+static const struct db_sql sql_marker_list =
+    SAME("SELECT user, room, upto_id FROM read_markers ORDER BY user, room");
 
 struct notification_cb {
     void (*fn)(void *ctx, const struct store_notification *n);
@@ -499,6 +539,27 @@ int store_read_marker_get(struct db *db, struct store_str user, struct store_str
     struct db_value p[] = {bytes(user), bytes(room)};
     *upto_id = 0;
     return db_exec(db, &sql_marker_get, p, 2, int_row, upto_id);
+}
+
+struct marker_cb {
+    void (*fn)(void *ctx, struct store_str user, struct store_str room, int64_t upto_id);
+    void *ctx;
+};
+
+static int marker_row(void *ctx, const struct db_value *c, size_t n)
+{
+    struct marker_cb *cb = ctx;
+    cb->fn(cb->ctx, col_str(&c[0]), col_str(&c[1]), col_int(&c[2]));
+    return 0;
+}
+
+int store_read_marker_list(struct db *db,
+                           void (*fn)(void *ctx, struct store_str user, struct store_str room,
+                                      int64_t upto_id),
+                           void *ctx)
+{
+    struct marker_cb cb = {fn, ctx};
+    return db_exec(db, &sql_marker_list, NULL, 0, marker_row, &cb);
 }
 
 /* ---- the archive ------------------------------------------------------------------------ */

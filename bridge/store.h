@@ -113,6 +113,14 @@ int store_user_block_list(struct db *db,
                           void (*fn)(void *ctx, struct store_str user, struct store_str other),
                           void *ctx);
 
+/* The users blocked in one room, in byte order; strings valid during each
+ * call. MQ_OK also when there are none. */
+int store_room_block_list_room(struct db *db, struct store_str room,
+                               void (*fn)(void *ctx, struct store_str user), void *ctx);
+/* The users that one user blocks, in byte order; as above. */
+int store_user_block_list_user(struct db *db, struct store_str user,
+                               void (*fn)(void *ctx, struct store_str other), void *ctx);
+
 /* ---- decorations and settings ----------------------------------------- */
 
 /* The user's chat decoration, a JSON object kept as given. */
@@ -150,11 +158,21 @@ int store_notification_list(struct db *db, struct store_str target_kind, struct 
                             int64_t since_id, int limit,
                             void (*fn)(void *ctx, const struct store_notification *n), void *ctx);
 
+/* Moves user's read marker in room forward to upto_id (creating it when
+ * there is none). A marker already at or past upto_id is left as it is,
+ * updated_ms included: markers only move forward, whatever order the
+ * writes of several nodes arrive in. MQ_OK in both cases. */
 int store_read_marker_put(struct db *db, struct store_str user, struct store_str room,
                           int64_t upto_id, int64_t updated_ms);
 /* *upto_id = 0 when there is no marker (returns MQ_OK). */
 int store_read_marker_get(struct db *db, struct store_str user, struct store_str room,
                           int64_t *upto_id);
+/* Every read marker (start-up), in (user, room) order; strings valid
+ * during each call. */
+int store_read_marker_list(struct db *db,
+                           void (*fn)(void *ctx, struct store_str user, struct store_str room,
+                                      int64_t upto_id),
+                           void *ctx);
 
 /* ---- the message archive ----------------------------------------------- */
 

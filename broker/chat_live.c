@@ -679,6 +679,12 @@ int chat_live_open(struct broker *b, struct db *db)
 
 void chat_live_close(struct chat *ch)
 {
+    if (ch->live && ch->presence) {
+        /* The support totals of the last interval, to the chat store
+         * (stopped after us): nothing else of the tick outlives the run. */
+        struct presence_emit last = {.ctx = ch->live->b, .totals = emit_totals};
+        presence_tick(ch->presence, now_ms(), &last);
+    }
     if (ch->live) {
         store_stop(ch->live->history);
         if (ch->live->spool)

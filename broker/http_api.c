@@ -342,19 +342,28 @@ static enum http_method method_of(const char *m)
     return HTTP_OTHER;
 }
 
+/* The {name} levels of a path, as path_match() found them. */
+struct path_args {
+    const char *s[HTTP_MAX_ARGS];
+    size_t len[HTTP_MAX_ARGS];
+    size_t n;
+};
+
 /*
  * True when path matches pattern, where a '*' level matches one non-empty
- * level; *arg and *arg_len get that level (or stay as they were).
+ * level; a gets those levels in order (at most HTTP_MAX_ARGS: a pattern
+ * with more matches nothing).
  */
-static bool path_match(const char *pattern, const char *path, const char **arg, size_t *arg_len)
+static bool path_match(const char *pattern, const char *path, struct path_args *a)
 {
+    a->n = 0;
     while (*pattern) {
         if (*pattern == '*') {
             size_t n = strcspn(path, "/");
-            if (n == 0)
+            if (n == 0 || a->n == HTTP_MAX_ARGS)
                 return false;
-            *arg = path;
-            *arg_len = n;
+            a->s[a->n] = path;
+            a->len[a->n++] = n;
             path += n;
             pattern++;
         } else if (*pattern++ != *path++) {
@@ -420,19 +429,16 @@ static void dispatch(struct http_req *r, const char *path)
 {
     const struct http_route *found = NULL;
     unsigned allowed = 0;
-    const char *arg = NULL;
-    size_t arg_len = 0;
+    struct path_args args = {0};
     for (size_t i = 0; i < http__nroutes; i++) {
         const struct http_route *rt = &http__routes[i];
-        const char *a = NULL;
-        size_t alen = 0;
-        if (!path_match(rt->pattern, path, &a, &alen))
+        struct path_args a = {0};
+        if (!path_match(rt->pattern, path, &a))
             continue;
         allowed |= rt->method;
         if (rt->method == (unsigned)r->method && !found) {
             found = rt;
-            arg = a;
-            arg_len = alen;
+            args = a;
         }
     }
     if (!allowed) {
@@ -444,14 +450,16 @@ static void dispatch(struct http_req *r, const char *path)
         http__error(r, 405, "method_not_allowed", "method not allowed on this path");
         return;
     }
-    if (arg) {
-        if (!chat_name_valid(arg, arg_len)) {
+    char *dst[HTTP_MAX_ARGS] = {r->arg, r->arg2};
+    size_t *dst_len[HTTP_MAX_ARGS] = {&r->arg_len, &r->arg2_len};
+    for (size_t i = 0; i < args.n; i++) {
+        if (!chat_name_valid(args.s[i], args.len[i])) {
             http__error(r, 400, "invalid_name", "names are 1-64 bytes of [A-Za-z0-9_.-]");
             return;
         }
-        memcpy(r->arg, arg, arg_len);
-        r->arg[arg_len] = '\0';
-        r->arg_len = arg_len;
+        memcpy(dst[i], args.s[i], args.len[i]);
+        dst[i][args.len[i]] = '\0';
+        *dst_len[i] = args.len[i];
     }
     if (found->uses_db && !db_ready(r))
         return;

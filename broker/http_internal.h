@@ -81,6 +81,9 @@ struct http_req {
 
     char arg[CHAT_NAME_MAX + 1]; /* the {room} or {user} of the path, validated; "" if none */
     size_t arg_len;
+    char arg2[CHAT_NAME_MAX + 1]; /* the second {name} of the path (/blocks/{user}), validated;
+                                     "" if none */
+    size_t arg2_len;
 
     /* The answer. */
     unsigned status;
@@ -92,10 +95,13 @@ struct http_req {
 /* An endpoint: method, path pattern ('*' stands for one {name} segment). */
 struct http_route {
     unsigned method;     /* one enum http_method bit */
-    const char *pattern; /* the path; a '*' level stands for one {name} segment */
+    const char *pattern; /* the path; a '*' level stands for one {name} segment (at most
+                            HTTP_MAX_ARGS of them: r->arg, then r->arg2) */
     bool uses_db;        /* reconnect a stale database before it runs */
     void (*handle)(struct http_req *r);
 };
+
+#define HTTP_MAX_ARGS 2 /* '*' levels in one pattern */
 
 /* The endpoints (http_routes.c), and how many. */
 extern const struct http_route http__routes[];

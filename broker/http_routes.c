@@ -3,17 +3,21 @@
  * API"), one handler each, and the table that routes to them.
  *
  * A handler runs on the API thread with the request read, the bearer
- * checked (r->auth, r->who, r->role) and the {name} of its path validated
- * (r->arg). It answers through http__json() or http__error() and returns.
+ * checked (r->auth, r->who, r->role) and the {name}s of its path validated
+ * (r->arg, and r->arg2 for the two-name paths of blocks). It answers
+ * through http__json() or http__error() and returns.
  *
  * Who may do what is decided here, from the chat directory (chat_dir.h).
  * A change is written to the database first (in one transaction when it
- * takes several rows) and then to the directory, so that a request that
- * fails changes nothing: the few directory failures left (out of memory)
- * undo the database write.
+ * takes several rows) and then to memory (the directory, the comment
+ * control settings), so that a request that fails changes nothing: the
+ * few memory failures left (out of memory) undo the database write.
+ * Presence, unread counts and read markers are the chat layer's memory
+ * (presence.h, unread.h, chat_read_marker): answered from there.
  *
- * Not here: parsing requests and writing answers (http_api.c), the
- * Prometheus text (metrics.c), routing MQTT (chat.c).
+ * Not here: parsing requests and writing answers (http_api.c), history
+ * pages (chat_history.c), the Prometheus text (metrics.c), routing MQTT
+ * (chat.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,6 +27,8 @@
 
 #include "broker.h"
 #include "chat.h"
+#include "chat_control.h"
+#include "chat_history.h"
 #include "db.h"
 #include "envelope.h"
 #include "errors.h"
@@ -32,12 +38,11 @@
 #include "metrics.h"
 #include "msgid.h"
 #include "mqtt_codec.h"
+#include "presence.h"
 #include "store.h"
+#include "unread.h"
 
-#define DECO_MAX_BYTES  1024 /* a decoration, compact */
-#define HISTORY_DEFAULT 50   /* messages per page */
-#define HISTORY_MAX     1000
-#define SINCE_MS_BELOW  100000000000000ull /* 10^14: a smaller `since` is Unix ms */
+#define DECO_MAX_BYTES  1024               /* a decoration, compact */
 #define SERVICE_TTL_MAX (10 * 366 * 86400) /* seconds: the longest token the service mints */
 #define METRICS_TYPE    "text/plain; version=0.0.4; charset=utf-8"
 
@@ -297,9 +302,14 @@ out:
 
 /* ---- rooms --------------------------------------------------------------------------------- */
 
-static void write_room(struct jbuf *o, const char *name, size_t len,
+/* The room object: its settings and members, and what presence knows of
+ * it (viewers online, cheers and hearts; 0 while presence is not up). */
+static void write_room(struct jbuf *o, const struct chat *ch, const char *name, size_t len,
                        const struct chat_room_info *info)
 {
+    struct presence_room_stats st = {0};
+    if (ch->presence)
+        presence_room_stats(ch->presence, name, len, &st);
     jbuf_puts(o, "{\"name\":");
     jbuf_str(o, name, len);
     jbuf_puts(o, info->is_private ? ",\"private\":true" : ",\"private\":false");
@@ -311,6 +321,12 @@ static void write_room(struct jbuf *o, const char *name, size_t len,
     jbuf_i64(o, info->members);
     jbuf_puts(o, ",\"created_ms\":");
     jbuf_i64(o, info->created_ms);
+    jbuf_puts(o, ",\"online\":");
+    jbuf_i64(o, st.online);
+    jbuf_puts(o, ",\"cheers\":");
+    jbuf_i64(o, st.cheers);
+    jbuf_puts(o, ",\"hearts\":");
+    jbuf_i64(o, st.hearts);
     jbuf_putc(o, '}');
 }
 
@@ -345,6 +361,8 @@ static int create_room(struct http_req *r, const char *name, size_t len, bool is
     rc = chat_dir_room_put(ch->dir, name, len, info);
     if (rc == MQ_OK)
         rc = chat_dir_member_put(ch->dir, name, len, owner, owner_len, CHAT_OWNER);
+    if (rc == MQ_OK && ch->unread)
+        unread_join(ch->unread, owner, owner_len, name, len);
     if (rc != MQ_OK) {
         chat_dir_room_delete(ch->dir, name, len);
         store_room_delete(db, room.name);
@@ -416,7 +434,7 @@ static void room_create(struct http_req *r)
     struct chat_room_info info;
     if (create_room(r, name, name_len, is_private, cap, owner, owner_len, &info) != MQ_OK)
         goto out;
-    write_room(http__json(r, 201), name, name_len, &info);
+    write_room(http__json(r, 201), chat_of(r), name, name_len, &info);
 out:
     cJSON_Delete(o);
 }
@@ -435,7 +453,7 @@ static void room_get(struct http_req *r)
         http__error(r, 404, "not_found", "no such room");
         return;
     }
-    write_room(http__json(r, 200), r->arg, r->arg_len, &info);
+    write_room(http__json(r, 200), ch, r->arg, r->arg_len, &info);
 }
 
 /* The host the request was sent to, without its port ("[::1]" kept
@@ -561,6 +579,8 @@ static void room_join(struct http_req *r)
             http__error(r, 500, "internal", "out of memory");
         goto out;
     }
+    if (ch->unread)
+        unread_join(ch->unread, user, user_len, r->arg, r->arg_len);
     write_join(r, user, user_len, CHAT_MEMBER);
 out:
     cJSON_Delete(o);
@@ -616,57 +636,6 @@ out:
 
 /* ---- history ------------------------------------------------------------------------------- */
 
-/* The rows of both sources, before merging. */
-struct history {
-    struct hist_row {
-        int64_t id;
-        char *body; /* malloc'd envelope JSON, len bytes */
-        size_t len;
-    } * rows;
-    size_t n, cap;
-    bool oom;
-};
-
-static void history_add(void *ctx, const struct store_message *m)
-{
-    struct history *h = ctx;
-    size_t i = 0;
-    while (i < m->body.len && (m->body.s[i] == ' ' || m->body.s[i] == '\n'))
-        i++;
-    if (h->oom || i == m->body.len || m->body.s[i] != '{')
-        return; /* not an envelope: nothing a client could use */
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        struct hist_row *rows = realloc(h->rows, cap * sizeof(*rows));
-        if (!rows) {
-            h->oom = true;
-            return;
-        }
-        h->rows = rows;
-        h->cap = cap;
-    }
-    char *body = malloc(m->body.len);
-    if (!body) {
-        h->oom = true;
-        return;
-    }
-    memcpy(body, m->body.s, m->body.len);
-    h->rows[h->n++] = (struct hist_row){m->id, body, m->body.len};
-}
-
-static void history_free(struct history *h)
-{
-    for (size_t i = 0; i < h->n; i++)
-        free(h->rows[i].body);
-    free(h->rows);
-}
-
-static int row_cmp(const void *a, const void *b)
-{
-    int64_t x = ((const struct hist_row *)a)->id, y = ((const struct hist_row *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
 /* Query parameter key as a decimal number up to max: true with *out and
  * *present (untouched when absent); false after answering 400. */
 static bool query_num(struct http_req *r, const char *key, uint64_t max, uint64_t *out,
@@ -696,94 +665,49 @@ static bool query_num(struct http_req *r, const char *key, uint64_t max, uint64_
     return true;
 }
 
-/* The `since` that returns messages from Unix millisecond ms on: the
- * smallest id of that millisecond, less one (since is exclusive). */
-static int64_t since_of_ms(int64_t ms)
-{
-    const int64_t max_delta = ((int64_t)1 << 41) - 1; /* the id's millisecond bits */
-    if (ms <= (int64_t)MSGID_EPOCH_MS)
-        return 1;
-    int64_t delta = ms - (int64_t)MSGID_EPOCH_MS;
-    if (delta > max_delta)
-        delta = max_delta;
-    int64_t id = (delta << (MSGID_NODE_BITS + MSGID_SEQ_BITS)) - 1;
-    return id < 1 ? 1 : id;
-}
-
-/* since/before/limit into q. False after answering 400. */
+/* since/before/limit into q (chat_history.h). False after answering 400. */
 static bool history_params(struct http_req *r, struct store_history_query *q)
 {
     const struct config *cfg = r->api->b->cfg;
-    uint64_t since = 0, before = 0, limit = HISTORY_DEFAULT;
+    uint64_t since = 0, before = 0, limit = CHAT_HISTORY_DEFAULT;
     bool has_since = false, has_before = false, has_limit = false;
     if (!query_num(r, "since", INT64_MAX, &since, &has_since) ||
         !query_num(r, "before", INT64_MAX, &before, &has_before) ||
         !query_num(r, "limit", UINT64_MAX, &limit, &has_limit))
         return false;
-    q->limit = limit < 1 ? 1 : limit > HISTORY_MAX ? HISTORY_MAX : (int)limit;
+    q->limit = chat_history_limit(limit);
     q->before_id = (int64_t)before;
-    if (has_since) {
-        int64_t id = since < SINCE_MS_BELOW ? since_of_ms((int64_t)since) : (int64_t)since;
-        if (cfg->chat_history_window) {
-            int64_t floor = since_of_ms(now_ms() - (int64_t)cfg->chat_history_window * 1000);
-            if (id < floor)
-                id = floor;
-        }
-        q->since_id = id < 1 ? 1 : id;
-    }
+    if (has_since)
+        q->since_id = chat_history_since(since, cfg->chat_history_window, now_ms());
     return true;
 }
 
 /*
- * Answers {"<key>":name,"messages":[...]} for q: the archive and the spool
- * rows not yet archived, merged by id, limit kept (the oldest after a
- * since, else the newest), oldest first.
+ * Answers {"<key>":name,"messages":[...]} for q: the page chat_history
+ * reads from the spool rows not yet archived and the archive.
  */
 static void history_answer(struct http_req *r, struct store_history_query *q, const char *key)
 {
     struct http_api *api = r->api;
-    struct history h = {0};
+    struct chat_history_page page;
     if (!history_params(r, q))
         return;
-    /* The spool before the archive: a row archived in between is then in
-     * one answer or both (store.h), never in neither. */
+    /* In SQLite mode the chat database holds the spool table too. */
     struct db *spool = api->spool_db                      ? api->spool_db
                        : db_backend(api->db) == DB_SQLITE ? api->db
                                                           : NULL;
-    int rc = spool ? store_history_spool(spool, q, history_add, &h) : MQ_OK;
-    if (rc == MQ_OK)
-        rc = store_history(api->db, q, history_add, &h);
-    if (rc == MQ_OK && h.oom)
-        rc = MQ_ENOMEM;
+    int rc = chat_history_fetch(api->db, spool, q, &page);
     if (rc != MQ_OK) {
-        history_free(&h);
         http__db_failed(r, rc);
         return;
     }
-    if (h.n > 1)
-        qsort(h.rows, h.n, sizeof(*h.rows), row_cmp);
-    size_t n = 0;
-    for (size_t i = 0; i < h.n; i++) {
-        if (n && h.rows[n - 1].id == h.rows[i].id) {
-            free(h.rows[i].body);
-            continue;
-        }
-        h.rows[n++] = h.rows[i];
-    }
-    h.n = n;
-    size_t keep = n < (size_t)q->limit ? n : (size_t)q->limit;
-    size_t first = q->since_id > 0 ? 0 : n - keep;
     struct jbuf *o = http__json(r, 200);
     jbuf_printf(o, "{\"%s\":", key);
     jbuf_str(o, r->arg, r->arg_len);
-    jbuf_puts(o, ",\"messages\":[");
-    for (size_t i = first; i < first + keep; i++) {
-        if (i > first)
-            jbuf_putc(o, ',');
-        jbuf_put(o, h.rows[i].body, h.rows[i].len);
-    }
-    jbuf_puts(o, "]}");
-    history_free(&h);
+    jbuf_puts(o, ",\"messages\":");
+    chat_history_page_json(&page, o);
+    jbuf_putc(o, '}');
+    chat_history_page_free(&page);
 }
 
 /* GET /v1/rooms/{room}/messages: a private room's to its members and the
@@ -1055,6 +979,473 @@ static void deco_delete(struct http_req *r)
     write_deco(r, NULL, 0);
 }
 
+/* ---- blocks (and the checks the chat-feature endpoints share) ---------------------------- */
+
+/* False after answering 503 when a part of the chat layer is not up. */
+static bool chat_up(struct http_req *r, const void *part)
+{
+    if (part)
+        return true;
+    http__error(r, 503, "unavailable", "the chat layer is not up");
+    return false;
+}
+
+/* The path's room exists (else 404) and the caller is its owner, a
+ * moderator or the service (else 403). *mine gets the caller's member
+ * role (-1: none). False after answering. */
+static bool room_staff(struct http_req *r, struct chat_room_info *info, int *mine)
+{
+    struct chat *ch = chat_of(r);
+    if (!http__authed(r))
+        return false;
+    if (!chat_dir_room_get(ch->dir, r->arg, r->arg_len, info)) {
+        http__error(r, 404, "not_found", "no such room");
+        return false;
+    }
+    *mine = chat_dir_member_role(ch->dir, r->arg, r->arg_len, r->who, r->who_len);
+    if (!http__is_service(r) && *mine < CHAT_MODERATOR) {
+        http__error(r, 403, "forbidden", "only the room's owner, a moderator or the service");
+        return false;
+    }
+    return true;
+}
+
+/*
+ * POST/DELETE /v1/rooms/{room}/blocks/{user}: the room's owner, a
+ * moderator or the service; a moderator not on the owner or another
+ * moderator; nobody on themselves. False after answering.
+ */
+static bool may_room_block(struct http_req *r)
+{
+    struct chat *ch = chat_of(r);
+    struct chat_room_info info;
+    int mine;
+    if (!room_staff(r, &info, &mine))
+        return false;
+    if (same_name(r->arg2, r->arg2_len, r->who, r->who_len)) {
+        http__error(r, 400, "bad_request", "you cannot block yourself");
+        return false;
+    }
+    if (!http__is_service(r) && mine == CHAT_MODERATOR) {
+        int theirs = chat_dir_member_role(ch->dir, r->arg, r->arg_len, r->arg2, r->arg2_len);
+        if (theirs >= CHAT_MODERATOR ||
+            same_name(r->arg2, r->arg2_len, info.owner, strlen(info.owner))) {
+            http__error(r, 403, "forbidden",
+                        "a moderator may not block the owner or another moderator");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* {"<k1>":arg,"<k2>":arg2,"blocked":true|false} */
+static void write_block(struct http_req *r, const char *k1, const char *k2, bool blocked)
+{
+    struct jbuf *o = http__json(r, 200);
+    jbuf_printf(o, "{\"%s\":", k1);
+    jbuf_str(o, r->arg, r->arg_len);
+    jbuf_printf(o, ",\"%s\":", k2);
+    jbuf_str(o, r->arg2, r->arg2_len);
+    jbuf_puts(o, blocked ? ",\"blocked\":true}" : ",\"blocked\":false}");
+}
+
+/* POST /v1/rooms/{room}/blocks/{user}: the database, then the directory
+ * (the block is lifted again when the directory refuses it). */
+static void room_block_put(struct http_req *r)
+{
+    struct chat *ch = chat_of(r);
+    struct db *db = r->api->db;
+    if (!may_room_block(r))
+        return;
+    struct store_str room = sstr(r->arg, r->arg_len), user = sstr(r->arg2, r->arg2_len);
+    bool was = chat_dir_room_blocked(ch->dir, r->arg, r->arg_len, r->arg2, r->arg2_len);
+    int rc = store_room_block_put(db, room, user, sstr(r->who, r->who_len), now_ms());
+    if (rc != MQ_OK) {
+        http__db_failed(r, rc);
+        return;
+    }
+    rc = chat_dir_room_block_put(ch->dir, r->arg, r->arg_len, r->arg2, r->arg2_len);
+    if (rc != MQ_OK) {
+        if (!was)
+            store_room_block_delete(db, room, user);
+        if (rc == MQ_ENOTFOUND)
+            http__error(r, 404, "not_found", "no such room");
+        else
+            http__error(r, 500, "internal", "out of memory");
+        return;
+    }
+    log_info("http: '%s' blocked in room '%s' by '%s'", r->arg2, r->arg, r->who);
+    write_block(r, "room", "user", true);
+}
+
+/* DELETE /v1/rooms/{room}/blocks/{user}: also when there is none. */
+static void room_block_delete(struct http_req *r)
+{
+    if (!may_room_block(r))
+        return;
+    int rc =
+        store_room_block_delete(r->api->db, sstr(r->arg, r->arg_len), sstr(r->arg2, r->arg2_len));
+    if (rc != MQ_OK && rc != MQ_ENOTFOUND) {
+        http__db_failed(r, rc);
+        return;
+    }
+    chat_dir_room_block_delete(chat_of(r)->dir, r->arg, r->arg_len, r->arg2, r->arg2_len);
+    if (rc == MQ_OK)
+        log_info("http: '%s' unblocked in room '%s' by '%s'", r->arg2, r->arg, r->who);
+    write_block(r, "room", "user", false);
+}
+
+/* Appends the names of a block list as a JSON array's members (names the
+ * directory would not hold are left out). */
+struct name_list {
+    struct jbuf *o;
+    size_t n;
+};
+
+static void add_name(void *ctx, struct store_str name)
+{
+    struct name_list *l = ctx;
+    if (!chat_name_valid(name.s, name.len))
+        return;
+    if (l->n++)
+        jbuf_putc(l->o, ',');
+    jbuf_str(l->o, name.s, name.len);
+}
+
+/* {"<key>":arg,"blocks":[...]} from list (the database). */
+static void write_block_list(struct http_req *r, const char *key,
+                             int (*list)(struct db *db, struct store_str name,
+                                         void (*fn)(void *ctx, struct store_str name), void *ctx))
+{
+    struct jbuf *o = http__json(r, 200);
+    struct name_list l = {o, 0};
+    jbuf_printf(o, "{\"%s\":", key);
+    jbuf_str(o, r->arg, r->arg_len);
+    jbuf_puts(o, ",\"blocks\":[");
+    int rc = list(r->api->db, sstr(r->arg, r->arg_len), add_name, &l);
+    if (rc != MQ_OK) {
+        http__db_failed(r, rc);
+        return;
+    }
+    jbuf_puts(o, "]}");
+}
+
+/* GET /v1/rooms/{room}/blocks: owner, moderators, service. */
+static void room_block_list(struct http_req *r)
+{
+    struct chat_room_info info;
+    int mine;
+    if (room_staff(r, &info, &mine))
+        write_block_list(r, "room", store_room_block_list_room);
+}
+
+/* /v1/users/{user}/blocks...: the user or the service. False after
+ * answering. */
+static bool may_user_block(struct http_req *r)
+{
+    if (!http__authed(r))
+        return false;
+    if (!http__is_service(r) && !same_name(r->who, r->who_len, r->arg, r->arg_len)) {
+        http__error(r, 403, "forbidden", "only the user or the service");
+        return false;
+    }
+    if (r->arg2_len && same_name(r->arg, r->arg_len, r->arg2, r->arg2_len)) {
+        http__error(r, 400, "bad_request", "a user cannot block themselves");
+        return false;
+    }
+    return true;
+}
+
+/* POST /v1/users/{user}/blocks/{other}. */
+static void user_block_put(struct http_req *r)
+{
+    struct chat *ch = chat_of(r);
+    struct db *db = r->api->db;
+    if (!may_user_block(r))
+        return;
+    struct store_str user = sstr(r->arg, r->arg_len), other = sstr(r->arg2, r->arg2_len);
+    bool was = chat_dir_user_blocks(ch->dir, r->arg, r->arg_len, r->arg2, r->arg2_len);
+    int rc = store_user_block_put(db, user, other, now_ms());
+    if (rc != MQ_OK) {
+        http__db_failed(r, rc);
+        return;
+    }
+    if (chat_dir_user_block_put(ch->dir, r->arg, r->arg_len, r->arg2, r->arg2_len) != MQ_OK) {
+        if (!was)
+            store_user_block_delete(db, user, other);
+        http__error(r, 500, "internal", "out of memory");
+        return;
+    }
+    write_block(r, "user", "other", true);
+}
+
+/* DELETE /v1/users/{user}/blocks/{other}: also when there is none. */
+static void user_block_delete(struct http_req *r)
+{
+    if (!may_user_block(r))
+        return;
+    int rc =
+        store_user_block_delete(r->api->db, sstr(r->arg, r->arg_len), sstr(r->arg2, r->arg2_len));
+    if (rc != MQ_OK && rc != MQ_ENOTFOUND) {
+        http__db_failed(r, rc);
+        return;
+    }
+    chat_dir_user_block_delete(chat_of(r)->dir, r->arg, r->arg_len, r->arg2, r->arg2_len);
+    write_block(r, "user", "other", false);
+}
+
+/* GET /v1/users/{user}/blocks: the user or the service. */
+static void user_block_list(struct http_req *r)
+{
+    if (may_user_block(r))
+        write_block_list(r, "user", store_user_block_list_user);
+}
+
+/* ---- presence, unread counts, read markers ------------------------------------------------- */
+
+/* GET /v1/users/{user}/presence: any caller; someone {user} blocks gets
+ * what a user never seen looks like. */
+static void user_presence(struct http_req *r)
+{
+    struct chat *ch = chat_of(r);
+    if (!http__authed(r) || !chat_up(r, ch->presence))
+        return;
+    struct jbuf *o = http__json(r, 200);
+    if (!http__is_service(r) &&
+        chat_dir_user_blocks(ch->dir, r->arg, r->arg_len, r->who, r->who_len)) {
+        jbuf_puts(o, "{\"user\":");
+        jbuf_str(o, r->arg, r->arg_len);
+        jbuf_puts(o, ",\"online\":false,\"devices\":0,\"last_seen\":null}");
+        return;
+    }
+    presence_user_json(ch->presence, r->arg, r->arg_len, o);
+}
+
+/* GET /v1/users/{user}/unread: the user or the service. unread_json's
+ * object with "user" first: {"user":..,"rooms":{..},"total":N}. */
+static void user_unread(struct http_req *r)
+{
+    struct chat *ch = chat_of(r);
+    if (!http__authed(r))
+        return;
+    if (!http__is_service(r) && !same_name(r->who, r->who_len, r->arg, r->arg_len)) {
+        http__error(r, 403, "forbidden", "only the user or the service");
+        return;
+    }
+    if (!chat_up(r, ch->unread))
+        return;
+    struct jbuf summary;
+    jbuf_init(&summary);
+    unread_json(ch->unread, r->arg, r->arg_len, &summary);
+    if (summary.oom || summary.len < 2 || summary.p[0] != '{') {
+        jbuf_free(&summary);
+        http__error(r, 500, "internal", "out of memory");
+        return;
+    }
+    struct jbuf *o = http__json(r, 200);
+    jbuf_puts(o, "{\"user\":");
+    jbuf_str(o, r->arg, r->arg_len);
+    if (summary.p[1] != '}')
+        jbuf_putc(o, ',');
+    jbuf_put(o, summary.p + 1, summary.len - 1);
+    jbuf_free(&summary);
+}
+
+/* POST /v1/rooms/{room}/read {"upto":id[,"user"]}: the caller's own
+ * marker; the service names the member. */
+static void room_read(struct http_req *r)
+{
+    struct chat *ch = chat_of(r);
+    struct chat_room_info info;
+    if (!http__authed(r))
+        return;
+    if (!chat_dir_room_get(ch->dir, r->arg, r->arg_len, &info)) {
+        http__error(r, 404, "not_found", "no such room");
+        return;
+    }
+    if (!chat_up(r, ch->unread))
+        return;
+    cJSON *o = http__body(r, true);
+    if (!o)
+        return;
+    const char *user;
+    size_t user_len;
+    uint64_t upto = 0;
+    bool service = http__is_service(r);
+    if (!http__member_str(r, o, "user", service, &user, &user_len))
+        goto out;
+    if (!user) {
+        user = r->who;
+        user_len = r->who_len;
+    } else if (!name_ok(r, "user", user, user_len)) {
+        goto out;
+    } else if (!service && !same_name(user, user_len, r->who, r->who_len)) {
+        http__error(r, 403, "forbidden", "only the service sets someone else's marker");
+        goto out;
+    }
+    int rc = chat_history_json_u64(r->body, r->body_len, o, "upto", INT64_MAX, &upto);
+    if (rc != MQ_OK || upto == 0) {
+        http__error(r, 400, "bad_request",
+                    rc == MQ_ENOTFOUND ? "'upto' is required"
+                                       : "'upto' must be a message id (a string of digits)");
+        goto out;
+    }
+    rc = chat_read_marker(ch, user, user_len, r->arg, r->arg_len, (int64_t)upto);
+    if (rc == MQ_EDENIED) {
+        http__error(r, 403, "not_member", "not a member of that room");
+        goto out;
+    }
+    if (rc == MQ_EINVAL) {
+        http__error(r, 400, "bad_request", "not a valid read marker");
+        goto out;
+    }
+    if (rc != MQ_OK) {
+        http__error(r, 500, "internal", mq_strerror(rc));
+        goto out;
+    }
+    struct unread_room ur;
+    unread_room_get(ch->unread, user, user_len, r->arg, r->arg_len, &ur);
+    struct jbuf *out = http__json(r, 200);
+    jbuf_puts(out, "{\"room\":");
+    jbuf_str(out, r->arg, r->arg_len);
+    jbuf_puts(out, ",\"user\":");
+    jbuf_str(out, user, user_len);
+    jbuf_puts(out, ",\"upto\":");
+    jbuf_id(out, (uint64_t)ur.upto);
+    jbuf_puts(out, ",\"unread\":");
+    jbuf_i64(out, ur.count);
+    jbuf_putc(out, '}');
+out:
+    cJSON_Delete(o);
+}
+
+/* ---- settings ------------------------------------------------------------------------------ */
+
+#define SETTINGS_KEY "control" /* the settings row of a scope (store_setting_*) */
+
+/* {"scope":"system"|"room"[,"room":..],"settings":{..}[,"effective":{..}]}
+ * for the system (room NULL) or a room; settings is doc when given, else
+ * the stored document. */
+static void write_settings(struct http_req *r, const char *room, size_t room_len, const char *doc,
+                           bool effective)
+{
+    struct chat_control *cc = chat_of(r)->control;
+    struct jbuf *o = http__json(r, 200);
+    if (room) {
+        jbuf_puts(o, "{\"scope\":\"room\",\"room\":");
+        jbuf_str(o, room, room_len);
+    } else {
+        jbuf_puts(o, "{\"scope\":\"system\"");
+    }
+    jbuf_puts(o, ",\"settings\":");
+    if (doc)
+        jbuf_puts(o, doc);
+    else
+        chat_control_json(cc, room, room_len, false, o);
+    if (effective) {
+        jbuf_puts(o, ",\"effective\":");
+        chat_control_json(cc, room, room_len, true, o);
+    }
+    jbuf_putc(o, '}');
+}
+
+/*
+ * A PUT of settings: the body is a patch of the scope's document
+ * (chat_control_merge); the merged document is stored, then installed. If
+ * it cannot be installed, the previous document is stored again.
+ */
+static void settings_put(struct http_req *r, const char *room, size_t room_len)
+{
+    struct chat_control *cc = chat_of(r)->control;
+    struct db *db = r->api->db;
+    cJSON *o = http__body(r, true); /* UTF-8, one object, no \u0000 */
+    if (!o)
+        return;
+    cJSON_Delete(o);
+    char err[160] = "", *merged = NULL;
+    int rc =
+        chat_control_merge(cc, room, room_len, r->body, r->body_len, &merged, err, sizeof(err));
+    if (rc == MQ_EINVAL) {
+        http__error(r, 400, "bad_request", err[0] ? err : "not valid settings");
+        return;
+    }
+    if (rc != MQ_OK) {
+        http__error(r, 500, "internal", "out of memory");
+        return;
+    }
+    struct jbuf old;
+    jbuf_init(&old);
+    chat_control_json(cc, room, room_len, false, &old);
+    struct store_str scope = room ? sstr(room, room_len) : sstr("", 0);
+    size_t len = strlen(merged);
+    if (old.oom) {
+        http__error(r, 500, "internal", "out of memory");
+    } else if ((rc = store_setting_put(db, scope, STORE_STR(SETTINGS_KEY), sstr(merged, len))) !=
+               MQ_OK) {
+        http__db_failed(r, rc);
+    } else if ((rc = chat_control_set(cc, room, room_len, merged, len)) != MQ_OK) {
+        store_setting_put(db, scope, STORE_STR(SETTINGS_KEY), sstr(old.p, old.len));
+        http__error(r, 500, "internal",
+                    rc == MQ_ENOMEM ? "out of memory" : "the settings could not be applied");
+    } else {
+        log_info("http: settings of %s%.*s set by '%s'", room ? "room " : "the system",
+                 (int)room_len, room ? room : "", r->who);
+        write_settings(r, room, room_len, merged, false);
+    }
+    jbuf_free(&old);
+    free(merged);
+}
+
+/* PUT /v1/settings: the service. */
+static void system_settings_put(struct http_req *r)
+{
+    if (!http__authed(r))
+        return;
+    if (!http__is_service(r)) {
+        http__error(r, 403, "forbidden", "system settings are for the service role");
+        return;
+    }
+    if (chat_up(r, chat_of(r)->control))
+        settings_put(r, NULL, 0);
+}
+
+/* GET /v1/settings: any caller. */
+static void system_settings_get(struct http_req *r)
+{
+    if (http__authed(r) && chat_up(r, chat_of(r)->control))
+        write_settings(r, NULL, 0, NULL, true);
+}
+
+/* PUT /v1/rooms/{room}/settings: the room's owner, a moderator, the
+ * service. */
+static void room_settings_put(struct http_req *r)
+{
+    struct chat_room_info info;
+    int mine;
+    if (room_staff(r, &info, &mine) && chat_up(r, chat_of(r)->control))
+        settings_put(r, r->arg, r->arg_len);
+}
+
+/* GET /v1/rooms/{room}/settings: whoever may read the room. */
+static void room_settings_get(struct http_req *r)
+{
+    struct chat *ch = chat_of(r);
+    struct chat_room_info info;
+    if (!http__authed(r))
+        return;
+    if (!chat_dir_room_get(ch->dir, r->arg, r->arg_len, &info)) {
+        http__error(r, 404, "not_found", "no such room");
+        return;
+    }
+    if (info.is_private && !http__is_service(r) &&
+        chat_dir_member_role(ch->dir, r->arg, r->arg_len, r->who, r->who_len) < 0) {
+        http__error(r, 403, "private_room", "members only");
+        return;
+    }
+    if (chat_up(r, ch->control))
+        write_settings(r, r->arg, r->arg_len, NULL, true);
+}
+
 /* ---- health and metrics -------------------------------------------------------------------- */
 
 static void healthz(struct http_req *r)
@@ -1082,6 +1473,19 @@ const struct http_route http__routes[] = {
     {HTTP_POST, "/v1/rooms/*/leave", true, room_leave},
     {HTTP_GET, "/v1/rooms/*/messages", true, room_history},
     {HTTP_GET, "/v1/dms/*/messages", true, dm_history},
+    {HTTP_POST, "/v1/rooms/*/blocks/*", true, room_block_put},
+    {HTTP_DELETE, "/v1/rooms/*/blocks/*", true, room_block_delete},
+    {HTTP_GET, "/v1/rooms/*/blocks", true, room_block_list},
+    {HTTP_POST, "/v1/users/*/blocks/*", true, user_block_put},
+    {HTTP_DELETE, "/v1/users/*/blocks/*", true, user_block_delete},
+    {HTTP_GET, "/v1/users/*/blocks", true, user_block_list},
+    {HTTP_GET, "/v1/users/*/presence", false, user_presence},
+    {HTTP_GET, "/v1/users/*/unread", false, user_unread},
+    {HTTP_POST, "/v1/rooms/*/read", false, room_read},
+    {HTTP_GET, "/v1/settings", false, system_settings_get},
+    {HTTP_PUT, "/v1/settings", true, system_settings_put},
+    {HTTP_GET, "/v1/rooms/*/settings", false, room_settings_get},
+    {HTTP_PUT, "/v1/rooms/*/settings", true, room_settings_put},
     {HTTP_POST, "/v1/notifications", true, notify},
     {HTTP_GET, "/healthz", false, healthz},
     {HTTP_GET, "/metrics", false, metrics},

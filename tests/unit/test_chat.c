@@ -18,6 +18,7 @@
 #include "mqtt5.h"
 #include "password.h"
 #include "session.h"
+#include "unread.h"
 
 static struct chat ch;
 
@@ -29,6 +30,7 @@ static int setup(void **state)
     ch.token_secret = (const uint8_t *)"s3cret";
     ch.token_secret_len = 6;
     ch.dir = chat_dir_new();
+    ch.unread = unread_new(ch.dir, 999);
     ch.dir_loaded = true;
     assert_non_null(ch.dir);
     struct chat_room_info pub = {.is_private = false}, priv = {.is_private = true},
@@ -46,6 +48,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    unread_free(ch.unread);
     chat_dir_free(ch.dir);
     return 0;
 }
@@ -187,14 +190,22 @@ static bool reads(const char *user, enum chat_role role, const char *topic)
     s.username = (char *)user;
     s.role = (uint8_t)role;
     struct chat_reader r;
-    assert_true(chat_reader_prepare(&ch, topic, strlen(topic), &r));
-    return chat_reader_allows(&ch, &r, &s);
+    struct message *m = message_new(topic, strlen(topic), (const uint8_t *)"x", 1, 0, false, NULL);
+    assert_non_null(m);
+    m->chat = true;
+    assert_true(chat_reader_prepare(&ch, m, &r));
+    bool allowed = chat_reader_allows(&ch, &r, &s);
+    message_unref(m);
+    return allowed;
 }
 
 static void test_delivery_check(void **state)
 {
     struct chat_reader r;
-    assert_false(chat_reader_prepare(&ch, "sensors/1", 9, &r));
+    struct message *m = message_new("sensors/1", 9, NULL, 0, 0, false, NULL);
+    assert_non_null(m);
+    assert_false(chat_reader_prepare(&ch, m, &r));
+    message_unref(m);
     assert_true(reads("bob", CHAT_ROLE_USER, "chat/room/lobby"));
     assert_false(reads("bob", CHAT_ROLE_USER, "chat/room/vip"));
     assert_true(reads("alice", CHAT_ROLE_USER, "chat/room/vip"));

@@ -388,6 +388,98 @@ static void test_blocks(void **state)
     assert_int_equal(store_user_block_delete(db, S("b-bob"), S("b-alice")), MQ_OK);
 }
 
+/* Names handed to a one-name callback (the blocks of one room or user). */
+struct name_list {
+    size_t n;
+    struct copy a[64];
+};
+
+static void name_fn(void *ctx, struct store_str name)
+{
+    struct name_list *l = ctx;
+    assert_true(l->n < 64);
+    l->a[l->n++] = dup_str(name);
+}
+
+static void name_list_free(struct name_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->a[i].p);
+    l->n = 0;
+}
+
+/* The blocks of one room, of one user: only theirs, in byte order, names
+ * that differ in case or by a NUL byte kept apart. */
+static void test_blocks_of_one(void **state)
+{
+    struct db *db = ((struct backend *)*state)->db;
+    struct name_list l = {0};
+    assert_int_equal(store_room_block_list_room(db, S("bo-room"), name_fn, &l), MQ_OK);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(store_room_block_put(db, S("bo-room"), S("zed"), S("mod"), 1), MQ_OK);
+    assert_int_equal(store_room_block_put(db, S("bo-room"), S("amy"), S("mod"), 2), MQ_OK);
+    assert_int_equal(store_room_block_put(db, S("bo-room"), S("Amy"), S("mod"), 3), MQ_OK);
+    assert_int_equal(store_room_block_put(db, S("bo-room"), S("amy"), S("mod2"), 4), MQ_OK);
+    assert_int_equal(store_room_block_put(db, S("bo-room\0x"), S("nul"), S("mod"), 5), MQ_OK);
+    assert_int_equal(store_room_block_put(db, S("bo-Room"), S("case"), S("mod"), 6), MQ_OK);
+    assert_int_equal(store_room_block_put(db, S("bo-room2"), S("other"), S("mod"), 7), MQ_OK);
+    assert_int_equal(store_room_block_list_room(db, S("bo-room"), name_fn, &l), MQ_OK);
+    assert_int_equal(l.n, 3);
+    assert_copy(l.a[0], S("Amy"));
+    assert_copy(l.a[1], S("amy"));
+    assert_copy(l.a[2], S("zed"));
+    name_list_free(&l);
+    assert_int_equal(store_room_block_list_room(db, S("bo-room\0x"), name_fn, &l), MQ_OK);
+    assert_int_equal(l.n, 1);
+    assert_copy(l.a[0], S("nul"));
+    name_list_free(&l);
+    assert_int_equal(store_room_block_delete(db, S("bo-room"), S("amy")), MQ_OK);
+    assert_int_equal(store_room_block_list_room(db, S("bo-room"), name_fn, &l), MQ_OK);
+    assert_int_equal(l.n, 2);
+    assert_copy(l.a[0], S("Amy"));
+    assert_copy(l.a[1], S("zed"));
+    name_list_free(&l);
+    assert_int_equal(store_room_block_list_room(db, S("bo-nothing"), name_fn, &l), MQ_OK);
+    assert_int_equal(l.n, 0);
+    static const struct store_str rooms[] = {S("bo-room"), S("bo-room\0x"), S("bo-Room"),
+                                             S("bo-room2")};
+    for (size_t i = 0; i < sizeof(rooms) / sizeof(rooms[0]); i++) {
+        assert_int_equal(store_room_block_list_room(db, rooms[i], name_fn, &l), MQ_OK);
+        for (size_t k = 0; k < l.n; k++)
+            assert_int_equal(store_room_block_delete(db, rooms[i], SB(l.a[k].p, l.a[k].len)),
+                             MQ_OK);
+        name_list_free(&l);
+    }
+
+    assert_int_equal(store_user_block_list_user(db, S("bo-alice"), name_fn, &l), MQ_OK);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(store_user_block_put(db, S("bo-alice"), S("bob"), 1), MQ_OK);
+    assert_int_equal(store_user_block_put(db, S("bo-alice"), S("Bob"), 1), MQ_OK);
+    assert_int_equal(store_user_block_put(db, S("bo-alice"), S("bob"), 2), MQ_OK);
+    assert_int_equal(store_user_block_put(db, S("bo-alice"), S("x'); DROP TABLE users;--"), 2),
+                     MQ_OK);
+    assert_int_equal(store_user_block_put(db, S("bo-Alice"), S("carol"), 3), MQ_OK);
+    assert_int_equal(store_user_block_put(db, S("bo-bob"), S("bo-alice"), 3), MQ_OK);
+    assert_int_equal(store_user_block_list_user(db, S("bo-alice"), name_fn, &l), MQ_OK);
+    assert_int_equal(l.n, 3);
+    assert_copy(l.a[0], S("Bob"));
+    assert_copy(l.a[1], S("bob"));
+    assert_copy(l.a[2], S("x'); DROP TABLE users;--"));
+    name_list_free(&l);
+    assert_int_equal(store_user_block_delete(db, S("bo-alice"), S("Bob")), MQ_OK);
+    assert_int_equal(store_user_block_delete(db, S("bo-alice"), S("bob")), MQ_OK);
+    assert_int_equal(store_user_block_delete(db, S("bo-alice"), S("x'); DROP TABLE users;--")),
+                     MQ_OK);
+    assert_int_equal(store_user_block_list_user(db, S("bo-alice"), name_fn, &l), MQ_OK);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(store_user_block_list_user(db, S("bo-Alice"), name_fn, &l), MQ_OK);
+    assert_int_equal(l.n, 1);
+    assert_copy(l.a[0], S("carol"));
+    name_list_free(&l);
+    assert_int_equal(store_user_block_delete(db, S("bo-Alice"), S("carol")), MQ_OK);
+    assert_int_equal(store_user_block_delete(db, S("bo-bob"), S("bo-alice")), MQ_OK);
+}
+
 struct setting_list {
     size_t n;
     struct copy scope[64], key[64], value[64];
@@ -555,6 +647,83 @@ static void test_notifications_and_markers(void **state)
     assert_int_equal(upto, INT64_MAX);
     assert_int_equal(store_read_marker_get(db, S("N-bob"), S("n-room"), &upto), MQ_OK);
     assert_int_equal(upto, 0);
+}
+
+/* Every marker, as the chat layer loads them at start-up. */
+struct marker_list {
+    size_t n;
+    struct copy user[64], room[64];
+    int64_t upto[64];
+};
+
+static void marker_fn(void *ctx, struct store_str user, struct store_str room, int64_t upto)
+{
+    struct marker_list *l = ctx;
+    assert_true(l->n < 64);
+    l->user[l->n] = dup_str(user);
+    l->room[l->n] = dup_str(room);
+    l->upto[l->n] = upto;
+    l->n++;
+}
+
+static void marker_list_free(struct marker_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->user[i].p);
+        free(l->room[i].p);
+    }
+    l->n = 0;
+}
+
+/* Index of (user, room) in l, or -1. */
+static int marker_find(const struct marker_list *l, struct store_str user, struct store_str room)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (bytes_cmp(l->user[i].p, l->user[i].len, user.s, user.len) == 0 &&
+            bytes_cmp(l->room[i].p, l->room[i].len, room.s, room.len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Markers move forward only; the list holds them all, in (user, room)
+ * order. */
+static void test_read_markers(void **state)
+{
+    struct db *db = ((struct backend *)*state)->db;
+    struct marker_list l = {0};
+    int64_t upto = -1;
+    assert_int_equal(store_read_marker_put(db, S("rm-alice"), S("lobby"), 1000, 10), MQ_OK);
+    assert_int_equal(store_read_marker_put(db, S("rm-alice"), S("lobby"), 999, 11), MQ_OK);
+    assert_int_equal(store_read_marker_get(db, S("rm-alice"), S("lobby"), &upto), MQ_OK);
+    assert_int_equal(upto, 1000);
+    assert_int_equal(store_read_marker_put(db, S("rm-alice"), S("lobby"), 1000, 12), MQ_OK);
+    assert_int_equal(store_read_marker_put(db, S("rm-alice"), S("lobby"), 1, 13), MQ_OK);
+    assert_int_equal(store_read_marker_get(db, S("rm-alice"), S("lobby"), &upto), MQ_OK);
+    assert_int_equal(upto, 1000);
+    assert_int_equal(store_read_marker_put(db, S("rm-alice"), S("lobby"), 1001, 14), MQ_OK);
+    assert_int_equal(store_read_marker_get(db, S("rm-alice"), S("lobby"), &upto), MQ_OK);
+    assert_int_equal(upto, 1001);
+    assert_int_equal(store_read_marker_put(db, S("rm-alice"), S("dev"), 5, 15), MQ_OK);
+    assert_int_equal(store_read_marker_put(db, S("rm-Alice"), S("lobby"), 7, 16), MQ_OK);
+    assert_int_equal(store_read_marker_put(db, S("rm-bob"), S("lobby\0x"), INT64_MAX, 17), MQ_OK);
+    assert_int_equal(store_read_marker_put(db, S("rm-bob"), S("lobby\0x"), 3, 18), MQ_OK);
+
+    assert_int_equal(store_read_marker_list(db, marker_fn, &l), MQ_OK);
+    int a = marker_find(&l, S("rm-Alice"), S("lobby"));
+    int b = marker_find(&l, S("rm-alice"), S("dev"));
+    int c = marker_find(&l, S("rm-alice"), S("lobby"));
+    int d = marker_find(&l, S("rm-bob"), S("lobby\0x"));
+    assert_true(a >= 0 && b == a + 1 && c == b + 1 && d == c + 1);
+    assert_int_equal(l.upto[a], 7);
+    assert_int_equal(l.upto[b], 5);
+    assert_int_equal(l.upto[c], 1001);
+    assert_int_equal(l.upto[d], INT64_MAX);
+    for (size_t i = 1; i < l.n; i++) {
+        int k = bytes_cmp(l.user[i - 1].p, l.user[i - 1].len, l.user[i].p, l.user[i].len);
+        assert_true(k < 0 || (k == 0 && bytes_cmp(l.room[i - 1].p, l.room[i - 1].len, l.room[i].p,
+                                                  l.room[i].len) < 0));
+    }
+    marker_list_free(&l);
 }
 
 /* ---- the archive
@@ -1804,12 +1973,12 @@ static int mysql_teardown(void **state)
         cmocka_unit_test(test_rooms_and_members), cmocka_unit_test(test_user_list),                \
         cmocka_unit_test(test_member_list_all), cmocka_unit_test(test_blocks),                     \
         cmocka_unit_test(test_decorations_and_settings),                                           \
-        cmocka_unit_test(test_notifications_and_markers),                                          \
-        cmocka_unit_test(test_archive_idempotent), cmocka_unit_test(test_archive_many),            \
-        cmocka_unit_test(test_history), cmocka_unit_test(test_history_spool),                      \
-        cmocka_unit_test(test_hostile_strings), cmocka_unit_test(test_long_values),                \
-        cmocka_unit_test(test_db_values), cmocka_unit_test(test_transactions),                     \
-        cmocka_unit_test(test_store_thread)
+        cmocka_unit_test(test_notifications_and_markers), cmocka_unit_test(test_read_markers),     \
+        cmocka_unit_test(test_blocks_of_one), cmocka_unit_test(test_archive_idempotent),           \
+        cmocka_unit_test(test_archive_many), cmocka_unit_test(test_history),                       \
+        cmocka_unit_test(test_history_spool), cmocka_unit_test(test_hostile_strings),              \
+        cmocka_unit_test(test_long_values), cmocka_unit_test(test_db_values),                      \
+        cmocka_unit_test(test_transactions), cmocka_unit_test(test_store_thread)
 
 int main(void)
 {
