@@ -657,6 +657,8 @@ int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
         why.reason = reason;
         if (strcmp(reason, "bad_request") == 0)
             why.code = MQTT5_RC_PAYLOAD_FORMAT_INVALID;
+        else if (strcmp(reason, "unknown_room") == 0)
+            why.code = MQTT5_RC_TOPIC_NAME_INVALID;
         goto refuse;
     }
     if (!may_post(ch, user, role, t, &why))

@@ -536,11 +536,22 @@ static void restore_presence(void *ctx, struct message *msg)
     cJSON_Delete(o);
 }
 
+/* Retained messages under the prefix come back from the database as plain
+ * messages; only the broker makes them (clients' retains are refused
+ * there), so they are the chat layer's again. Start-up only: nobody else
+ * holds them yet. */
+static void mark_chat(void *ctx, struct message *msg)
+{
+    msg->chat = true;
+}
+
 static void restore_presences(struct broker *b)
 {
     struct chat *ch = b->chat;
     char filter[LIVE_TOPIC_MAX];
-    int n = snprintf(filter, sizeof(filter), "%s/presence/+", ch->prefix);
+    int n = snprintf(filter, sizeof(filter), "%s/#", ch->prefix);
+    retain_match(b->retain, filter, (size_t)n, mark_chat, NULL);
+    n = snprintf(filter, sizeof(filter), "%s/presence/+", ch->prefix);
     struct restore_ctx rc = {b, NULL, 0, 0};
     retain_match(b->retain, filter, (size_t)n, restore_presence, &rc);
     int64_t now = now_ms();

@@ -402,3 +402,313 @@ class ChatTest(BrokerTest5):
 
     def events_topic(self, user):
         return '%s/user/%s/events' % (PREFIX, user)
+
+
+# ---------------------------------------------------------------------------
+# Chat features (doc/protocol.md, "Chat features"): presence, unread counts,
+# history over MQTT, blocks, comment control, cheers and hearts. Used by
+# test_chat_presence, _unread, _history_mqtt, _blocks, _control, _support.
+
+import resource  # noqa: E402
+import signal  # noqa: E402
+import sqlite3  # noqa: E402
+
+# Fast presence timings for the feature suites (doc/protocol.md,
+# "Configuration"): updates every 200 ms, a user stays online 600 ms.
+FAST_INTERVAL_MS = 200
+FAST_GRACE_MS = 600
+# "Both [blocks] take effect for the next message (within a second)".
+BLOCK_EFFECT_S = 1.0
+ROOM_ROLE = {'member': 0, 'moderator': 1, 'owner': 2}   # memberships.role
+
+
+def feature_config(extra=None):
+    """chat_config() with chat.presence_interval 200 and chat.presence_grace
+    600, then extra."""
+    c = {'chat.presence_interval': FAST_INTERVAL_MS, 'chat.presence_grace': FAST_GRACE_MS}
+    c.update(extra or {})
+    return chat_config(c)
+
+
+def poll(fn, timeout=WAIT, interval=0.05):
+    """Calls fn until it returns something true or timeout passes; returns
+    its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def json_or_none(payload):
+    try:
+        v = json.loads(payload.decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return v if isinstance(v, dict) else None
+
+
+def is_background(p):
+    """What the broker pushes by itself and a test about something else
+    skips: an unread summary on chat/user/{user}/events, or a presence
+    message (chat/presence/{user}, chat/room/{room}/presence)."""
+    parts = p.topic.split('/')
+    if len(parts) == 4 and parts[0] == PREFIX and parts[1] == 'user' and parts[3] == 'events':
+        v = json_or_none(p.payload)
+        return v is not None and v.get('type') == 'unread'
+    if len(parts) == 3 and parts[0] == PREFIX and parts[1] == 'presence':
+        return True
+    return len(parts) == 4 and parts[0] == PREFIX and parts[1] == 'room' and parts[3] == 'presence'
+
+
+def raise_nofile(want):
+    """Raises this process's RLIMIT_NOFILE soft limit to want (and the hard
+    limit too when allowed). Brokers started afterwards inherit it. Returns
+    the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= want:
+        return soft
+    if hard == resource.RLIM_INFINITY or hard >= want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    else:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))   # root may
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class FeatureTest(ChatTest):
+    """ChatTest with fast presence timings and helpers for the chat
+    features. Readers named *_chat skip background traffic (is_background):
+    unread summaries and presence may come at any time."""
+
+    CONFIG = feature_config()
+
+    # ---- topics ----
+
+    def presence_topic(self, user):
+        return '%s/presence/%s' % (PREFIX, user)
+
+    def room_presence_topic(self, room):
+        return '%s/room/%s/presence' % (PREFIX, room)
+
+    def read_topic(self, room):
+        return '%s/room/%s/read' % (PREFIX, room)
+
+    def history_topic(self, room):
+        return '%s/room/%s/history' % (PREFIX, room)
+
+    # ---- reading, background skipped ----
+
+    def next_chat(self, c, timeout=WAIT, msg=''):
+        """The next PUBLISH on c that is not background (acknowledged)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            p = self.next_pub(c, max(0.05, deadline - time.monotonic()), msg)
+            if not is_background(p):
+                return p
+
+    def expect_env_chat(self, c, topic, sender=None, qos=None, msg='', **fields):
+        """expect_env(), background skipped."""
+        p = self.next_chat(c, msg=msg or '(envelope on %s)' % topic)
+        self.assertEqual(p.topic, topic, '%s: %r %s' % (c.name, p, msg))
+        if qos is not None:
+            self.assertEqual(p.qos, qos, '%s: %r %s' % (c.name, p, msg))
+        env = parse_json(p.payload, 'envelope on %s' % topic)
+        self.check_envelope(env, sender)
+        for k, v in fields.items():
+            self.assertEqual(env.get(k, '<absent>'), v, '%s: member %r of %r %s'
+                             % (c.name, k, env, msg))
+        return p, env
+
+    def expect_notice_chat(self, c, user, topic, reason, code, msg=''):
+        """expect_notice(), background skipped; reason None: any non-empty
+        string."""
+        p = self.next_chat(c, msg=msg or '(notice %s)' % reason)
+        self.assertEqual(p.topic, self.events_topic(user), '%r %s' % (p, msg))
+        n = parse_json(p.payload, 'notice')
+        want = {'type': 'notice', 'event': 'rejected', 'topic': topic, 'code': code}
+        if reason is not None:
+            want['reason'] = reason
+        self.assertEqual({k: n.get(k) for k in want}, want, 'notice %r %s' % (n, msg))
+        self.assertIsInstance(n.get('reason'), str, 'notice %r %s' % (n, msg))
+        self.assertTrue(n['reason'], 'notice %r %s' % (n, msg))
+        return n
+
+    def quiet_chat(self, *clients, msg='', duration=QUIET):
+        """Nothing but background arrives on any of the clients within
+        duration (listened to on the first; the others have had that time
+        too)."""
+        for i, c in enumerate(clients):
+            deadline = time.monotonic() + (duration if i == 0 else 0.05)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    raw = c.read(left)
+                except broker.Closed:
+                    raise AssertionError('%s: connection closed, expected it to stay open %s'
+                                         % (c.name, msg))
+                if raw is None:
+                    break
+                if raw[0] >> 4 != 3:
+                    raise AssertionError('%s: unexpected packet %s %s'
+                                         % (c.name, broker.hexs(raw), msg))
+                p = broker.Publish5(raw) if isinstance(c, Client5) else Publish(raw)
+                self._ack_raw(c, p)
+                if not is_background(p):
+                    raise AssertionError('%s: unexpected %r %s' % (c.name, p, msg))
+
+    def _ack_raw(self, c, p):
+        if isinstance(c, Client5):
+            c.ack(p)
+        elif p.qos == 1:
+            c.send(puback(p.mid))
+        elif p.qos == 2:
+            c.send(pubrec(p.mid))
+            c.expect_ack(broker.pubrel(p.mid))
+            c.send(broker.pubcomp(p.mid))
+
+    def maybe_notice(self, c):
+        """c, another device of a user whose other device was just refused,
+        may get that notice too (notices are published on the user's events
+        topic; the contract does not say more): read it if it comes;
+        nothing else may come."""
+        for _, p, v in self.record(c, QUIET):
+            if v is not None and v.get('type') in ('notice', 'unread'):
+                continue
+            raise AssertionError('%s: unexpected %r' % (c.name, p))
+
+    # ---- reading JSON pushed by the broker ----
+
+    def record(self, c, duration):
+        """Every PUBLISH on c within duration seconds (acknowledged), as
+        (monotonic time, publish, JSON object or None)."""
+        out = []
+        deadline = time.monotonic() + duration
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return out
+            try:
+                raw = c.read(left)
+            except broker.Closed:
+                raise AssertionError('%s: connection closed while recording' % c.name)
+            if raw is None:
+                return out
+            if raw[0] >> 4 != 3:
+                raise AssertionError('%s: unexpected packet %s' % (c.name, broker.hexs(raw)))
+            p = broker.Publish5(raw) if isinstance(c, Client5) else Publish(raw)
+            self._ack_raw(c, p)
+            out.append((time.monotonic(), p, json_or_none(p.payload)))
+
+    def wait_json(self, c, topic, pred=None, timeout=WAIT, msg='', seen=None):
+        """Reads PUBLISH packets on c (acknowledged) until one on topic
+        carries a JSON object for which pred (default: any) is true;
+        returns (publish, object). Everything read on topic is appended to
+        seen (a list) as (monotonic time, publish, object). Fails after
+        timeout, listing what came on topic."""
+        got = [] if seen is None else seen
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                raw = c.read(left)
+            except broker.Closed:
+                raise AssertionError('%s: connection closed waiting on %s %s'
+                                     % (c.name, topic, msg))
+            if raw is None:
+                break
+            if raw[0] >> 4 != 3:
+                continue
+            p = broker.Publish5(raw) if isinstance(c, Client5) else Publish(raw)
+            self._ack_raw(c, p)
+            if p.topic != topic:
+                continue
+            v = json_or_none(p.payload)
+            got.append((time.monotonic(), p, v))
+            if v is not None and (pred is None or pred(v)):
+                return p, v
+        raise AssertionError('%s: nothing matching on %s within %.1f s %s; got %s'
+                             % (c.name, topic, timeout, msg,
+                                [x[2] if x[2] is not None else x[1].payload[:100]
+                                 for x in got][-20:]))
+
+    def wait_api(self, method, path, pred, token=SERVICE_KEY, timeout=WAIT, msg=''):
+        """GETs (or whatever method) path until its 200 JSON satisfies pred;
+        returns it, or fails with the last answer."""
+        last = [None]
+
+        def once():
+            r = self.http(method, path, None, token)
+            last[0] = r
+            return r.status == 200 and isinstance(r.json, dict) and pred(r.json)
+        if poll(once, timeout):
+            return last[0].json
+        raise AssertionError('%s %s never matched within %.1f s: %r %s'
+                             % (method, path, timeout, last[0], msg))
+
+    # ---- the broker's process and database ----
+
+    def restart_broker(self, kill=False):
+        """Stops the broker (SIGTERM, exit 0 checked; or SIGKILL) and starts
+        it again on the same data_dir and config (new MQTT and HTTP ports).
+        Clients made so far are closed."""
+        b = self.broker
+        for c in self.clients:
+            c.close()
+        if kill:
+            if b.proc.poll() is None:
+                os.kill(b.proc.pid, signal.SIGKILL)
+            b.proc.wait(timeout=10)
+        else:
+            rc = b.stop()
+            self.assertEqual(rc, 0, 'broker exited with %s on SIGTERM\n%s' % (rc, b.log_tail()))
+        b.proc = None
+        b.returncode = None
+        b.crashed = False
+        b.start()
+        self.port = b.port
+        return b
+
+    def db_path(self):
+        return self.broker.path(os.path.join('data', 'mqchat.db'))
+
+    def set_room_role(self, room, user, role='moderator'):
+        """Makes user's membership of room `role` by writing the database
+        while the broker is stopped (the HTTP API has no way to name a
+        moderator), then starts it again (restart_broker)."""
+        b = self.broker
+        rc = b.stop()
+        self.assertEqual(rc, 0, 'broker exited with %s on SIGTERM\n%s' % (rc, b.log_tail()))
+        con = sqlite3.connect(self.db_path(), timeout=10)
+        try:
+            cur = con.execute('UPDATE memberships SET role = ? WHERE room = ? AND user = ?',
+                              (ROOM_ROLE[role], room.encode(), user.encode()))
+            con.commit()
+            self.assertEqual(cur.rowcount, 1, 'no membership of %s in %s to update' % (user, room))
+        finally:
+            con.close()
+        b.returncode = None
+        self.restart_broker()
+
+    # ---- small conveniences ----
+
+    def block_effect(self):
+        """Waits out the second a block (or unblock) may take to apply."""
+        time.sleep(BLOCK_EFFECT_S)
+
+    def member_room(self, owner_token, *tokens, private=False):
+        """A room made by owner_token's user, joined by each of tokens."""
+        room = self.make_room(owner_token, private=private)
+        for t in tokens:
+            if private:
+                self.join(room, owner_token, user=claims(t)['sub'])
+            else:
+                self.join(room, t)
+        return room
