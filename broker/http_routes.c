@@ -1038,6 +1038,72 @@ static bool may_room_block(struct http_req *r)
     return true;
 }
 
+/*
+ * PUT /v1/rooms/{room}/members/{user} {"role":"moderator"|"member"}: the
+ * room's owner or the service names or removes a moderator. {user} must be
+ * a member already; the owner's own role does not change here. The
+ * database first, then the directory.
+ */
+static void member_role_put(struct http_req *r)
+{
+    struct chat *ch = chat_of(r);
+    struct chat_room_info info;
+    int mine;
+    if (!room_staff(r, &info, &mine))
+        return;
+    if (!http__is_service(r) && mine != CHAT_OWNER) {
+        http__error(r, 403, "forbidden", "only the room's owner or the service");
+        return;
+    }
+    cJSON *o = http__body(r, true);
+    const char *role = NULL;
+    size_t role_len = 0;
+    if (!o || !http__member_str(r, o, "role", true, &role, &role_len))
+        goto out;
+    enum chat_member_role want;
+    if (role_len == 9 && memcmp(role, "moderator", 9) == 0) {
+        want = CHAT_MODERATOR;
+    } else if (role_len == 6 && memcmp(role, "member", 6) == 0) {
+        want = CHAT_MEMBER;
+    } else {
+        http__error(r, 400, "bad_request", "'role' must be \"moderator\" or \"member\"");
+        goto out;
+    }
+    int theirs = chat_dir_member_role(ch->dir, r->arg, r->arg_len, r->arg2, r->arg2_len);
+    if (theirs < 0) {
+        http__error(r, 404, "not_member", "not a member of the room");
+        goto out;
+    }
+    if (theirs == CHAT_OWNER) {
+        http__error(r, 409, "owner", "the owner's role does not change");
+        goto out;
+    }
+    struct store_member m = {sstr(r->arg, r->arg_len), sstr(r->arg2, r->arg2_len),
+                             (enum store_role)want, now_ms()};
+    int rc = store_member_put(r->api->db, &m);
+    if (rc != MQ_OK) {
+        http__db_failed(r, rc);
+        goto out;
+    }
+    rc = chat_dir_member_put(ch->dir, r->arg, r->arg_len, r->arg2, r->arg2_len, want);
+    if (rc != MQ_OK) {
+        m.role = (enum store_role)theirs;
+        store_member_put(r->api->db, &m);
+        http__error(r, rc == MQ_ENOMEM ? 500 : 409, rc == MQ_ENOMEM ? "internal" : "conflict",
+                    rc == MQ_ENOMEM ? "out of memory" : "the membership changed meanwhile");
+        goto out;
+    }
+    log_info("http: '%s' is now %s of room '%s' (set by '%s')", r->arg2, role, r->arg, r->who);
+    struct jbuf *out = http__json(r, 200);
+    jbuf_puts(out, "{\"room\":");
+    jbuf_str(out, r->arg, r->arg_len);
+    jbuf_puts(out, ",\"user\":");
+    jbuf_str(out, r->arg2, r->arg2_len);
+    jbuf_printf(out, ",\"role\":\"%s\"}", member_role_name(want));
+out:
+    cJSON_Delete(o);
+}
+
 /* {"<k1>":arg,"<k2>":arg2,"blocked":true|false} */
 static void write_block(struct http_req *r, const char *k1, const char *k2, bool blocked)
 {
@@ -1473,6 +1539,7 @@ const struct http_route http__routes[] = {
     {HTTP_POST, "/v1/rooms/*/leave", true, room_leave},
     {HTTP_GET, "/v1/rooms/*/messages", true, room_history},
     {HTTP_GET, "/v1/dms/*/messages", true, dm_history},
+    {HTTP_PUT, "/v1/rooms/*/members/*", true, member_role_put},
     {HTTP_POST, "/v1/rooms/*/blocks/*", true, room_block_put},
     {HTTP_DELETE, "/v1/rooms/*/blocks/*", true, room_block_delete},
     {HTTP_GET, "/v1/rooms/*/blocks", true, room_block_list},

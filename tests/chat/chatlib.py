@@ -411,7 +411,6 @@ class ChatTest(BrokerTest5):
 
 import resource  # noqa: E402
 import signal  # noqa: E402
-import sqlite3  # noqa: E402
 
 # Fast presence timings for the feature suites (doc/protocol.md,
 # "Configuration"): updates every 200 ms, a user stays online 600 ms.
@@ -419,7 +418,6 @@ FAST_INTERVAL_MS = 200
 FAST_GRACE_MS = 600
 # "Both [blocks] take effect for the next message (within a second)".
 BLOCK_EFFECT_S = 1.0
-ROOM_ROLE = {'member': 0, 'moderator': 1, 'owner': 2}   # memberships.role
 
 
 def feature_config(extra=None):
@@ -676,26 +674,11 @@ class FeatureTest(ChatTest):
         self.port = b.port
         return b
 
-    def db_path(self):
-        return self.broker.path(os.path.join('data', 'mqchat.db'))
-
     def set_room_role(self, room, user, role='moderator'):
-        """Makes user's membership of room `role` by writing the database
-        while the broker is stopped (the HTTP API has no way to name a
-        moderator), then starts it again (restart_broker)."""
-        b = self.broker
-        rc = b.stop()
-        self.assertEqual(rc, 0, 'broker exited with %s on SIGTERM\n%s' % (rc, b.log_tail()))
-        con = sqlite3.connect(self.db_path(), timeout=10)
-        try:
-            cur = con.execute('UPDATE memberships SET role = ? WHERE room = ? AND user = ?',
-                              (ROOM_ROLE[role], room.encode(), user.encode()))
-            con.commit()
-            self.assertEqual(cur.rowcount, 1, 'no membership of %s in %s to update' % (user, room))
-        finally:
-            con.close()
-        b.returncode = None
-        self.restart_broker()
+        """Makes user (a member) the room's `role` through
+        PUT /v1/rooms/{room}/members/{user}, as the service."""
+        got = self.svc('PUT', '/v1/rooms/%s/members/%s' % (room, user), {'role': role})
+        self.assertEqual(got, {'room': room, 'user': user, 'role': role})
 
     # ---- small conveniences ----
 

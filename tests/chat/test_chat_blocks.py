@@ -192,6 +192,36 @@ class ModeratorBlockTest(BlockBase):
         self.pub(b, rt, 'light', 1)
         self.expect_env_chat(c, rt, bob, text='light')
 
+    def test_naming_moderators(self):
+        alice, atok = self.new_user('a')
+        mod, mtok = self.new_user('m')
+        bob, btok = self.new_user('b')
+        outsider, otok = self.new_user('o')
+        room = self.member_room(atok, mtok, btok)
+        path = '/v1/rooms/%s/members/%s' % (room, mod)
+        # Only the owner or the service names a moderator.
+        self.api('PUT', path, {'role': 'moderator'}, btok, 403, 'forbidden')
+        self.api('PUT', path, {'role': 'moderator'}, otok, 403, 'forbidden')
+        got = self.api('PUT', path, {'role': 'moderator'}, atok)
+        self.assertEqual(got, {'room': room, 'user': mod, 'role': 'moderator'})
+        self.assertEqual(self.join(room, mtok)['role'], 'moderator')
+        # The moderator may now block; a moderator may not name moderators.
+        self.block(self.room_block_path(room, bob), mtok)
+        self.api('PUT', '/v1/rooms/%s/members/%s' % (room, bob), {'role': 'moderator'}, mtok,
+                 403, 'forbidden')
+        # Bad bodies, non-members, the owner, unknown rooms.
+        for body in ({'role': 'owner'}, {'role': 'admin'}, {'role': 1}, {}):
+            self.api('PUT', path, body, atok, 400)
+        self.api('PUT', '/v1/rooms/%s/members/%s' % (room, outsider), {'role': 'moderator'},
+                 atok, 404, 'not_member')
+        self.api('PUT', '/v1/rooms/%s/members/%s' % (room, alice), {'role': 'member'}, atok,
+                 409, 'owner')
+        self.api('PUT', '/v1/rooms/%s/members/%s' % (self.uid('nope'), mod),
+                 {'role': 'moderator'}, SERVICE_KEY, 404)
+        # Back to member: blocking is over for them.
+        self.set_room_role(room, mod, 'member')
+        self.api('DELETE', self.room_block_path(room, bob), None, mtok, 403, 'forbidden')
+
 
 class PersonalBlockTest(BlockBase):
 
