@@ -581,6 +581,22 @@ static uint64_t next_id(struct broker *b)
     return msgid_next(&b->storage->ids);
 }
 
+/* The reason code of a read marker's or history request's refusal
+ * (chat_live.h names them). */
+static uint8_t request_refusal_code(const char *reason)
+{
+    static const struct refusal codes[] = {
+        {MQTT5_RC_PAYLOAD_FORMAT_INVALID, "bad_request"},
+        {MQTT5_RC_TOPIC_NAME_INVALID, "unknown_room"},
+        {MQTT5_RC_QUOTA_EXCEEDED, "too_many_requests"},
+        {MQTT5_RC_UNSPECIFIED_ERROR, "unavailable"},
+    };
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (strcmp(codes[i].reason, reason) == 0)
+            return codes[i].code;
+    return MQTT5_RC_NOT_AUTHORIZED;
+}
+
 /*
  * Comment control and blocks for a user's room message or DM (in parsed,
  * its text masked in place when the filter says so). True when it may go
@@ -594,7 +610,7 @@ static bool moderate(struct chat *ch, const char *user, const struct chat_topic 
                               .user_len = user_len,
                               .text = in->text,
                               .text_len = in->text_len,
-                              .now_ms = msgid_now_ms()};
+                              .now_ms = message_clock_ms()}; /* the sweep's clock */
     if (t->kind == CHAT_ROOM) {
         cp.room = t->name;
         cp.room_len = t->name_len;
@@ -619,17 +635,17 @@ static bool moderate(struct chat *ch, const char *user, const struct chat_topic 
     return true;
 }
 
-/* After a room message is stamped: its sender's read marker, unread
- * counts and the room's support totals. */
-static void count_room_message(struct chat *ch, const struct chat_post *post, int64_t amount)
+void chat_post_routed(struct chat *ch, const struct chat_post *post)
 {
+    if (!post->room || post->shadow || strcmp(post->type, "system") == 0)
+        return;
     size_t sender_len = strlen(post->sender);
     unread_message(ch->unread, post->room, post->room_len, (int64_t)post->id, post->sender,
                    sender_len);
-    if (amount)
+    if (post->amount)
         presence_room_support(ch->presence, post->room, post->room_len,
-                              strcmp(post->type, "cheer") == 0 ? amount : 0,
-                              strcmp(post->type, "heart") == 0 ? amount : 0);
+                              strcmp(post->type, "cheer") == 0 ? post->amount : 0,
+                              strcmp(post->type, "heart") == 0 ? post->amount : 0);
 }
 
 int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
@@ -654,11 +670,7 @@ int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
                                  : chat_history_request(ch, c, p, props, t);
         if (!reason)
             return MQTT5_RC_SUCCESS; /* consumed: post stays empty */
-        why.reason = reason;
-        if (strcmp(reason, "bad_request") == 0)
-            why.code = MQTT5_RC_PAYLOAD_FORMAT_INVALID;
-        else if (strcmp(reason, "unknown_room") == 0)
-            why.code = MQTT5_RC_TOPIC_NAME_INVALID;
+        why = (struct refusal){request_refusal_code(reason), reason};
         goto refuse;
     }
     if (!may_post(ch, user, role, t, &why))
@@ -692,9 +704,8 @@ int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
     if (rc != MQ_OK)
         return rc;
     post->shadow = shadow;
+    post->amount = amount;
     post->msg[0]->shadow = shadow;
-    if (post->room && !shadow && !system)
-        count_room_message(ch, post, amount);
     atomic_fetch_add_explicit(&ch->accepted, 1, memory_order_relaxed);
     return MQTT5_RC_SUCCESS;
 refuse:

@@ -82,6 +82,8 @@ struct chat {
     struct unread *unread;         /* read markers and unread counts (unread.h) */
     struct chat_control *control;  /* comment control settings (chat_control.h) */
     struct chat_live *live;        /* the tick and the history thread (chat_live.h) */
+    bool settings_loaded;          /* the stored comment control settings are in control
+                                      (changing them before would overwrite them) */
     atomic_uint_fast64_t accepted; /* chat publishes accepted (metrics) */
     atomic_uint_fast64_t refused;  /* chat publishes refused */
 };
@@ -174,7 +176,13 @@ struct chat_post {
     char sender[CHAT_NAME_MAX + 1];
     bool shadow; /* the sender is blocked in the room: routed to their own devices, not
                     archived */
+    int64_t amount; /* a cheer's or heart's amount (envelope_amount), else 0 */
 };
+
+/* Once post is routed: the room's unread counts (the sender's own marker
+ * moves to it) and support totals, unless it is shadowed or a system
+ * notification. post's names must still be valid (hold msg[0]). */
+void chat_post_routed(struct chat *ch, const struct chat_post *post);
 
 /*
  * PUBLISH on a chat topic from connection c (decoded p, its MQTT 5

@@ -48,6 +48,10 @@ struct chat_live {
     bool ticking;
 };
 
+/* History requests of one connection in the queue at once; more are
+ * refused (0x97 too_many_requests) until answers go out. */
+#define HISTORY_PENDING_MAX 4
+
 /* Topics are at most the prefix, two names and a few words. */
 #define LIVE_TOPIC_MAX (64 + 2 * CHAT_NAME_MAX + 32)
 
@@ -143,11 +147,21 @@ struct marker_write {
     int64_t upto, now_ms;
 };
 
+/* True when a MySQL connection that failed with rc came back (the query
+ * is then worth one more try): the store threads' connections are not
+ * reopened by anyone else. */
+static bool reconnected(struct db *db, int rc)
+{
+    return rc == MQ_EAGAIN && db_backend(db) == DB_MYSQL && db_reconnect(db) == MQ_OK;
+}
+
 static void marker_write_run(struct db *db, struct store_job *job)
 {
     struct marker_write *j = (struct marker_write *)job;
-    job->result =
-        store_read_marker_put(db, STORE_STR(j->user), STORE_STR(j->room), j->upto, j->now_ms);
+    struct store_str user = STORE_STR(j->user), room = STORE_STR(j->room);
+    job->result = store_read_marker_put(db, user, room, j->upto, j->now_ms);
+    if (reconnected(db, job->result))
+        job->result = store_read_marker_put(db, user, room, j->upto, j->now_ms);
     if (job->result != MQ_OK)
         log_warn("chat: read marker of '%s' in '%s' not stored: %s", j->user, j->room,
                  mq_strerror(job->result));
@@ -165,13 +179,19 @@ int chat_read_marker(struct chat *ch, const char *user, size_t user_len, const c
         return MQ_EINVAL;
     if (chat_dir_member_role(ch->dir, room, room_len, user, user_len) < 0)
         return MQ_EDENIED;
-    if (!unread_mark(ch->unread, user, user_len, room, room_len, upto) || !ch->store)
-        return MQ_OK;
-    struct marker_write *j = calloc(1, sizeof(*j));
-    if (!j) {
-        log_warn("chat: read marker of '%.*s' not stored: out of memory", (int)user_len, user);
-        return MQ_OK; /* in memory it moved: the count is right until a restart */
-    }
+    unread_mark(ch->unread, user, user_len, room, room_len, upto); /* stored by the tick */
+    return MQ_OK;
+}
+
+/* The tick: a marker that moved, to the chat store. */
+static void store_marker(void *ctx, const char *user, size_t user_len, const char *room,
+                         size_t room_len, int64_t upto)
+{
+    struct broker *b = ctx;
+    struct chat *ch = b->chat;
+    struct marker_write *j = ch->store ? calloc(1, sizeof(*j)) : NULL;
+    if (!j)
+        return; /* in memory it moved: the count is right until a restart */
     j->base.run = marker_write_run;
     j->base.post = free_job;
     memcpy(j->user, user, user_len);
@@ -179,7 +199,6 @@ int chat_read_marker(struct chat *ch, const char *user, size_t user_len, const c
     j->upto = upto;
     j->now_ms = now_ms();
     store_submit(ch->store, &j->base);
-    return MQ_OK;
 }
 
 const char *chat_read_request(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
@@ -212,6 +231,7 @@ struct history_job {
     char req[CHAT_HISTORY_REQ_MAX + 1];
     bool has_req;
     struct chat_history_page page;
+    int fetched; /* the query's result; base.result is MQ_EIO only when the broker stops */
     /* Where the answer goes. */
     unsigned worker;
     char *client_id;
@@ -235,7 +255,10 @@ static void history_run(struct db *db, struct store_job *job)
 {
     struct history_job *j = (struct history_job *)job;
     struct db *spool = j->spool ? j->spool : db_backend(db) == DB_SQLITE ? db : NULL;
-    job->result = chat_history_fetch(db, spool, &j->q, &j->page);
+    j->fetched = chat_history_fetch(db, spool, &j->q, &j->page);
+    if (reconnected(db, j->fetched))
+        j->fetched = chat_history_fetch(db, spool, &j->q, &j->page);
+    job->result = MQ_OK;
 }
 
 static void history_post(void *ctx, struct store_job *job)
@@ -272,6 +295,8 @@ static void history_done(struct store_job *job)
         history_job_free(j);
         return; /* gone meanwhile */
     }
+    if (s->conn->history_pending)
+        s->conn->history_pending--;
     struct jbuf jb;
     jbuf_init(&jb);
     jbuf_puts(&jb, "{\"type\":\"history\",\"room\":");
@@ -280,7 +305,7 @@ static void history_done(struct store_job *job)
         jbuf_puts(&jb, ",\"req\":");
         jbuf_str(&jb, j->req, strlen(j->req));
     }
-    if (job->result == MQ_OK) {
+    if (j->fetched == MQ_OK) {
         jbuf_puts(&jb, ",\"messages\":");
         chat_history_page_json(&j->page, &jb);
     } else {
@@ -350,6 +375,8 @@ const char *chat_history_request(struct chat *ch, struct conn *c, const struct m
     const char *refused = may_read_room(ch, c->s, t);
     if (refused)
         return refused;
+    if (c->history_pending >= HISTORY_PENDING_MAX)
+        return "too_many_requests";
     struct history_job *j = calloc(1, sizeof(*j));
     if (!j)
         return "unavailable";
@@ -372,8 +399,9 @@ const char *chat_history_request(struct chat *ch, struct conn *c, const struct m
         history_job_free(j);
         return "unavailable";
     }
+    c->history_pending++;
     if (!live->history) {
-        j->base.result = MQ_ENOTFOUND; /* not MQ_EIO: that means the broker stops */
+        j->fetched = MQ_ENOTFOUND;
         history_done(&j->base); /* answers {"error":"unavailable"} */
         return NULL;
     }
@@ -438,8 +466,10 @@ struct totals_write {
 static void totals_write_run(struct db *db, struct store_job *job)
 {
     struct totals_write *j = (struct totals_write *)job;
-    job->result =
-        store_setting_put(db, STORE_STR(j->room), STORE_STR("totals"), STORE_STR(j->json));
+    struct store_str room = STORE_STR(j->room), key = STORE_STR("totals");
+    job->result = store_setting_put(db, room, key, STORE_STR(j->json));
+    if (reconnected(db, job->result))
+        job->result = store_setting_put(db, room, key, STORE_STR(j->json));
     if (job->result != MQ_OK)
         log_warn("chat: support totals of '%s' not stored: %s", j->room,
                  mq_strerror(job->result));
@@ -473,7 +503,8 @@ static void on_tick(uv_timer_t *h)
     int64_t now = now_ms();
     struct presence_emit emit = {b, emit_user, emit_room, emit_totals, room_events};
     presence_tick(ch->presence, now, &emit);
-    unread_tick(ch->unread, emit_unread, b);
+    struct unread_emit ue = {b, emit_unread, store_marker};
+    unread_tick(ch->unread, &ue);
     chat_control_sweep(ch->control, message_clock_ms());
 }
 
@@ -626,15 +657,34 @@ static void add_room_name(void *ctx, const struct store_room *r)
     nm->n++;
 }
 
-struct latest_ctx {
-    struct unread *u;
-    const char *room;
+/* A room's latest message ids, gathered from the spool and the archive
+ * (newest first, duplicates possible) before they go to unread in
+ * ascending order. */
+struct latest_ids {
+    int64_t *v;
+    size_t n, cap;
 };
 
 static void add_latest(void *ctx, const struct store_message *m)
 {
-    struct latest_ctx *lc = ctx;
-    unread_restore_id(lc->u, lc->room, strlen(lc->room), m->id);
+    struct latest_ids *l = ctx;
+    if (m->type.len == 6 && memcmp(m->type.s, "system", 6) == 0)
+        return; /* notifications are not counted as unread while running either */
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        int64_t *v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = m->id;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 /* Each room's latest messages (the archive's and the spool's), for the
@@ -645,16 +695,21 @@ static void load_latest(struct broker *b, struct db *db, struct db *spool)
     struct names nm = {0};
     if (store_room_list(db, add_room_name, &nm) != MQ_OK)
         log_warn("chat: rooms not listed: unread counts start from now");
+    struct latest_ids ids = {0};
     for (size_t i = 0; i < nm.n; i++) {
+        /* chat.unread_max is at most 999: its + 1 is a page of history. */
         struct store_history_query q = {.room = STORE_STR(nm.v[i]),
                                         .limit = (int)b->cfg->chat_unread_max + 1};
-        if (q.limit > 1000)
-            q.limit = 1000;
-        struct latest_ctx lc = {ch->unread, nm.v[i]};
+        ids.n = 0;
         if (spool)
-            store_history_spool(spool, &q, add_latest, &lc);
-        store_history(db, &q, add_latest, &lc);
+            store_history_spool(spool, &q, add_latest, &ids);
+        store_history(db, &q, add_latest, &ids);
+        if (ids.n)
+            qsort(ids.v, ids.n, sizeof(*ids.v), id_cmp);
+        for (size_t k = 0; k < ids.n; k++)
+            unread_restore_id(ch->unread, nm.v[i], strlen(nm.v[i]), ids.v[k]);
     }
+    free(ids.v);
     free(nm.v);
 }
 
@@ -671,8 +726,11 @@ int chat_live_open(struct broker *b, struct db *db)
     restore_presences(b);
     if (!db)
         return MQ_OK;
-    if (store_setting_list(db, load_setting, ch) != MQ_OK)
-        log_warn("chat: settings not loaded: comment control is off until they are set again");
+    if (store_setting_list(db, load_setting, ch) == MQ_OK)
+        ch->settings_loaded = true;
+    else
+        log_warn("chat: settings not loaded: comment control is off, and cannot be changed, "
+                 "until a restart loads them");
     if (store_read_marker_list(db, load_marker, ch) != MQ_OK)
         log_warn("chat: read markers not loaded");
     if (db_backend(db) == DB_MYSQL && b->storage &&

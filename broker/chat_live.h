@@ -56,7 +56,8 @@ void chat_sub_removed(struct conn *c, const char *filter, size_t len);
 
 /* A publish on {p}/room/{room}/read or /history from c: NULL when it was
  * taken (a marker set, a request queued), else the refusal's notice
- * reason ("bad_request" is 0x99, "unknown_room" 0x90, the others 0x87). */
+ * reason ("bad_request" is 0x99, "unknown_room" 0x90, "too_many_requests"
+ * 0x97, "unavailable" 0x80, the others 0x87). */
 const char *chat_read_request(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
                               const struct chat_topic *t);
 const char *chat_history_request(struct chat *ch, struct conn *c, const struct mqtt_publish *p,

@@ -92,7 +92,7 @@ static const struct config_key config_keys[] = {
     KEY("chat.presence_interval", KEY_U32, chat_presence_interval, 50, 60000),
     KEY("chat.presence_grace", KEY_U32, chat_presence_grace, 0, 600000),
     KEY("chat.presence_max_names", KEY_U32, chat_presence_max_names, 0, 1000),
-    KEY("chat.unread_max", KEY_U32, chat_unread_max, 1, 100000),
+    KEY("chat.unread_max", KEY_U32, chat_unread_max, 1, 999), /* + 1: a history page */
     KEY("http.port", KEY_U16, http_port, 0, 65535),
     KEY("http.bind_address", KEY_STRING, http_bind_address, 0, 0),
     KEY("http.max_body_bytes", KEY_U32, http_max_body, 64, 1u << 24),

@@ -68,6 +68,7 @@ struct conn {
     uint8_t login_role;                    /* with verdict 1: the user's enum chat_role */
     bool chat_live;                        /* counted online by presence (chat_live.h):
                                               chat_conn_down() is due when it closes */
+    uint8_t history_pending;               /* history requests over MQTT not answered yet */
     const char *doomed;                    /* why the conn must close at turn end (slow reader,
                                               no memory): set by conn_reserve, which never closes
                                               synchronously so that callers' sessions stay valid */

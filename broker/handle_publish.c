@@ -306,17 +306,23 @@ static int publish_chat(struct conn *c, const struct mqtt_publish *p,
         *reason = (uint8_t)rc;
         return MQ_OK;
     }
-    if (!post.msg[0] || post.shadow || !*spooled) {
-        /* Taken by the broker (a read marker, a history request), or heard
-         * by its sender only: nothing to archive, acknowledged now. */
+    if (!post.msg[0])
+        return MQ_OK; /* taken by the broker (a read marker, a history request) */
+    struct message *keep = message_ref(post.msg[0]); /* post's names point into it */
+    if (post.shadow || !*spooled) {
+        /* Heard by its sender only: nothing to archive, acknowledged now. */
         *spooled = false;
         for (int i = 0; i < 2; i++)
             if (post.msg[i])
                 router_publish(c->w, post.msg[i]); /* takes the reference */
-        return MQ_OK;
+        rc = MQ_OK;
+    } else {
+        rc = route_spooled(c, post.msg[0], post.msg[1], p, ack, &post); /* takes both */
     }
-    rc = route_spooled(c, post.msg[0], post.msg[1], p, ack, &post); /* takes both */
     post.msg[0] = post.msg[1] = NULL;
+    if (rc == MQ_OK)
+        chat_post_routed(c->w->b->chat, &post);
+    message_unref(keep);
     return rc;
 }
 

@@ -1424,6 +1424,13 @@ static void settings_put(struct http_req *r, const char *room, size_t room_len)
 {
     struct chat_control *cc = chat_of(r)->control;
     struct db *db = r->api->db;
+    if (!chat_of(r)->settings_loaded) {
+        /* A patch merged into defaults would overwrite what is stored. */
+        http__error(r, 503, "unavailable",
+                    "the stored settings were not loaded (the chat database was away at "
+                    "start-up): restart the broker once it is back");
+        return;
+    }
     cJSON *o = http__body(r, true); /* UTF-8, one object, no \u0000 */
     if (!o)
         return;

@@ -449,6 +449,7 @@ struct joined_ctx {
     struct jbuf *jb;
     bool names;
     bool first;
+    size_t ghosts; /* joined and gone again, in the grace: not shown */
 };
 
 static void list_joined(void *ctx, void *value)
@@ -457,6 +458,12 @@ static void list_joined(void *ctx, void *value)
     struct pres_viewer *v = value;
     if (!v->joined)
         return;
+    if (v->devices == 0) {
+        /* Came and went inside the interval: neither shown nor counted;
+         * its grace either brings it back or cancels the join. */
+        j->ghosts++;
+        return;
+    }
     v->joined = false;
     if (!j->names)
         return;
@@ -470,20 +477,30 @@ static void list_joined(void *ctx, void *value)
 static void room_update(struct presence *p, struct pres_room *r, bool events, int64_t now_ms,
                         struct batch *b)
 {
-    int64_t online = (int64_t)r->viewers.count;
-    bool changed = r->joins || r->leaves || online != r->shown_online ||
+    bool changed = r->joins || r->leaves || (int64_t)r->viewers.count != r->shown_online ||
                    r->cheers != r->shown_cheers || r->hearts != r->shown_hearts;
     if (!changed)
         return;
     bool names = events && r->joins + r->leaves <= p->cfg.max_names;
-    struct jbuf jb;
+    struct jbuf jb, joined;
     jbuf_init(&jb);
+    jbuf_init(&joined);
+    struct joined_ctx j = {&joined, names, true, 0};
+    if (r->joins)
+        strmap_each(&r->viewers, list_joined, &j);
+    int64_t online = (int64_t)(r->viewers.count - j.ghosts);
+    if (j.ghosts == r->joins && !r->leaves && online == r->shown_online &&
+        r->cheers == r->shown_cheers && r->hearts == r->shown_hearts) {
+        jbuf_free(&joined);
+        jbuf_free(&jb);
+        return; /* only visitors that came and went: nothing to tell yet */
+    }
     jbuf_puts(&jb, "{\"type\":\"presence\",\"room\":");
     jbuf_str(&jb, r->name, r->len);
     jbuf_printf(&jb, ",\"online\":%lld,\"joined\":[", (long long)online);
-    struct joined_ctx j = {&jb, names, true};
-    if (r->joins)
-        strmap_each(&r->viewers, list_joined, &j);
+    if (joined.len)
+        jbuf_put(&jb, joined.p, joined.len);
+    jbuf_free(&joined);
     jbuf_puts(&jb, "],\"left\":[");
     for (size_t i = 0; i < r->nleft; i++) {
         if (names) {
@@ -495,7 +512,8 @@ static void room_update(struct presence *p, struct pres_room *r, bool events, in
     }
     jbuf_printf(&jb, "],\"cheers\":%lld,\"hearts\":%lld,\"ts\":%lld}", (long long)r->cheers,
                 (long long)r->hearts, (long long)now_ms);
-    r->nleft = r->leaves = r->joins = 0;
+    r->nleft = r->leaves = 0;
+    r->joins = j.ghosts;
     r->shown_online = online;
     r->shown_cheers = r->cheers;
     r->shown_hearts = r->hearts;

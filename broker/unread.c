@@ -40,6 +40,7 @@ struct ur_mark {
     char room[CHAT_NAME_MAX + 1]; /* NUL-terminated */
     size_t room_len;
     int64_t upto;
+    int64_t stored; /* the upto the database has (handed to the tick's store) */
 };
 
 struct ur_user {
@@ -208,6 +209,7 @@ static struct ur_mark *mark_get(struct ur_user *x, const char *room, size_t len,
     m->room[len] = '\0';
     m->room_len = len;
     m->upto = upto;
+    m->stored = 0;
     return m;
 }
 
@@ -281,6 +283,8 @@ void unread_restore_marker(struct unread *u, const char *user, size_t user_len, 
     struct ur_mark *m = x ? mark_get(x, room, room_len, upto) : NULL;
     if (m && upto > m->upto)
         m->upto = upto;
+    if (m && m->upto > m->stored)
+        m->stored = upto;
     if (x)
         user_touch(u, x); /* its summary is handed out at the first tick */
     pthread_mutex_unlock(&u->lock);
@@ -304,6 +308,8 @@ void unread_message(struct unread *u, const char *room, size_t room_len, int64_t
         struct ur_mark *m = x ? mark_get(x, room, room_len, id) : NULL;
         if (m && id > m->upto)
             m->upto = id;
+        if (m && m->upto > m->stored)
+            user_touch(u, x); /* the tick stores the marker */
     }
     pthread_mutex_unlock(&u->lock);
 }
@@ -326,8 +332,14 @@ bool unread_mark(struct unread *u, const char *user, size_t user_len, const char
         return false;
     bool moved = false;
     pthread_mutex_lock(&u->lock);
+    /* Never past the room's newest message: a marker set too far (a
+     * timestamp sent for an id) would hide every message to come. */
+    struct ur_room *r = room_get(u, room, room_len, false);
+    int64_t latest = r ? ring_latest(r) : 0;
+    if (upto > latest)
+        upto = latest;
     struct ur_user *x = user_get(u, user, user_len, true);
-    struct ur_mark *m = x ? mark_get(x, room, room_len, 0) : NULL;
+    struct ur_mark *m = x && upto > 0 ? mark_get(x, room, room_len, 0) : NULL;
     if (m && upto > m->upto) {
         m->upto = upto;
         moved = true;
@@ -339,16 +351,19 @@ bool unread_mark(struct unread *u, const char *user, size_t user_len, const char
 
 /* ---- reading -------------------------------------------------------------------------------- */
 
-/* The count of marker m of user x (0 when x is no longer a member). */
-static int64_t mark_count(struct unread *u, const struct ur_user *x, const struct ur_mark *m)
+/* The count of marker m of user x, who is a member of its room. */
+static int64_t mark_count(struct unread *u, const struct ur_mark *m)
 {
     struct ur_room *r = strmap_get(&u->rooms, m->room, m->room_len);
     if (!r || !r->n)
         return 0;
-    if (chat_dir_member_role(u->dir, m->room, m->room_len, x->name, x->len) < 0)
-        return 0;
     size_t n = ring_count_above(r, m->upto);
     return (int64_t)(n > u->max ? u->max : n);
+}
+
+static bool is_member(struct unread *u, const struct ur_user *x, const struct ur_mark *m)
+{
+    return chat_dir_member_role(u->dir, m->room, m->room_len, x->name, x->len) >= 0;
 }
 
 void unread_room_get(struct unread *u, const char *user, size_t user_len, const char *room,
@@ -360,20 +375,27 @@ void unread_room_get(struct unread *u, const char *user, size_t user_len, const 
     struct ur_mark *m = x ? mark_find(x, room, room_len) : NULL;
     if (m) {
         out->upto = m->upto;
-        out->count = mark_count(u, x, m);
+        out->count = is_member(u, x, m) ? mark_count(u, m) : 0;
     }
     pthread_mutex_unlock(&u->lock);
 }
 
 /* Appends {"rooms":{...},"total":N} of x, with "type":"unread" first for
- * the message. */
-static void summary_json(struct unread *u, const struct ur_user *x, bool typed, struct jbuf *out)
+ * the message. prune: markers of rooms x has left are dropped on the way
+ * (the tick); else they are only skipped. */
+static void summary_json(struct unread *u, struct ur_user *x, bool typed, bool prune,
+                         struct jbuf *out)
 {
     int64_t total = 0;
     bool first = true;
+    size_t kept = 0;
     jbuf_puts(out, typed ? "{\"type\":\"unread\",\"rooms\":{" : "{\"rooms\":{");
     for (size_t i = 0; x && i < x->n; i++) {
-        int64_t n = mark_count(u, x, &x->marks[i]);
+        if (!is_member(u, x, &x->marks[i]))
+            continue;
+        if (prune)
+            x->marks[kept++] = x->marks[i];
+        int64_t n = mark_count(u, &x->marks[i]);
         if (!n)
             continue;
         if (!first)
@@ -383,13 +405,15 @@ static void summary_json(struct unread *u, const struct ur_user *x, bool typed, 
         jbuf_printf(out, ":%lld", (long long)n);
         total += n;
     }
+    if (x && prune)
+        x->n = kept;
     jbuf_printf(out, "},\"total\":%lld}", (long long)total);
 }
 
 void unread_json(struct unread *u, const char *user, size_t user_len, struct jbuf *out)
 {
     pthread_mutex_lock(&u->lock);
-    summary_json(u, user_get(u, user, user_len, false), false, out);
+    summary_json(u, user_get(u, user, user_len, false), false, false, out);
     pthread_mutex_unlock(&u->lock);
 }
 
@@ -417,29 +441,59 @@ static void touch_member(void *ctx, const char *user, size_t len)
     user_touch(u, x);
 }
 
-/* Removes markers of rooms x is no longer a member of. */
-static void drop_stale_marks(struct unread *u, struct ur_user *x)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < x->n; i++) {
-        const struct ur_mark *m = &x->marks[i];
-        if (chat_dir_member_role(u->dir, m->room, m->room_len, x->name, x->len) >= 0)
-            x->marks[k++] = *m;
-    }
-    x->n = k;
-}
-
-struct push {
-    char name[CHAT_NAME_MAX + 1];
-    size_t len;
-    char *json;
-    size_t json_len;
+/* A marker the database does not have yet, copied out of the lock. */
+struct marker_out {
+    char room[CHAT_NAME_MAX + 1];
+    size_t room_len;
+    int64_t upto;
 };
 
-void unread_tick(struct unread *u,
-                 void (*fn)(void *ctx, const char *user, size_t len, const char *json,
-                            size_t json_len),
-                 void *ctx)
+/*
+ * Step 4 for one user (the lock held): prunes and counts, and when the
+ * summary changed returns it (malloc'd, *json_len) — NULL when unchanged
+ * or out of memory. Markers to store go to *out (malloc'd, *nout).
+ */
+static char *user_update(struct unread *u, struct ur_user *x, size_t *json_len,
+                         struct marker_out **out, size_t *nout)
+{
+    struct jbuf jb;
+    jbuf_init(&jb);
+    summary_json(u, x, true, true, &jb);
+    *nout = 0;
+    *out = NULL;
+    size_t due = 0;
+    for (size_t i = 0; i < x->n; i++)
+        due += x->marks[i].upto > x->marks[i].stored;
+    if (due && (*out = malloc(due * sizeof(**out)))) {
+        for (size_t i = 0; i < x->n; i++) {
+            struct ur_mark *m = &x->marks[i];
+            if (m->upto <= m->stored)
+                continue;
+            struct marker_out *o = &(*out)[(*nout)++];
+            memcpy(o->room, m->room, m->room_len + 1);
+            o->room_len = m->room_len;
+            o->upto = m->stored = m->upto;
+        }
+    }
+    /* Nothing to say to someone in no room who was never told anything (a
+     * poster in a public room they are not a member of). */
+    bool silent = !x->n && !x->shown;
+    char *copy = jb.oom || silent ? NULL : malloc(jb.len);
+    if (!copy || (x->shown && x->shown_len == jb.len && memcmp(x->shown, jb.p, jb.len) == 0)) {
+        free(copy);
+        jbuf_free(&jb);
+        return NULL;
+    }
+    memcpy(copy, jb.p, jb.len);
+    free(x->shown);
+    x->shown = copy;
+    x->shown_len = jb.len;
+    char *json = jbuf_take(&jb, json_len);
+    jbuf_free(&jb);
+    return json;
+}
+
+void unread_tick(struct unread *u, const struct unread_emit *e)
 {
     /* 1. The rooms that had messages. */
     pthread_mutex_lock(&u->lock);
@@ -465,7 +519,7 @@ void unread_tick(struct unread *u,
     pthread_mutex_unlock(&u->lock);
 
     /* 2 and 3. Their members, each with a marker (the directory calls back
-     * under its own lock; we take ours per member). */
+     * under its own lock; ours is taken room by room). */
     for (size_t i = 0; i < k; i++) {
         struct member_ctx mc = {u, &rooms[i]};
         pthread_mutex_lock(&u->lock);
@@ -474,56 +528,28 @@ void unread_tick(struct unread *u,
     }
     free(rooms);
 
-    /* 4. The summaries that changed. */
-    struct push *pushes = NULL;
-    size_t npush = 0, cap = 0;
-    pthread_mutex_lock(&u->lock);
-    while (u->dirty_users) {
+    /* 4. The users touched, one at a time: the workers' publishes wait
+     * for one user's summary at most. */
+    for (;;) {
+        pthread_mutex_lock(&u->lock);
         struct ur_user *x = u->dirty_users;
+        if (!x) {
+            pthread_mutex_unlock(&u->lock);
+            break;
+        }
         u->dirty_users = x->next;
         x->dirty = false;
-        drop_stale_marks(u, x);
-        struct jbuf jb;
-        jbuf_init(&jb);
-        summary_json(u, x, true, &jb);
-        if (jb.oom) {
-            jbuf_free(&jb);
-            continue;
-        }
-        if (x->shown && x->shown_len == jb.len && memcmp(x->shown, jb.p, jb.len) == 0) {
-            jbuf_free(&jb);
-            continue;
-        }
-        if (npush == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            struct push *p = realloc(pushes, ncap * sizeof(*p));
-            if (!p) {
-                jbuf_free(&jb);
-                continue;
-            }
-            pushes = p;
-            cap = ncap;
-        }
-        char *copy = malloc(jb.len);
-        if (!copy) {
-            jbuf_free(&jb);
-            continue;
-        }
-        memcpy(copy, jb.p, jb.len);
-        free(x->shown);
-        x->shown = copy;
-        x->shown_len = jb.len;
-        struct push *p = &pushes[npush++];
-        memcpy(p->name, x->name, x->len);
-        p->len = x->len;
-        p->json = jbuf_take(&jb, &p->json_len);
-        jbuf_free(&jb);
+        char name[CHAT_NAME_MAX + 1];
+        size_t name_len = x->len, json_len = 0, nmarks;
+        memcpy(name, x->name, name_len);
+        struct marker_out *marks;
+        char *json = user_update(u, x, &json_len, &marks, &nmarks);
+        pthread_mutex_unlock(&u->lock);
+        if (json && e->summary)
+            e->summary(e->ctx, name, name_len, json, json_len);
+        for (size_t i = 0; i < nmarks && e->marker; i++)
+            e->marker(e->ctx, name, name_len, marks[i].room, marks[i].room_len, marks[i].upto);
+        free(json);
+        free(marks);
     }
-    pthread_mutex_unlock(&u->lock);
-    for (size_t i = 0; i < npush; i++) {
-        if (pushes[i].json)
-            fn(ctx, pushes[i].name, pushes[i].len, pushes[i].json, pushes[i].json_len);
-        free(pushes[i].json);
-    }
-    free(pushes);
 }

@@ -11,6 +11,7 @@
  * - to their own message, when they post in the room;
  * - to the room's latest message, when they are first seen as a member
  *   (joining does not make the room's past unread).
+ * Moved markers are handed out by the next tick, to be stored.
  *
  * unread_tick() (the main thread, every chat.presence_interval) finds the
  * users whose counts changed since the last tick and hands each one's
@@ -58,8 +59,10 @@ void unread_message(struct unread *u, const char *room, size_t room_len, int64_t
 void unread_join(struct unread *u, const char *user, size_t user_len, const char *room,
                  size_t room_len);
 
-/* A read marker: returns true when it moved user's marker forward (the
- * caller then stores it), false when it was not ahead. */
+/* A read marker: returns true when it moved user's marker forward, false
+ * when it was not ahead. A marker past the room's newest message is taken
+ * as that message (none yet: nothing moves). The next tick hands it out
+ * to be stored. */
 bool unread_mark(struct unread *u, const char *user, size_t user_len, const char *room,
                  size_t room_len, int64_t upto);
 
@@ -75,12 +78,19 @@ void unread_room_get(struct unread *u, const char *user, size_t user_len, const 
  * which user is a member) to out. */
 void unread_json(struct unread *u, const char *user, size_t user_len, struct jbuf *out);
 
-/* Hands every user whose summary changed since it was last handed out
- * to fn(ctx, user, json) (the whole {"type":"unread",...} payload), without
- * the lock held. */
-void unread_tick(struct unread *u,
-                 void (*fn)(void *ctx, const char *user, size_t len, const char *json,
-                            size_t json_len),
-                 void *ctx);
+/*
+ * What a tick hands out, without the lock held:
+ * - summary(ctx, user, json): a user's summary changed (the whole
+ *   {"type":"unread",...} payload);
+ * - marker(ctx, user, room, upto): a marker moved since it was last
+ *   handed out (to store: by a read marker, a post, a join).
+ */
+struct unread_emit {
+    void *ctx;
+    void (*summary)(void *ctx, const char *user, size_t len, const char *json, size_t json_len);
+    void (*marker)(void *ctx, const char *user, size_t user_len, const char *room,
+                   size_t room_len, int64_t upto);
+};
+void unread_tick(struct unread *u, const struct unread_emit *e);
 
 #endif

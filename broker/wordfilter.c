@@ -115,7 +115,7 @@ static uint32_t wf_fold_wide(uint32_t c)
         return c + 0x20;
     if (c >= 0x400)
         return c + 0x50;
-    if (c >= 0x391 && c <= 0x3A9)
+    if (c >= 0x391 && c <= 0x3AB) /* with Ϊ and Ϋ */
         return c == 0x3A2 ? c : c + 0x20;
     switch (c) {
     case 0x386:

@@ -26,7 +26,7 @@
  *   U+017F         long s -> 's'
  *   U+0386         -> U+03AC; U+0388-U+038A -> +0x25; U+038C -> U+03CC;
  *   U+038E-U+038F  -> +0x3F (the accented Greek capitals)
- *   U+0391-U+03A9  Greek capitals -> +0x20, except U+03A2 (unassigned)
+ *   U+0391-U+03AB  Greek capitals (with Ϊ, Ϋ) -> +0x20, except U+03A2 (unassigned)
  *   U+03C2         final sigma -> U+03C3 (sigma)
  *   U+0400-U+040F  Cyrillic capitals -> +0x50
  *   U+0410-U+042F  Cyrillic capitals -> +0x20

@@ -22,7 +22,10 @@ static void ch__init(void)
     snprintf(ch__service_key, sizeof ch__service_key, "svc-ctest-%lx-%d", r, getpid());
     snprintf(ch__config, sizeof ch__config,
              "chat.service_key %s\nchat.token_secret jwt-ctest-%lx-%lx\n"
-             "http.bind_address 127.0.0.1\n",
+             "http.bind_address 127.0.0.1\n"
+             /* No presence or unread updates on the events topics these
+              * programs read notices from (a later line may set it again). */
+             "chat.presence_interval 60000\n",
              ch__service_key, r * 2654435761UL, r ^ 0x5bd1e995UL);
 }
 

@@ -12,7 +12,7 @@ import broker
 from broker import connack
 
 from chatlib import (NOT_AUTHORIZED, PAYLOAD_FORMAT_INVALID, SERVICE_KEY, SUBACK_FAILURE_311,
-                     ChatTest, chat_config, mint)
+                     ChatTest, mint)
 
 NOT_MEMBER = 0x87
 
@@ -139,10 +139,6 @@ class PrivateRoomTest(ChatTest):
 
 
 class WildcardTest(ChatTest):
-    # '#' and chat/# see presence and unread updates too: none within this
-    # class's life (the first tick is a minute away), so that each test sees
-    # exactly the messages it made.
-    CONFIG = chat_config({'chat.presence_interval': 60000})
 
     def test_snooping_filters_refused(self):
         alice, atok = self.new_user('a')

@@ -62,10 +62,12 @@ static int64_t count(struct fixture *f, const char *user, const char *room)
     return r.count;
 }
 
-/* The summaries of one tick, concatenated "user=json;". */
+/* The summaries of one tick, concatenated "user=json;", and the markers
+ * it hands out to store, "user/room=upto;". */
 struct pushes {
     char text[4096];
     int n;
+    char stored[1024];
 };
 
 static void on_push(void *ctx, const char *user, size_t len, const char *json, size_t json_len)
@@ -77,10 +79,20 @@ static void on_push(void *ctx, const char *user, size_t len, const char *json, s
     p->n++;
 }
 
+static void on_marker(void *ctx, const char *user, size_t len, const char *room,
+                      size_t room_len, int64_t upto)
+{
+    struct pushes *p = ctx;
+    size_t at = strlen(p->stored);
+    snprintf(p->stored + at, sizeof(p->stored) - at, "%.*s/%.*s=%lld;", (int)len, user,
+             (int)room_len, room, (long long)upto);
+}
+
 static struct pushes tick(struct fixture *f)
 {
-    struct pushes p = {{0}, 0};
-    unread_tick(f->u, on_push, &p);
+    struct pushes p = {{0}, 0, {0}};
+    struct unread_emit e = {&p, on_push, on_marker};
+    unread_tick(f->u, &e);
     return p;
 }
 
@@ -191,6 +203,33 @@ static void test_tick_pushes_changes_only(void **state)
     assert_non_null(strstr(p.text, "\"rooms\":{\"dev\":1},\"total\":1}"));
 }
 
+static void test_markers_handed_out_to_store(void **state)
+{
+    struct fixture *f = *state;
+    unread_join(f->u, L("alice"), L("lobby"));
+    unread_message(f->u, L("lobby"), 10, L("bob"));
+    unread_message(f->u, L("lobby"), 11, L("bob"));
+    struct pushes p = tick(f);
+    /* bob's marker moved by posting; alice's was made by joining (at 0:
+     * nothing to store). */
+    assert_string_equal(p.stored, "bob/lobby=11;");
+    assert_true(unread_mark(f->u, L("alice"), L("lobby"), 10));
+    p = tick(f);
+    assert_string_equal(p.stored, "alice/lobby=10;");
+    assert_string_equal(tick(f).stored, ""); /* handed out once */
+    /* Past the newest message: taken as the newest. */
+    assert_true(unread_mark(f->u, L("alice"), L("lobby"), 999999));
+    struct unread_room r;
+    unread_room_get(f->u, L("alice"), L("lobby"), &r);
+    assert_int_equal(r.upto, 11);
+    assert_string_equal(tick(f).stored, "alice/lobby=11;");
+    /* A room without messages: nothing moves. */
+    assert_false(unread_mark(f->u, L("alice"), L("dev"), 5));
+    /* Restored markers are the database's already. */
+    unread_restore_marker(f->u, L("carol"), L("lobby"), 10);
+    assert_string_equal(tick(f).stored, "");
+}
+
 static void test_restore(void **state)
 {
     struct fixture *f = *state;
@@ -215,6 +254,7 @@ int main(void)
         T(test_new_member_starts_read),
         T(test_left_members_not_counted),
         T(test_tick_pushes_changes_only),
+        T(test_markers_handed_out_to_store),
         T(test_restore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
