@@ -114,20 +114,6 @@ static void doc_free(struct cc_doc *d)
     free(d);
 }
 
-/* True when s[0..len) holds a \u0000 escape: cJSON would cut the string
- * there. */
-static bool has_nul_escape(const char *s, size_t len)
-{
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (s[i] != '\\')
-            continue;
-        if (s[i + 1] == 'u' && len - i >= 6 && memcmp(s + i + 2, "0000", 4) == 0)
-            return true;
-        i++; /* skip the escaped character ("\\\\u0000" is no escape) */
-    }
-    return false;
-}
-
 /* Parses text[0..len) into a cJSON object (*out). MQ_OK, MQ_EINVAL (err
  * says why), MQ_ENOMEM. */
 static int json_object_parse(const char *text, size_t len, cJSON **out, char *err, size_t errlen)
@@ -141,7 +127,7 @@ static int json_object_parse(const char *text, size_t len, cJSON **out, char *er
         text_err(err, errlen, "the document is not valid UTF-8");
         return MQ_EINVAL;
     }
-    if (has_nul_escape(text, len)) {
+    if (json_has_nul_escape(text, len)) {
         text_err(err, errlen, "NUL characters (\\u0000) are not accepted");
         return MQ_EINVAL;
     }

@@ -341,22 +341,6 @@ int chat_history_json_u64(const char *text, size_t len, const cJSON *obj, const 
 
 /* ---- the MQTT request --------------------------------------------------------------------- */
 
-/* True when the JSON text p[0..len) holds a \u0000 escape (one preceded by
- * an odd number of backslashes). cJSON would cut a string there. */
-static bool has_nul_escape(const char *p, size_t len)
-{
-    for (size_t i = 0; i + 6 <= len; i++) {
-        if (p[i] != '\\' || memcmp(p + i + 1, "u0000", 5) != 0)
-            continue;
-        size_t slashes = 0;
-        while (slashes <= i && p[i - slashes] == '\\')
-            slashes++;
-        if (slashes % 2 == 1)
-            return true;
-    }
-    return false;
-}
-
 int chat_history_request_parse(const uint8_t *payload, size_t len, uint64_t window_s,
                                int64_t now_ms, struct store_history_query *q,
                                char req[CHAT_HISTORY_REQ_MAX + 1], bool *has_req)
@@ -372,7 +356,7 @@ int chat_history_request_parse(const uint8_t *payload, size_t len, uint64_t wind
         i++;
     if (i == len)
         return MQ_OK;
-    if (mqtt_utf8_check(p, len) != MQ_OK || has_nul_escape(p, len))
+    if (mqtt_utf8_check(p, len) != MQ_OK || json_has_nul_escape(p, len))
         return MQ_EINVAL;
     const char *end = NULL;
     cJSON *o = cJSON_ParseWithLengthOpts(p, len, &end, false);

@@ -144,22 +144,6 @@ static enum MHD_Result send_answer(struct http_req *r)
 
 /* ---- reading JSON bodies ------------------------------------------------------------------- */
 
-/* True when the JSON text p[0..len) holds a \u0000 escape (one preceded by
- * an odd number of backslashes: "\\u0000" is a backslash and "u0000"). */
-static bool has_nul_escape(const char *p, size_t len)
-{
-    for (size_t i = 0; i + 6 <= len; i++) {
-        if (p[i] != '\\' || memcmp(p + i + 1, "u0000", 5) != 0)
-            continue;
-        size_t slashes = 0;
-        while (slashes <= i && p[i - slashes] == '\\')
-            slashes++;
-        if (slashes % 2 == 1)
-            return true;
-    }
-    return false;
-}
-
 cJSON *http__body(struct http_req *r, bool required)
 {
     const char *p = r->body ? r->body : "";
@@ -180,7 +164,7 @@ cJSON *http__body(struct http_req *r, bool required)
         http__error(r, 400, "bad_json", "the body is not valid UTF-8");
         return NULL;
     }
-    if (has_nul_escape(p, len)) { /* cJSON would cut the string there: "a\u0000b" -> "a" */
+    if (json_has_nul_escape(p, len)) { /* cJSON would cut the string there: "a\u0000b" -> "a" */
         http__error(r, 400, "bad_json", "NUL characters (\\u0000) are not accepted");
         return NULL;
     }

@@ -184,6 +184,18 @@ void jbuf_id(struct jbuf *b, uint64_t id)
     jbuf_printf(b, "\"%" PRIu64 "\"", id);
 }
 
+bool json_has_nul_escape(const char *p, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (p[i] != '\\')
+            continue;
+        if (p[i + 1] == 'u' && len - i >= 6 && memcmp(p + i + 2, "0000", 4) == 0)
+            return true;
+        i++; /* the escaped character is not the start of an escape */
+    }
+    return false;
+}
+
 char *jbuf_take(struct jbuf *b, size_t *len)
 {
     char *p = b->p;

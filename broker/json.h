@@ -67,6 +67,11 @@ struct cJSON;
  * repeated member is refused, not resolved. */
 bool json_unique_member(const struct cJSON *obj, const char *name, const struct cJSON **item);
 
+/* True when the JSON text p[0..len) holds a \u0000 escape (one that a
+ * backslash does not itself escape: "\\u0000" is a backslash and
+ * "u0000"). cJSON would cut a string there: callers refuse such text. */
+bool json_has_nul_escape(const char *p, size_t len);
+
 /* Takes the bytes out of b (the caller frees them; NULL when b->oom or
  * empty) and leaves b empty. *len gets their length. */
 char *jbuf_take(struct jbuf *b, size_t *len);

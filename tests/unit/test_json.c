@@ -181,6 +181,27 @@ static void test_reset_and_take(void **state)
     jbuf_free(&b);
 }
 
+static void test_nul_escape(void **state)
+{
+    static const struct {
+        const char *text;
+        bool nul;
+    } cases[] = {
+        {"{\"a\":\"x\\u0000y\"}", true}, /* "x\u0000y" */
+        {"\\u0000", true},
+        {"\\\\u0000", false},  /* an escaped backslash, then "u0000" */
+        {"\\\\\\u0000", true}, /* an escaped backslash, then the escape */
+        {"\\u0001", false},
+        {"\\u000", false},       /* cut short */
+        {"\\", false},
+        {"", false},
+        {"u0000", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (json_has_nul_escape(cases[i].text, strlen(cases[i].text)) != cases[i].nul)
+            fail_msg("case %zu: %s", i, cases[i].text);
+}
+
 static void test_sticky_oom(void **state)
 {
     struct jbuf b;
@@ -225,7 +246,7 @@ int main(void)
         cmocka_unit_test(test_empty),       cmocka_unit_test(test_raw_appends),
         cmocka_unit_test(test_str_escapes), cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_growth),      cmocka_unit_test(test_reset_and_take),
-        cmocka_unit_test(test_sticky_oom),
+        cmocka_unit_test(test_sticky_oom),  cmocka_unit_test(test_nul_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
