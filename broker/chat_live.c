@@ -11,6 +11,7 @@
  */
 #include "chat_live.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@
 
 struct chat_live {
     struct broker *b;
+    atomic_uint_fast64_t presence_updates, unread_updates; /* chat_live_stats */
+    atomic_uint_fast64_t history_answered, history_failed;
     struct store *history; /* history queries; NULL when the database is away */
     struct db *spool;      /* the node's SQLite spool for the history thread, when the
                               chat database is MySQL (else the chat database holds it) */
@@ -305,6 +308,10 @@ static void history_done(struct store_job *job)
         jbuf_puts(&jb, ",\"req\":");
         jbuf_str(&jb, j->req, strlen(j->req));
     }
+    struct chat_live *live = j->b->chat->live;
+    atomic_fetch_add_explicit(j->fetched == MQ_OK ? &live->history_answered
+                                                  : &live->history_failed,
+                              1, memory_order_relaxed);
     if (j->fetched == MQ_OK) {
         jbuf_puts(&jb, ",\"messages\":");
         chat_history_page_json(&j->page, &jb);
@@ -437,6 +444,7 @@ static void emit_user(void *ctx, const char *user, size_t len, const char *json,
     char topic[LIVE_TOPIC_MAX];
     int n = snprintf(topic, sizeof(topic), "%s/presence/%.*s", b->chat->prefix, (int)len, user);
     publish_state(b, topic, (size_t)n, json, json_len, true);
+    atomic_fetch_add_explicit(&b->chat->live->presence_updates, 1, memory_order_relaxed);
 }
 
 static void emit_room(void *ctx, const char *room, size_t len, const char *json, size_t json_len)
@@ -446,6 +454,7 @@ static void emit_room(void *ctx, const char *room, size_t len, const char *json,
     int n = snprintf(topic, sizeof(topic), "%s/room/%.*s/presence", b->chat->prefix, (int)len,
                      room);
     publish_state(b, topic, (size_t)n, json, json_len, false);
+    atomic_fetch_add_explicit(&b->chat->live->presence_updates, 1, memory_order_relaxed);
 }
 
 static void emit_unread(void *ctx, const char *user, size_t len, const char *json,
@@ -455,6 +464,7 @@ static void emit_unread(void *ctx, const char *user, size_t len, const char *jso
     char topic[LIVE_TOPIC_MAX];
     int n = snprintf(topic, sizeof(topic), "%s/user/%.*s/events", b->chat->prefix, (int)len, user);
     publish_state(b, topic, (size_t)n, json, json_len, false);
+    atomic_fetch_add_explicit(&b->chat->live->unread_updates, 1, memory_order_relaxed);
 }
 
 struct totals_write {
@@ -506,6 +516,18 @@ static void on_tick(uv_timer_t *h)
     struct unread_emit ue = {b, emit_unread, store_marker};
     unread_tick(ch->unread, &ue);
     chat_control_sweep(ch->control, message_clock_ms());
+}
+
+void chat_live_stats(const struct chat *ch, struct chat_live_stats *out)
+{
+    *out = (struct chat_live_stats){0};
+    struct chat_live *live = ch->live;
+    if (!live)
+        return;
+    out->presence_updates = atomic_load_explicit(&live->presence_updates, memory_order_relaxed);
+    out->unread_updates = atomic_load_explicit(&live->unread_updates, memory_order_relaxed);
+    out->history_answered = atomic_load_explicit(&live->history_answered, memory_order_relaxed);
+    out->history_failed = atomic_load_explicit(&live->history_failed, memory_order_relaxed);
 }
 
 void chat_tick_start(struct broker *b, uv_loop_t *loop)

@@ -47,6 +47,15 @@ void chat_live_close(struct chat *ch);
 void chat_tick_start(struct broker *b, uv_loop_t *loop);
 void chat_tick_stop(struct broker *b);
 
+/* What the live state has done since start (metrics; any thread). */
+struct chat_live_stats {
+    uint64_t presence_updates; /* user and room presence messages published */
+    uint64_t unread_updates;   /* unread summaries published */
+    uint64_t history_answered; /* history requests answered with messages */
+    uint64_t history_failed;   /* answered "unavailable" */
+};
+void chat_live_stats(const struct chat *ch, struct chat_live_stats *out);
+
 /* Presence hooks (the connection's worker thread). No-ops for anything
  * but a chat user with the role `user`. */
 void chat_conn_up(struct conn *c);

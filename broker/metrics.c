@@ -19,7 +19,9 @@
 
 #include "broker.h"
 #include "chat.h"
+#include "chat_live.h"
 #include "json.h"
+#include "presence.h"
 #include "storage.h"
 #include "worker.h"
 
@@ -91,6 +93,24 @@ static void write_storage(struct jbuf *o, struct storage *st)
         load(&k->archive_errors));
 }
 
+static void write_chat_live(struct jbuf *o, struct chat *ch)
+{
+    struct chat_live_stats st;
+    chat_live_stats(ch, &st);
+    one(o, "mqchat_chat_users_online", "gauge", "Chat users shown online (presence).",
+        ch->presence ? presence_users_online(ch->presence) : 0);
+    one(o, "mqchat_chat_presence_updates_total", "counter",
+        "User and room presence messages published.", st.presence_updates);
+    one(o, "mqchat_chat_unread_updates_total", "counter", "Unread summaries published.",
+        st.unread_updates);
+    head(o, "mqchat_chat_history_requests_total", "counter",
+         "History requests over MQTT answered, with messages or unavailable.");
+    jbuf_printf(o, "mqchat_chat_history_requests_total{result=\"answered\"} %" PRIu64 "\n",
+                st.history_answered);
+    jbuf_printf(o, "mqchat_chat_history_requests_total{result=\"unavailable\"} %" PRIu64 "\n",
+                st.history_failed);
+}
+
 void metrics_write(struct broker *b, struct jbuf *o)
 {
     struct sums t;
@@ -125,6 +145,7 @@ void metrics_write(struct broker *b, struct jbuf *o)
                     load(&b->chat->accepted));
         jbuf_printf(o, "mqchat_chat_messages_total{result=\"refused\"} %" PRIu64 "\n",
                     load(&b->chat->refused));
+        write_chat_live(o, b->chat);
     }
     if (b->storage)
         write_storage(o, b->storage);

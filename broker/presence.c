@@ -64,6 +64,7 @@ struct presence {
     struct strmap rooms;
     struct pres_user *dirty_users;
     struct pres_room *dirty_rooms;
+    size_t online; /* users whose last message said online */
 };
 
 /* ---- entries -------------------------------------------------------------------------------- */
@@ -310,6 +311,14 @@ void presence_user_json(struct presence *p, const char *user, size_t len, struct
     pthread_mutex_unlock(&p->lock);
 }
 
+size_t presence_users_online(struct presence *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = p->online;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
 void presence_room_stats(struct presence *p, const char *room, size_t len,
                          struct presence_room_stats *out)
 {
@@ -380,6 +389,10 @@ static bool tick_user(struct presence *p, struct pres_user *u, int64_t now_ms, s
     if (show == u->shown_devices)
         return false;
     u->last_seen = show ? now_ms : u->gone_since ? u->gone_since : now_ms;
+    if (!u->shown_devices)
+        p->online++;
+    else if (!show)
+        p->online--;
     u->shown_devices = show;
     struct jbuf jb;
     jbuf_init(&jb);

@@ -75,6 +75,9 @@ void presence_room_totals_restore(struct presence *p, const char *room, size_t r
  * the retained message says, as of now) to out. */
 void presence_user_json(struct presence *p, const char *user, size_t len, struct jbuf *out);
 
+/* Users shown online now (metrics). */
+size_t presence_users_online(struct presence *p);
+
 /* The room's online count and totals (0 when nothing is known). */
 struct presence_room_stats {
     int64_t online, cheers, hearts;

@@ -10,12 +10,13 @@ non-member is refused (0x87 not_member), a bad request 0x99 bad_request.
 """
 
 import json
+import re
 import time
 import unittest
 
 from broker import P_CORRELATION_DATA, P_RESPONSE_TOPIC
 from chatlib import (NOT_AUTHORIZED, PAYLOAD_FORMAT_INVALID, SERVICE_KEY, TOPIC_NAME_INVALID,
-                     Client5, FeatureTest, parse_json)
+                     Client5, FeatureTest, parse_json, poll)
 
 
 class HistoryMqttTest(FeatureTest):
@@ -176,6 +177,32 @@ class HistoryMqttTest(FeatureTest):
         self.ask(b2, {'limit': 1, 'req': 'once'})
         self.assertEqual(self.answer(b2, self.events_topic(bob), 'once', qos=1), self.envs[-1:])
         self.quiet_chat(b2, b)
+
+    def test_metrics(self):
+        def counters():
+            r = self.http('GET', '/metrics')
+            self.assertEqual(r.status, 200, r.text)
+            found = {}
+            for line in r.text.splitlines():
+                m = re.match(r'^(mqchat_chat_[a-z_]+(\{[^}]*\})?) ([0-9.eE+]+)$', line)
+                if m:
+                    found[m.group(1)] = float(m.group(3))
+            return found
+        answered = 'mqchat_chat_history_requests_total{result="answered"}'
+        before = counters()
+        for name in (answered, 'mqchat_chat_history_requests_total{result="unavailable"}',
+                     'mqchat_chat_users_online', 'mqchat_chat_presence_updates_total',
+                     'mqchat_chat_unread_updates_total'):
+            self.assertIn(name, before)
+        bob, btok = self.new_user('b')
+        b = self.chat311(bob, btok, name='bob')
+        self.ask(b, {'limit': 1, 'req': 'counted'})
+        self.answer(b, self.events_topic(bob), 'counted')
+        after = counters()
+        self.assertEqual(after[answered], before[answered] + 1)
+        # bob is online (his presence went out at a tick).
+        self.assertTrue(poll(lambda: counters()['mqchat_chat_users_online'] >= 1),
+                        'users online never counted')
 
     def test_answer_only_to_requesting_connection(self):
         bob, btok = self.new_user('b')
