@@ -163,10 +163,8 @@ class RoomBlockTest(BlockBase):
 
 
 class ModeratorBlockTest(BlockBase):
-    """A moderator blocks (the membership is made a moderator's in the
-    database, with the broker stopped: the API has no way to name one)."""
-
-    SHARED = False
+    """Naming moderators (PUT /v1/rooms/{room}/members/{user}) and what a
+    moderator may block."""
 
     def test_moderator_blocks_and_lifts(self):
         alice, atok = self.new_user('a')

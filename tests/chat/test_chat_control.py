@@ -413,7 +413,7 @@ class SystemControlTest(ControlBase):
 
 class ModeratorControlTest(ControlBase):
     """Moderators set room settings and are exempt from rate and slow mode
-    (the membership is made a moderator's in the database)."""
+    (the owner names the moderator: PUT /v1/rooms/{room}/members/{user})."""
 
     SHARED = False
 
