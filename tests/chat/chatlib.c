@@ -178,3 +178,33 @@ bool ch_is_decimal_id(const char *s)
             return false;
     return true;
 }
+
+void ch_paho_logout(MQTTClient *c)
+{
+    if (!*c)
+        return;
+    if (MQTTClient_isConnected(*c))
+        MQTTClient_disconnect5(*c, 1000, MQTTREASONCODE_NORMAL_DISCONNECTION, NULL);
+    MQTTClient_destroy(c);
+    *c = NULL;
+}
+
+bool ch_paho_pub(MQTTClient c, const char *topic, const char *payload, MQTTProperties *props)
+{
+    MQTTClient_message m = MQTTClient_message_initializer;
+    MQTTClient_deliveryToken token = 0;
+    MQTTResponse r;
+    int rc;
+    m.payload = (void *)payload;
+    m.payloadlen = (int)strlen(payload);
+    m.qos = 1;
+    if (props)
+        m.properties = *props;
+    r = MQTTClient_publishMessage5(c, topic, &m, &token);
+    rc = r.reasonCode;
+    MQTTResponse_free(r);
+    if (!CHECKF(rc == MQTTCLIENT_SUCCESS, "publish to %s: %d", topic, rc))
+        return false;
+    rc = MQTTClient_waitForCompletion(c, token, (unsigned long)(TL_WAIT * 1000));
+    return CHECKF(rc == MQTTCLIENT_SUCCESS, "publish to %s not completed: %d", topic, rc);
+}

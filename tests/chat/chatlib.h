@@ -1,13 +1,15 @@
 /*
  * chatlib.h - what the chat client-library programs (client_chat_*.c)
  * share: the chat keys of the broker's config, and the HTTP API driven
- * through curl (popen), with cJSON to read the answers.
+ * through curl (popen), with cJSON to read the answers; and two Paho MQTT
+ * C (MQTTClient) steps every program needs.
  *
  * The broker itself is started and stopped by tests/broker/testlib.c.
  */
 #ifndef MQCHAT_CHATLIB_H
 #define MQCHAT_CHATLIB_H
 
+#include <MQTTClient.h>
 #include <cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -51,5 +53,12 @@ double ch_num(const cJSON *obj, const char *name);
 
 /* True when s is a decimal string of 1-20 digits without a leading 0. */
 bool ch_is_decimal_id(const char *s);
+
+/* Disconnects (if connected) and destroys *c; sets it NULL. NULL ok. */
+void ch_paho_logout(MQTTClient *c);
+
+/* Publishes payload at QoS 1 with MQTT 5 props (may be NULL) and waits
+ * for the PUBACK; false (a check failed) otherwise. */
+bool ch_paho_pub(MQTTClient c, const char *topic, const char *payload, MQTTProperties *props);
 
 #endif

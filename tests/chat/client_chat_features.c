@@ -67,37 +67,6 @@ static MQTTClient paho_login(const char *id, const char *user, const char *passw
     return c;
 }
 
-static void paho_logout(MQTTClient *c)
-{
-    if (!*c)
-        return;
-    if (MQTTClient_isConnected(*c))
-        MQTTClient_disconnect5(*c, 1000, MQTTREASONCODE_NORMAL_DISCONNECTION, NULL);
-    MQTTClient_destroy(c);
-    *c = NULL;
-}
-
-/* Publishes payload at QoS 1 with props (may be NULL); waits for the PUBACK. */
-static bool paho_pub(MQTTClient c, const char *topic, const char *payload, MQTTProperties *props)
-{
-    MQTTClient_message m = MQTTClient_message_initializer;
-    MQTTClient_deliveryToken token = 0;
-    MQTTResponse r;
-    int rc;
-    m.payload = (void *)payload;
-    m.payloadlen = (int)strlen(payload);
-    m.qos = 1;
-    if (props)
-        m.properties = *props;
-    r = MQTTClient_publishMessage5(c, topic, &m, &token);
-    rc = r.reasonCode;
-    MQTTResponse_free(r);
-    if (!CHECKF(rc == MQTTCLIENT_SUCCESS, "publish to %s: %d", topic, rc))
-        return false;
-    rc = MQTTClient_waitForCompletion(c, token, (unsigned long)(TL_WAIT * 1000));
-    return CHECKF(rc == MQTTCLIENT_SUCCESS, "publish to %s not completed: %d", topic, rc);
-}
-
 /*
  * Waits (bounded) for a message on topic; returns its parsed payload
  * (cJSON_Delete it) and copies its Correlation Data into corr (NUL-
@@ -154,7 +123,7 @@ static cJSON *ask_history(MQTTClient c, const char *room, const char *body, cons
     p.value.data.data = (char *)corr;
     p.value.data.len = (int)strlen(corr);
     MQTTProperties_add(&props, &p);
-    bool sent = paho_pub(c, topic, body, &props);
+    bool sent = ch_paho_pub(c, topic, body, &props);
     MQTTProperties_free(&props);
     if (!sent)
         return NULL;
@@ -211,7 +180,7 @@ static void test_history_v5_paho(void)
         goto out;
     for (int i = 0; i < 15; i++) {
         snprintf(text, sizeof text, "m%02d", i);
-        if (!paho_pub(a, topic, text, NULL))
+        if (!ch_paho_pub(a, topic, text, NULL))
             goto out;
     }
     /* The latest 10, then the 5 before them, then nothing. */
@@ -233,8 +202,8 @@ static void test_history_v5_paho(void)
         texts_are(page, 0, 0);
 out:
     cJSON_Delete(page);
-    paho_logout(&a);
-    paho_logout(&b);
+    ch_paho_logout(&a);
+    ch_paho_logout(&b);
 }
 
 /* ---- libmosquitto (MQTT 3.1.1) ---- */
@@ -374,7 +343,7 @@ out:
     free(ctx.payload);
     pthread_mutex_unlock(&ctx.mu);
     pthread_mutex_destroy(&ctx.mu);
-    paho_logout(&a);
+    ch_paho_logout(&a);
 }
 
 static void test_broker_exits_cleanly(void)

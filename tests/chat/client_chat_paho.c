@@ -99,16 +99,6 @@ static MQTTClient login(const char *id, int version, const char *user, const cha
     return c;
 }
 
-static void logout(MQTTClient *c)
-{
-    if (!*c)
-        return;
-    if (MQTTClient_isConnected(*c))
-        MQTTClient_disconnect5(*c, 1000, MQTTREASONCODE_NORMAL_DISCONNECTION, NULL);
-    MQTTClient_destroy(c);
-    *c = NULL;
-}
-
 static bool sub(MQTTClient c, const char *filter, int qos)
 {
     MQTTSubscribe_options so = MQTTSubscribe_options_initializer;
@@ -116,26 +106,6 @@ static bool sub(MQTTClient c, const char *filter, int qos)
     int rc = r.reasonCode;
     MQTTResponse_free(r);
     return CHECKF(rc == qos, "subscribe %s qos %d: reason code %d", filter, qos, rc);
-}
-
-static bool pub(MQTTClient c, const char *topic, const char *payload, MQTTProperties *props)
-{
-    MQTTClient_message m = MQTTClient_message_initializer;
-    MQTTClient_deliveryToken token = 0;
-    MQTTResponse r;
-    int rc;
-    m.payload = (void *)payload;
-    m.payloadlen = (int)strlen(payload);
-    m.qos = 1;
-    if (props)
-        m.properties = *props;
-    r = MQTTClient_publishMessage5(c, topic, &m, &token);
-    rc = r.reasonCode;
-    MQTTResponse_free(r);
-    if (!CHECKF(rc == MQTTCLIENT_SUCCESS, "publish to %s: %d", topic, rc))
-        return false;
-    rc = MQTTClient_waitForCompletion(c, token, (unsigned long)(TL_WAIT * 1000));
-    return CHECKF(rc == MQTTCLIENT_SUCCESS, "publish to %s not completed: %d", topic, rc);
 }
 
 /* The next message within timeout seconds (msg_free it). */
@@ -269,14 +239,14 @@ static void test_token_login(void)
     bad = login(tl_name("alice-bad"), MQTTVERSION_5, alice, btok, &reason);
     CHECKF(bad == NULL && reason == MQTTREASONCODE_BAD_USER_NAME_OR_PASSWORD,
            "bob's token as alice: reason %d, expected 0x86", reason);
-    logout(&bad);
+    ch_paho_logout(&bad);
     snprintf(tampered, sizeof tampered, "%s", atok);
     tampered[strlen(tampered) - 2] = tampered[strlen(tampered) - 2] == 'A' ? 'B' : 'A';
     bad = login(tl_name("alice-bad"), MQTTVERSION_5, alice, tampered, &reason);
     CHECKF(bad == NULL && reason == MQTTREASONCODE_BAD_USER_NAME_OR_PASSWORD,
            "tampered token: reason %d, expected 0x86", reason);
-    logout(&bad);
-    logout(&c5);
+    ch_paho_logout(&bad);
+    ch_paho_logout(&c5);
     if (c3) {
         MQTTClient_disconnect(c3, 1000);
         MQTTClient_destroy(&c3);
@@ -326,7 +296,7 @@ static void test_room_envelope(void)
     p.value.data.data = "reply/here";
     p.value.data.len = 10;
     MQTTProperties_add(&props, &p);
-    if (!pub(a, topic, "{\"type\":\"text\",\"text\":\"hello from paho\",\"from\":\"mallory\"}",
+    if (!ch_paho_pub(a, topic, "{\"type\":\"text\",\"text\":\"hello from paho\",\"from\":\"mallory\"}",
              &props))
         goto out;
     eb = expect_envelope(b, true, topic, alice, "hello from paho", raw_b, sizeof raw_b);
@@ -340,8 +310,8 @@ out:
     MQTTProperties_free(&props);
     cJSON_Delete(ea);
     cJSON_Delete(eb);
-    logout(&a);
-    logout(&b);
+    ch_paho_logout(&a);
+    ch_paho_logout(&b);
 }
 
 static void test_dm_multi_device(void)
@@ -366,7 +336,7 @@ static void test_dm_multi_device(void)
                r.reasonCode);
         MQTTResponse_free(r);
     }
-    if (!pub(a1, dm_bob, "see you at eight", NULL))
+    if (!ch_paho_pub(a1, dm_bob, "see you at eight", NULL))
         goto out;
     e1 = expect_envelope(b1, true, dm_bob, alice, "see you at eight", r1, sizeof r1);
     e2 = expect_envelope(b2, false, dm_bob, alice, "see you at eight", r2, sizeof r2);
@@ -382,9 +352,9 @@ out:
     cJSON_Delete(e1);
     cJSON_Delete(e2);
     cJSON_Delete(e3);
-    logout(&a1);
-    logout(&a2);
-    logout(&b1);
+    ch_paho_logout(&a1);
+    ch_paho_logout(&a2);
+    ch_paho_logout(&b1);
     if (b2) {
         MQTTClient_disconnect(b2, 1000);
         MQTTClient_destroy(&b2);
@@ -507,8 +477,8 @@ out:
         tl_sleep_ms(50);
         MQTTAsync_destroy(&a);
     }
-    logout(&owner);
-    logout(&watch);
+    ch_paho_logout(&owner);
+    ch_paho_logout(&watch);
 }
 
 static void test_broker_exits_cleanly(void)
