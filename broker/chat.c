@@ -149,7 +149,8 @@ static bool is_room_kind(enum chat_kind k)
  * already; a failure is logged (the row comes back at the next join). */
 struct dir_write {
     struct store_job base;
-    bool room; /* also write the room (created on first use) */
+    bool room;  /* also write the room (created on first use) */
+    bool leave; /* remove the membership instead (a join taken back) */
     char room_name[CHAT_NAME_MAX + 1];
     char user[CHAT_NAME_MAX + 1];
     enum chat_member_role role;
@@ -166,6 +167,13 @@ static void dir_write_run(struct db *db, struct store_job *job)
     struct dir_write *j = (struct dir_write *)job;
     struct store_str room = STORE_STR(j->room_name), user = STORE_STR(j->user);
     job->result = MQ_OK;
+    if (j->leave) {
+        job->result = store_member_delete(db, room, user);
+        if (job->result != MQ_OK && job->result != MQ_ENOTFOUND)
+            log_warn("chat: membership of '%s' in room '%s' not removed: %s", j->user,
+                     j->room_name, mq_strerror(job->result));
+        return;
+    }
     if (j->room) { /* made on first use: never replaces a room the database has */
         bool exists = false;
         job->result = store_room_get(db, room, found_room, &exists);
@@ -194,7 +202,8 @@ static void dir_write_post(void *ctx, struct store_job *job)
 }
 
 static void queue_dir_write(struct chat *ch, const char *room, size_t room_len, const char *user,
-                            size_t user_len, enum chat_member_role role, bool new_room)
+                            size_t user_len, enum chat_member_role role, bool new_room,
+                            bool leave)
 {
     if (!ch->store)
         return;
@@ -206,6 +215,7 @@ static void queue_dir_write(struct chat *ch, const char *room, size_t room_len, 
     j->base.run = dir_write_run;
     j->base.post = dir_write_post;
     j->room = new_room;
+    j->leave = leave;
     memcpy(j->room_name, room, room_len);
     memcpy(j->user, user, user_len);
     j->role = role;
@@ -230,7 +240,7 @@ static int room_create_on_first_use(struct chat *ch, const char *room, size_t ro
     if (rc == MQ_OK)
         rc = chat_dir_member_put(ch->dir, room, room_len, user, user_len, CHAT_OWNER);
     if (rc == MQ_OK) {
-        queue_dir_write(ch, room, room_len, user, user_len, CHAT_OWNER, true);
+        queue_dir_write(ch, room, room_len, user, user_len, CHAT_OWNER, true, false);
         unread_join(ch->unread, user, user_len, room, room_len);
         log_info("chat: room '%.*s' created by '%.*s' on first use", (int)room_len, room,
                  (int)user_len, user);
@@ -266,9 +276,10 @@ int chat_authenticate(struct chat *ch, const char *user, size_t user_len, const 
 
 /* ---- subscribing -------------------------------------------------------- */
 
-/* A room filter: {p}/room/{room}[/presence|/system|/+|/#]. */
+/* A room filter: {p}/room/{room}[/presence|/system|/+|/#]. *joined: this
+ * call made the user a member of a public room. */
 static int subscribe_room(struct chat *ch, const struct session *s, const struct level *lv,
-                          size_t n)
+                          size_t n, bool *joined)
 {
     const struct level *room = &lv[1];
     if (!chat_name_valid(room->s, room->len))
@@ -285,7 +296,7 @@ static int subscribe_room(struct chat *ch, const struct session *s, const struct
             return MQTT5_RC_NOT_AUTHORIZED;
         int rc = room_create_on_first_use(ch, room->s, room->len, user, user_len);
         if (rc == MQ_EEXIST) /* made meanwhile: judge it as it is */
-            return subscribe_room(ch, s, lv, n);
+            return subscribe_room(ch, s, lv, n, joined);
         return rc == MQ_OK ? 0 : MQTT5_RC_NOT_AUTHORIZED;
     }
     int role = chat_dir_member_role(ch->dir, room->s, room->len, user, user_len);
@@ -301,13 +312,16 @@ static int subscribe_room(struct chat *ch, const struct session *s, const struct
         return MQTT5_RC_QUOTA_EXCEEDED;
     if (rc != MQ_OK)
         return MQTT5_RC_UNSPECIFIED_ERROR;
-    queue_dir_write(ch, room->s, room->len, user, user_len, CHAT_MEMBER, false);
+    queue_dir_write(ch, room->s, room->len, user, user_len, CHAT_MEMBER, false, false);
     unread_join(ch->unread, user, user_len, room->s, room->len);
+    *joined = true;
     return 0;
 }
 
-int chat_subscribe_check(struct chat *ch, const struct session *s, const char *filter, size_t len)
+int chat_subscribe_check(struct chat *ch, const struct session *s, const char *filter, size_t len,
+                         bool *joined)
 {
+    *joined = false;
     const char *rest;
     size_t rest_len;
     bool exact = len == ch->prefix_len && memcmp(filter, ch->prefix, len) == 0;
@@ -328,7 +342,7 @@ int chat_subscribe_check(struct chat *ch, const struct session *s, const char *f
     if (n == 1)
         return level_is(&lv[0], "system") ? 0 : MQTT5_RC_NOT_AUTHORIZED;
     if (level_is(&lv[0], "room") && n <= 3)
-        return subscribe_room(ch, s, lv, n);
+        return subscribe_room(ch, s, lv, n, joined);
     bool mine = same_name(lv[1].s, lv[1].len, me, me_len);
     if (level_is(&lv[0], "dm") && mine && (n == 2 || (n == 3 && level_is(&lv[2], "#"))))
         return 0;
@@ -341,6 +355,27 @@ int chat_subscribe_check(struct chat *ch, const struct session *s, const char *f
     if (level_is(&lv[0], "presence") && n == 2 && chat_name_valid(lv[1].s, lv[1].len))
         return 0;
     return MQTT5_RC_NOT_AUTHORIZED;
+}
+
+void chat_subscribe_undo_join(struct chat *ch, const struct session *s, const char *filter,
+                              size_t len)
+{
+    struct chat_topic t;
+    /* The filter joined through {p}/room/{room}: its second level. */
+    const char *rest;
+    size_t rest_len;
+    if (!under_prefix(ch, filter, len, &rest, &rest_len))
+        return;
+    struct level lv[3];
+    if (split_levels(rest, rest_len, lv, 3) < 2 || !level_is(&lv[0], "room"))
+        return;
+    t.name = lv[1].s;
+    t.name_len = lv[1].len;
+    size_t user_len = strlen(s->username);
+    if (chat_dir_member_role(ch->dir, t.name, t.name_len, s->username, user_len) != CHAT_MEMBER ||
+        chat_dir_member_delete(ch->dir, t.name, t.name_len, s->username, user_len) != MQ_OK)
+        return;
+    queue_dir_write(ch, t.name, t.name_len, s->username, user_len, CHAT_MEMBER, false, true);
 }
 
 /* ---- delivery ----------------------------------------------------------- */

@@ -132,9 +132,16 @@ int chat_authenticate(struct chat *ch, const char *user, size_t user_len, const 
  * Returns -1 when the filter is not under the prefix (the caller applies
  * acl_file), 0 when allowed (acl_file not consulted), or the MQTT 5
  * reason code that refuses it (0x87 not authorised, 0x97 quota: the room
- * is full). Joining a public room happens here.
+ * is full). Joining a public room happens here: *joined says it did.
  */
-int chat_subscribe_check(struct chat *ch, const struct session *s, const char *filter, size_t len);
+int chat_subscribe_check(struct chat *ch, const struct session *s, const char *filter, size_t len,
+                         bool *joined);
+
+/* The subscription that joined (*joined above) could not be made (the
+ * session's subscription limit): the membership is taken back, in memory
+ * and in the database. */
+void chat_subscribe_undo_join(struct chat *ch, const struct session *s, const char *filter,
+                              size_t len);
 
 /*
  * Delivery, the second ACL check. A worker prepares one reader per message

@@ -31,12 +31,14 @@
 
 /* The ACL's answer for filter (inner: the filter inside a $share one):
  * 0 allowed, else the MQTT 5 reason code that refuses it. Under the chat
- * prefix the chat policy decides (and may join a room); elsewhere acl_file. */
+ * prefix the chat policy decides (and may join a room: *joined); elsewhere
+ * acl_file. */
 static int subscribe_verdict(const struct conn *c, const struct mqtt_str *filter, const char *inner,
-                             size_t inner_len)
+                             size_t inner_len, bool *joined)
 {
     struct chat *ch = c->w->b->chat;
-    int verdict = ch ? chat_subscribe_check(ch, c->s, inner, inner_len) : -1;
+    *joined = false;
+    int verdict = ch ? chat_subscribe_check(ch, c->s, inner, inner_len, joined) : -1;
     if (verdict >= 0)
         return verdict;
     const struct auth_snapshot *a = c->w->auth;
@@ -111,11 +113,15 @@ static int subscribe_one(struct conn *c, const struct mqtt_str *filter, uint8_t 
         c->close_reason = MQTT5_RC_PROTOCOL_ERROR;
         return MQ_EPROTOCOL;
     }
-    int verdict =
-        subscribe_verdict(c, filter, shared ? inner : filter->s, shared ? inner_len : filter->len);
+    bool joined;
+    int verdict = subscribe_verdict(c, filter, shared ? inner : filter->s,
+                                    shared ? inner_len : filter->len, &joined);
     if (verdict)
         return v5 ? verdict : MQTT_SUBACK_FAILURE;
     int rc = session_subscribe(c->s, filter->s, filter->len, options, sub_id);
+    if (rc < 0 && joined) /* no subscription: no membership either */
+        chat_subscribe_undo_join(c->w->b->chat, c->s, shared ? inner : filter->s,
+                                 shared ? inner_len : filter->len);
     if (rc < 0 && v5)
         return rc == MQ_EFULL ? MQTT5_RC_QUOTA_EXCEEDED : MQTT5_RC_UNSPECIFIED_ERROR;
     if (rc < 0)

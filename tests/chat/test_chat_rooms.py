@@ -355,5 +355,26 @@ class AutoCreateTest(ChatTest):
         self.join("o'brien", btok, status=400, code='invalid_name')
 
 
+class SubscriptionLimitTest(ChatTest):
+    """A subscription that would join a public room but goes over
+    session.max_subscriptions joins nobody: no membership left behind."""
+    CONFIG = chat_config({'session.max_subscriptions': 1})
+
+    def test_refused_subscription_leaves_no_membership(self):
+        alice, atok = self.new_user('a')
+        bob, btok = self.new_user('b')
+        room = self.make_room(atok)
+        b5 = self.chat5(bob, btok, subs=[(self.events_topic(bob), 0)])
+        b5.do_subscribe5([(self.room_topic(room), 1)], codes=[QUOTA_EXCEEDED])
+        b3 = self.chat311(bob, btok, subs=[(self.events_topic(bob), 0)], name='bob311')
+        b3.do_subscribe([(self.room_topic(room), 1)], codes=[SUBACK_FAILURE_311])
+        got = self.api('GET', '/v1/rooms/%s' % room, None, atok)
+        self.assertEqual(got['members'], 1, 'only the owner: %r' % got)
+        # Within the limit the join happens, and is kept.
+        c = self.chat5(bob, btok, name='bob-fresh')
+        c.do_subscribe5([(self.room_topic(room), 1)])
+        self.assertEqual(self.api('GET', '/v1/rooms/%s' % room, None, atok)['members'], 2)
+
+
 if __name__ == '__main__':
     unittest.main()

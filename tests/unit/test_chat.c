@@ -102,7 +102,8 @@ static int check_sub(const char *user, enum chat_role role, const char *filter)
     memset(&s, 0, sizeof(s));
     s.username = (char *)user;
     s.role = (uint8_t)role;
-    return chat_subscribe_check(&ch, &s, filter, strlen(filter));
+    bool joined;
+    return chat_subscribe_check(&ch, &s, filter, strlen(filter), &joined);
 }
 
 static void test_subscribe_rules(void **state)
@@ -168,6 +169,24 @@ static void test_subscribe_joins_public_room(void **state)
     /* A full room refuses a new member. */
     assert_int_equal(check_sub("dave", CHAT_ROLE_USER, "chat/room/tiny"), MQTT5_RC_QUOTA_EXCEEDED);
     assert_int_equal(check_sub("alice", CHAT_ROLE_USER, "chat/room/tiny"), 0);
+    /* A join whose subscription could not be made is taken back; a member
+     * of old or an owner is left as they were. */
+    struct session s;
+    memset(&s, 0, sizeof(s));
+    s.username = "frank";
+    s.role = CHAT_ROLE_USER;
+    bool joined = false;
+    assert_int_equal(chat_subscribe_check(&ch, &s, "chat/room/lobby", 15, &joined), 0);
+    assert_true(joined);
+    chat_subscribe_undo_join(&ch, &s, "chat/room/lobby", 15);
+    assert_int_equal(chat_dir_member_role(ch.dir, "lobby", 5, "frank", 5), -1);
+    assert_int_equal(chat_subscribe_check(&ch, &s, "chat/room/lobby/#", 17, &joined), 0);
+    assert_false(joined); /* a viewer's filter joins nobody */
+    s.username = "alice";
+    assert_int_equal(chat_subscribe_check(&ch, &s, "chat/room/tiny", 14, &joined), 0);
+    assert_false(joined); /* the owner already */
+    chat_subscribe_undo_join(&ch, &s, "chat/room/tiny", 14);
+    assert_int_equal(chat_dir_member_role(ch.dir, "tiny", 4, "alice", 5), CHAT_OWNER);
 }
 
 static void test_auto_create_rooms(void **state)
