@@ -208,3 +208,21 @@ bool ch_paho_pub(MQTTClient c, const char *topic, const char *payload, MQTTPrope
     rc = MQTTClient_waitForCompletion(c, token, (unsigned long)(TL_WAIT * 1000));
     return CHECKF(rc == MQTTCLIENT_SUCCESS, "publish to %s not completed: %d", topic, rc);
 }
+
+bool ch_start_with_pair(struct tl_broker *b, const char *cfg, struct ch_pair *p)
+{
+    if (tl_broker_start(b, cfg) != 0) {
+        printf("0 passed, 1 failed\n");
+        return false;
+    }
+    snprintf(p->alice, sizeof p->alice, "%s", tl_name("alice"));
+    snprintf(p->bob, sizeof p->bob, "%s", tl_name("bob"));
+    if (!ch_make_user(b, p->alice, NULL, "user") || !ch_make_user(b, p->bob, NULL, "user") ||
+        !ch_service_token(b, p->alice, p->atok, sizeof p->atok) ||
+        !ch_service_token(b, p->bob, p->btok, sizeof p->btok)) {
+        tl_broker_stop(b);
+        printf("0 passed, 1 failed\n");
+        return false;
+    }
+    return true;
+}

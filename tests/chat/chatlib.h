@@ -42,6 +42,17 @@ bool ch_make_user(const struct tl_broker *b, const char *name, const char *passw
 /* A token for user minted by the service role into tok (NUL-terminated). */
 bool ch_service_token(const struct tl_broker *b, const char *user, char *tok, size_t len);
 
+/* Two chat users with their tokens, as most programs start. */
+struct ch_pair {
+    char alice[64], bob[64];     /* tl_name("alice"), tl_name("bob") */
+    char atok[1024], btok[1024]; /* their tokens */
+};
+
+/* Starts b with cfg (ch_config() and more) and makes the pair; on a
+ * failure the broker is stopped and "0 passed, 1 failed" printed: the
+ * program returns 1. */
+bool ch_start_with_pair(struct tl_broker *b, const char *cfg, struct ch_pair *p);
+
 /* Creates a room as the holder of bearer. */
 bool ch_make_room(const struct tl_broker *b, const char *bearer, const char *name, bool is_private);
 

@@ -344,6 +344,10 @@ class ChatTest(BrokerTest5):
         (checked: id, from, ts, type), with the given fields equal. Returns
         (publish, envelope)."""
         p = self.next_pub(c, msg=msg or '(envelope on %s)' % topic)
+        return self.check_env_pub(c, p, topic, sender, qos, msg, fields)
+
+    def check_env_pub(self, c, p, topic, sender, qos, msg, fields):
+        """What expect_env() checks of p, a PUBLISH read from c."""
         self.assertEqual(p.topic, topic, '%s: %r %s' % (c.name, p, msg))
         if qos is not None:
             self.assertEqual(p.qos, qos, '%s: %r %s' % (c.name, p, msg))
@@ -368,11 +372,19 @@ class ChatTest(BrokerTest5):
         """The next PUBLISH on c must be the notice of a refused publish on
         chat/user/{user}/events."""
         p = self.next_pub(c, msg=msg or '(notice %s)' % reason)
+        return self.check_notice_pub(p, user, topic, reason, code, msg)
+
+    def check_notice_pub(self, p, user, topic, reason, code, msg):
+        """What expect_notice() checks of p; reason None: any non-empty
+        string."""
         self.assertEqual(p.topic, '%s/user/%s/events' % (PREFIX, user), '%r %s' % (p, msg))
         n = parse_json(p.payload, 'notice')
-        want = {'type': 'notice', 'event': 'rejected', 'topic': topic, 'reason': reason,
-                'code': code}
+        want = {'type': 'notice', 'event': 'rejected', 'topic': topic, 'code': code}
+        if reason is not None:
+            want['reason'] = reason
         self.assertEqual({k: n.get(k) for k in want}, want, 'notice %r %s' % (n, msg))
+        self.assertIsInstance(n.get('reason'), str, 'notice %r %s' % (n, msg))
+        self.assertTrue(n['reason'], 'notice %r %s' % (n, msg))
         return n
 
     def quiet(self, *clients, msg=''):
@@ -514,29 +526,13 @@ class FeatureTest(ChatTest):
     def expect_env_chat(self, c, topic, sender=None, qos=None, msg='', **fields):
         """expect_env(), background skipped."""
         p = self.next_chat(c, msg=msg or '(envelope on %s)' % topic)
-        self.assertEqual(p.topic, topic, '%s: %r %s' % (c.name, p, msg))
-        if qos is not None:
-            self.assertEqual(p.qos, qos, '%s: %r %s' % (c.name, p, msg))
-        env = parse_json(p.payload, 'envelope on %s' % topic)
-        self.check_envelope(env, sender)
-        for k, v in fields.items():
-            self.assertEqual(env.get(k, '<absent>'), v, '%s: member %r of %r %s'
-                             % (c.name, k, env, msg))
-        return p, env
+        return self.check_env_pub(c, p, topic, sender, qos, msg, fields)
 
     def expect_notice_chat(self, c, user, topic, reason, code, msg=''):
         """expect_notice(), background skipped; reason None: any non-empty
         string."""
         p = self.next_chat(c, msg=msg or '(notice %s)' % reason)
-        self.assertEqual(p.topic, self.events_topic(user), '%r %s' % (p, msg))
-        n = parse_json(p.payload, 'notice')
-        want = {'type': 'notice', 'event': 'rejected', 'topic': topic, 'code': code}
-        if reason is not None:
-            want['reason'] = reason
-        self.assertEqual({k: n.get(k) for k in want}, want, 'notice %r %s' % (n, msg))
-        self.assertIsInstance(n.get('reason'), str, 'notice %r %s' % (n, msg))
-        self.assertTrue(n['reason'], 'notice %r %s' % (n, msg))
-        return n
+        return self.check_notice_pub(p, user, topic, reason, code, msg)
 
     def quiet_chat(self, *clients, msg='', duration=QUIET):
         """Nothing but background arrives on any of the clients within

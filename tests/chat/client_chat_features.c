@@ -30,7 +30,7 @@
 #include "chatlib.h"
 
 static struct tl_broker broker;
-static char alice[64], bob[64], atok[1024], btok[1024];
+static struct ch_pair pair; /* alice and bob, with their tokens */
 
 /* See tests/broker/client_paho5.c: the two Paho libraries' heap trackers. */
 const char *__lsan_default_suppressions(void);
@@ -172,10 +172,10 @@ static void test_history_v5_paho(void)
     MQTTClient a = NULL, b = NULL;
     cJSON *page = NULL;
     snprintf(topic, sizeof topic, "chat/room/%s", room);
-    if (!ch_make_room(&broker, atok, room, false))
+    if (!ch_make_room(&broker, pair.atok, room, false))
         return;
-    a = paho_login(tl_name("alice"), alice, atok);
-    b = paho_login(tl_name("bob"), bob, btok);
+    a = paho_login(tl_name("alice"), pair.alice, pair.atok);
+    b = paho_login(tl_name("bob"), pair.bob, pair.btok);
     if (!CHECK(a && b))
         goto out;
     for (int i = 0; i < 15; i++) {
@@ -276,7 +276,7 @@ static bool http_online(const char *user)
     snprintf(path, sizeof path, "/v1/users/%s/presence", user);
     while (tl_now() < deadline) {
         cJSON *j = NULL;
-        int st = ch_http(&broker, "GET", path, btok, NULL, &j);
+        int st = ch_http(&broker, "GET", path, pair.btok, NULL, &j);
         bool on = st == 200 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "online"));
         cJSON_Delete(j);
         if (on)
@@ -296,9 +296,9 @@ static void test_presence_mosquitto(void)
     int rc;
     memset(&ctx, 0, sizeof ctx);
     pthread_mutex_init(&ctx.mu, NULL);
-    snprintf(ctx.topic, sizeof ctx.topic, "chat/presence/%s", alice);
-    a = paho_login(tl_name("alice-online"), alice, atok);
-    if (!CHECK(a) || !CHECKF(http_online(alice), "alice never online over HTTP"))
+    snprintf(ctx.topic, sizeof ctx.topic, "chat/presence/%s", pair.alice);
+    a = paho_login(tl_name("alice-online"), pair.alice, pair.atok);
+    if (!CHECK(a) || !CHECKF(http_online(pair.alice), "alice never online over HTTP"))
         goto out;
     tl_sleep_ms(400); /* two presence intervals: the retained message is out */
     m = mosquitto_new(tl_name("bob-watch"), true, &ctx);
@@ -308,7 +308,7 @@ static void test_presence_mosquitto(void)
     mosquitto_connect_callback_set(m, m_on_connect);
     mosquitto_subscribe_callback_set(m, m_on_subscribe);
     mosquitto_message_callback_set(m, m_on_message);
-    mosquitto_username_pw_set(m, bob, btok);
+    mosquitto_username_pw_set(m, pair.bob, pair.btok);
     rc = mosquitto_connect(m, "127.0.0.1", broker.port, 30);
     if (!CHECKF(rc == MOSQ_ERR_SUCCESS, "mosquitto_connect: %s", mosquitto_strerror(rc)))
         goto out;
@@ -325,7 +325,7 @@ static void test_presence_mosquitto(void)
         cJSON *j = cJSON_Parse(payload);
         double last = ch_num(j, "last_seen"), now = (double)time(NULL) * 1000;
         CHECKF(retain, "the presence message came without the retain flag");
-        CHECKF(strcmp(ch_str(j, "type"), "presence") == 0 && strcmp(ch_str(j, "user"), alice) == 0 &&
+        CHECKF(strcmp(ch_str(j, "type"), "presence") == 0 && strcmp(ch_str(j, "user"), pair.alice) == 0 &&
                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "online")) &&
                    ch_num(j, "devices") == 1,
                "presence %s", payload);
@@ -359,19 +359,8 @@ int main(void)
     mosquitto_lib_init();
     snprintf(cfg, sizeof cfg, "%schat.presence_interval 200\nchat.presence_grace 600\n",
              ch_config());
-    if (tl_broker_start(&broker, cfg) != 0) {
-        printf("0 passed, 1 failed\n");
+    if (!ch_start_with_pair(&broker, cfg, &pair))
         return 1;
-    }
-    snprintf(alice, sizeof alice, "%s", tl_name("alice"));
-    snprintf(bob, sizeof bob, "%s", tl_name("bob"));
-    if (!ch_make_user(&broker, alice, NULL, "user") || !ch_make_user(&broker, bob, NULL, "user") ||
-        !ch_service_token(&broker, alice, atok, sizeof atok) ||
-        !ch_service_token(&broker, bob, btok, sizeof btok)) {
-        tl_broker_stop(&broker);
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
     tl_run("history_v5_paho", test_history_v5_paho);
     tl_run("presence_mosquitto", test_presence_mosquitto);
     tl_run("broker_exits_cleanly", test_broker_exits_cleanly);

@@ -31,7 +31,7 @@
 #include "chatlib.h"
 
 static struct tl_broker broker;
-static char alice[64], bob[64], atok[1024], btok[1024];
+static struct ch_pair pair; /* alice and bob, with their tokens */
 
 /* See tests/broker/client_paho5.c: the two Paho libraries' heap trackers. */
 const char *__lsan_default_suppressions(void);
@@ -231,18 +231,18 @@ static void test_token_login(void)
     MQTTClient c5, c3, bad;
     int reason = -1;
     char tampered[1024];
-    c5 = login(tl_name("alice5"), MQTTVERSION_5, alice, atok, &reason);
+    c5 = login(tl_name("alice5"), MQTTVERSION_5, pair.alice, pair.atok, &reason);
     CHECKF(c5 != NULL, "v5 token login: reason %d", reason);
-    c3 = login(tl_name("alice3"), MQTTVERSION_3_1_1, alice, atok, &reason);
+    c3 = login(tl_name("alice3"), MQTTVERSION_3_1_1, pair.alice, pair.atok, &reason);
     CHECKF(c3 != NULL, "3.1.1 token login: %d", reason);
     /* The token of bob for alice, and a flipped signature: 0x86. */
-    bad = login(tl_name("alice-bad"), MQTTVERSION_5, alice, btok, &reason);
+    bad = login(tl_name("alice-bad"), MQTTVERSION_5, pair.alice, pair.btok, &reason);
     CHECKF(bad == NULL && reason == MQTTREASONCODE_BAD_USER_NAME_OR_PASSWORD,
-           "bob's token as alice: reason %d, expected 0x86", reason);
+           "bob's token as pair.alice: reason %d, expected 0x86", reason);
     ch_paho_logout(&bad);
-    snprintf(tampered, sizeof tampered, "%s", atok);
+    snprintf(tampered, sizeof tampered, "%s", pair.atok);
     tampered[strlen(tampered) - 2] = tampered[strlen(tampered) - 2] == 'A' ? 'B' : 'A';
-    bad = login(tl_name("alice-bad"), MQTTVERSION_5, alice, tampered, &reason);
+    bad = login(tl_name("alice-bad"), MQTTVERSION_5, pair.alice, tampered, &reason);
     CHECKF(bad == NULL && reason == MQTTREASONCODE_BAD_USER_NAME_OR_PASSWORD,
            "tampered token: reason %d, expected 0x86", reason);
     ch_paho_logout(&bad);
@@ -264,22 +264,22 @@ static void test_room_envelope(void)
     const cJSON *mqtt;
     int st;
     snprintf(topic, sizeof topic, "chat/room/%s", room);
-    if (!ch_make_room(&broker, atok, room, false))
+    if (!ch_make_room(&broker, pair.atok, room, false))
         return;
     /* bob joins over HTTP: the answer says where to connect. */
     snprintf(path, sizeof path, "/v1/rooms/%s/join", room);
-    st = ch_http(&broker, "POST", path, btok, NULL, &j);
+    st = ch_http(&broker, "POST", path, pair.btok, NULL, &j);
     CHECKF(st == 200, "join: status %d", st);
     mqtt = cJSON_GetObjectItemCaseSensitive(j, "mqtt");
     CHECKF(ch_num(mqtt, "port") == broker.port, "join answer's mqtt.port %.0f, broker on %d",
            ch_num(mqtt, "port"), broker.port);
     CHECKF(strcmp(ch_str(mqtt, "host"), "127.0.0.1") == 0, "mqtt.host %s", ch_str(mqtt, "host"));
     CHECKF(strcmp(ch_str(j, "topic"), topic) == 0, "join answer's topic %s", ch_str(j, "topic"));
-    CHECKF(strcmp(ch_str(j, "user"), bob) == 0, "join answer's user %s", ch_str(j, "user"));
+    CHECKF(strcmp(ch_str(j, "user"), pair.bob) == 0, "join answer's user %s", ch_str(j, "user"));
     cJSON_Delete(j);
 
-    a = login(tl_name("alice"), MQTTVERSION_5, alice, atok, NULL);
-    b = login(tl_name("bob"), MQTTVERSION_5, bob, btok, NULL);
+    a = login(tl_name("alice"), MQTTVERSION_5, pair.alice, pair.atok, NULL);
+    b = login(tl_name("bob"), MQTTVERSION_5, pair.bob, pair.btok, NULL);
     if (!CHECK(a && b) || !sub(a, topic, 1) || !sub(b, topic, 1))
         goto out;
     /* The sender's own user properties and response topic stay behind;
@@ -299,8 +299,8 @@ static void test_room_envelope(void)
     if (!ch_paho_pub(a, topic, "{\"type\":\"text\",\"text\":\"hello from paho\",\"from\":\"mallory\"}",
              &props))
         goto out;
-    eb = expect_envelope(b, true, topic, alice, "hello from paho", raw_b, sizeof raw_b);
-    ea = expect_envelope(a, true, topic, alice, "hello from paho", raw_a, sizeof raw_a);
+    eb = expect_envelope(b, true, topic, pair.alice, "hello from paho", raw_b, sizeof raw_b);
+    ea = expect_envelope(a, true, topic, pair.alice, "hello from paho", raw_a, sizeof raw_a);
     if (eb)
         CHECKF(strcmp(ch_str(eb, "room"), room) == 0, "room %s", ch_str(eb, "room"));
     if (ea && eb)
@@ -319,12 +319,12 @@ static void test_dm_multi_device(void)
     char dm_bob[128], dm_alice[128], r1[4096], r2[4096], r3[4096];
     MQTTClient a1, a2, b1, b2;
     cJSON *e1 = NULL, *e2 = NULL, *e3 = NULL;
-    snprintf(dm_bob, sizeof dm_bob, "chat/dm/%s", bob);
-    snprintf(dm_alice, sizeof dm_alice, "chat/dm/%s", alice);
-    a1 = login(tl_name("alice-phone"), MQTTVERSION_5, alice, atok, NULL);
-    a2 = login(tl_name("alice-laptop"), MQTTVERSION_5, alice, atok, NULL);
-    b1 = login(tl_name("bob-phone"), MQTTVERSION_5, bob, btok, NULL);
-    b2 = login(tl_name("bob-laptop"), MQTTVERSION_3_1_1, bob, btok, NULL);
+    snprintf(dm_bob, sizeof dm_bob, "chat/dm/%s", pair.bob);
+    snprintf(dm_alice, sizeof dm_alice, "chat/dm/%s", pair.alice);
+    a1 = login(tl_name("alice-phone"), MQTTVERSION_5, pair.alice, pair.atok, NULL);
+    a2 = login(tl_name("alice-laptop"), MQTTVERSION_5, pair.alice, pair.atok, NULL);
+    b1 = login(tl_name("bob-phone"), MQTTVERSION_5, pair.bob, pair.btok, NULL);
+    b2 = login(tl_name("bob-laptop"), MQTTVERSION_3_1_1, pair.bob, pair.btok, NULL);
     if (!CHECK(a1 && a2 && b1 && b2) || !sub(b1, dm_bob, 1) || !sub(a2, dm_alice, 1))
         goto out;
     CHECK(MQTTClient_subscribe(b2, dm_bob, 1) == MQTTCLIENT_SUCCESS);
@@ -338,11 +338,11 @@ static void test_dm_multi_device(void)
     }
     if (!ch_paho_pub(a1, dm_bob, "see you at eight", NULL))
         goto out;
-    e1 = expect_envelope(b1, true, dm_bob, alice, "see you at eight", r1, sizeof r1);
-    e2 = expect_envelope(b2, false, dm_bob, alice, "see you at eight", r2, sizeof r2);
-    e3 = expect_envelope(a2, true, dm_alice, alice, "see you at eight", r3, sizeof r3);
+    e1 = expect_envelope(b1, true, dm_bob, pair.alice, "see you at eight", r1, sizeof r1);
+    e2 = expect_envelope(b2, false, dm_bob, pair.alice, "see you at eight", r2, sizeof r2);
+    e3 = expect_envelope(a2, true, dm_alice, pair.alice, "see you at eight", r3, sizeof r3);
     if (e1 && e2 && e3) {
-        CHECKF(strcmp(ch_str(e1, "to"), bob) == 0, "to %s", ch_str(e1, "to"));
+        CHECKF(strcmp(ch_str(e1, "to"), pair.bob) == 0, "to %s", ch_str(e1, "to"));
         CHECKF(strcmp(r1, r2) == 0 && strcmp(r1, r3) == 0, "not the same envelope: %s / %s / %s",
                r1, r2, r3);
     }
@@ -421,11 +421,11 @@ static void test_refused_publish(void)
     int rc;
     memset(&ctx, 0, sizeof ctx);
     snprintf(topic, sizeof topic, "chat/room/%s", room);
-    snprintf(events, sizeof events, "chat/user/%s/events", bob);
-    if (!ch_make_room(&broker, atok, room, true))
+    snprintf(events, sizeof events, "chat/user/%s/events", pair.bob);
+    if (!ch_make_room(&broker, pair.atok, room, true))
         return;
-    owner = login(tl_name("alice-owner"), MQTTVERSION_5, alice, atok, NULL);
-    watch = login(tl_name("bob-events"), MQTTVERSION_5, bob, btok, NULL);
+    owner = login(tl_name("alice-owner"), MQTTVERSION_5, pair.alice, pair.atok, NULL);
+    watch = login(tl_name("bob-events"), MQTTVERSION_5, pair.bob, pair.btok, NULL);
     if (!CHECK(owner && watch) || !sub(owner, topic, 1) || !sub(watch, events, 0))
         goto out;
     co.MQTTVersion = MQTTVERSION_5;
@@ -436,8 +436,8 @@ static void test_refused_publish(void)
     MQTTAsync_setCallbacks(a, &ctx, NULL, a_arrived, NULL);
     o.keepAliveInterval = 30;
     o.cleanstart = 1;
-    o.username = bob;
-    o.password = btok;
+    o.username = pair.bob;
+    o.password = pair.btok;
     o.onSuccess5 = a_conn_ok;
     o.onFailure5 = a_conn_fail;
     o.context = &ctx;
@@ -490,19 +490,8 @@ static void test_broker_exits_cleanly(void)
 int main(void)
 {
     tl_init("client_chat_paho", 100);
-    if (tl_broker_start(&broker, ch_config()) != 0) {
-        printf("0 passed, 1 failed\n");
+    if (!ch_start_with_pair(&broker, ch_config(), &pair))
         return 1;
-    }
-    snprintf(alice, sizeof alice, "%s", tl_name("alice"));
-    snprintf(bob, sizeof bob, "%s", tl_name("bob"));
-    if (!ch_make_user(&broker, alice, NULL, "user") || !ch_make_user(&broker, bob, NULL, "user") ||
-        !ch_service_token(&broker, alice, atok, sizeof atok) ||
-        !ch_service_token(&broker, bob, btok, sizeof btok)) {
-        tl_broker_stop(&broker);
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
     tl_run("token_login", test_token_login);
     tl_run("room_envelope", test_room_envelope);
     tl_run("dm_multi_device", test_dm_multi_device);
