@@ -388,13 +388,18 @@ bool chat_reader_prepare(struct chat *ch, const struct message *msg, struct chat
     r->shadow = msg->shadow;
     r->sender = msg->sender;
     r->sender_len = msg->sender_len;
-    r->room = READER_NO_ROOM;
-    struct chat_room_info info;
-    if (is_room_kind(r->t.kind) && chat_dir_room_get(ch->dir, r->t.name, r->t.name_len, &info))
-        r->room = info.is_private ? READER_PRIVATE_ROOM : READER_PUBLIC_ROOM;
-    /* One lookup per message: a sender nobody blocks costs nothing more. */
-    r->sender_blocked = r->t.kind == CHAT_ROOM && msg->sender &&
-                        chat_dir_user_blocked_by_anyone(ch->dir, msg->sender, msg->sender_len);
+    /* One directory lookup per message: the room's kind, and whether
+     * anyone blocks the sender of a room message. */
+    bool room = is_room_kind(r->t.kind);
+    const char *sender = r->t.kind == CHAT_ROOM ? msg->sender : NULL;
+    if (!room && !sender) {
+        r->room = READER_NO_ROOM;
+        r->sender_blocked = false;
+        return true;
+    }
+    int kind = chat_dir_reader_lookup(ch->dir, room ? r->t.name : NULL, r->t.name_len, sender,
+                                      msg->sender_len, &r->sender_blocked);
+    r->room = kind < 0 ? READER_NO_ROOM : kind ? READER_PRIVATE_ROOM : READER_PUBLIC_ROOM;
     return true;
 }
 

@@ -472,6 +472,22 @@ bool chat_dir_room_get(struct chat_dir *d, const char *name, size_t len, struct 
     return r != NULL;
 }
 
+int chat_dir_reader_lookup(struct chat_dir *d, const char *room, size_t room_len,
+                           const char *sender, size_t sender_len, bool *sender_blocked)
+{
+    int kind = -1;
+    *sender_blocked = false;
+    read_lock(d);
+    const struct dir_room *r =
+        room && chat_name_valid(room, room_len) ? strmap_get(&d->rooms, room, room_len) : NULL;
+    if (r)
+        kind = r->info.is_private ? 1 : 0;
+    if (sender && d->blocked.count)
+        *sender_blocked = strmap_get(&d->blocked, sender, sender_len) != NULL;
+    unlock(d);
+    return kind;
+}
+
 int chat_dir_room_delete(struct chat_dir *d, const char *name, size_t len)
 {
     if (!chat_name_valid(name, len))
@@ -688,14 +704,6 @@ int chat_dir_user_block_delete(struct chat_dir *d, const char *user, size_t user
         return MQ_ENOTFOUND;
     free(k);
     return MQ_OK;
-}
-
-bool chat_dir_user_blocked_by_anyone(struct chat_dir *d, const char *other, size_t other_len)
-{
-    read_lock(d);
-    bool any = d->blocked.count && strmap_get(&d->blocked, other, other_len) != NULL;
-    unlock(d);
-    return any;
 }
 
 bool chat_dir_user_blocks(struct chat_dir *d, const char *user, size_t user_len, const char *other,

@@ -113,6 +113,12 @@ int chat_dir_room_add(struct chat_dir *d, const char *name, size_t len,
 bool chat_dir_room_get(struct chat_dir *d, const char *name, size_t len,
                        struct chat_room_info *out);
 
+/* The delivery check's one lookup per message: returns -1 when room (may
+ * be NULL) does not exist, 0 when it is public, 1 when private; and
+ * *sender_blocked: someone blocks sender (may be NULL). */
+int chat_dir_reader_lookup(struct chat_dir *d, const char *room, size_t room_len,
+                           const char *sender, size_t sender_len, bool *sender_blocked);
+
 /* Removes the room with its members and room blocks. MQ_OK/MQ_ENOTFOUND. */
 int chat_dir_room_delete(struct chat_dir *d, const char *name, size_t len);
 
@@ -160,9 +166,7 @@ int chat_dir_user_block_delete(struct chat_dir *d, const char *user, size_t user
                                const char *other, size_t other_len);
 bool chat_dir_user_blocks(struct chat_dir *d, const char *user, size_t user_len, const char *other,
                           size_t other_len);
-/* True when at least one user blocks other: one lookup, so that delivering
- * a message of someone nobody blocks costs no per-subscriber check. */
-bool chat_dir_user_blocked_by_anyone(struct chat_dir *d, const char *other, size_t other_len);
+
 
 /* ---- decorations ---- */
 

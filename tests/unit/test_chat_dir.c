@@ -426,6 +426,24 @@ static void test_blocks(void **state)
     assert_int_equal(chat_dir_user_block_put(d, name64, 64, name64, 64), MQ_OK);
     assert_true(chat_dir_user_blocks(d, name64, 64, name64, 64));
     assert_false(chat_dir_user_blocks(d, name64, 64, name64, 63));
+
+    /* The delivery check's lookup: the room's kind and "does anyone block
+     * the sender", counted per blocked user. */
+    bool blocked = true;
+    assert_int_equal(chat_dir_reader_lookup(d, L("hall"), L("carol"), &blocked), 0);
+    assert_false(blocked);
+    assert_int_equal(chat_dir_reader_lookup(d, L("nowhere"), L("alice"), &blocked), -1);
+    assert_true(blocked); /* bob blocks alice */
+    assert_int_equal(chat_dir_user_block_put(d, L("carol"), L("alice")), MQ_OK);
+    assert_int_equal(chat_dir_user_block_delete(d, L("bob"), L("alice")), MQ_OK);
+    assert_int_equal(chat_dir_reader_lookup(d, NULL, 0, L("alice"), &blocked), -1);
+    assert_true(blocked); /* carol still does */
+    assert_int_equal(chat_dir_user_block_delete(d, L("carol"), L("alice")), MQ_OK);
+    assert_int_equal(chat_dir_reader_lookup(d, NULL, 0, L("alice"), &blocked), -1);
+    assert_false(blocked);
+    struct chat_room_info priv = room_info(true, 0, "");
+    assert_int_equal(chat_dir_room_put(d, L("vault"), &priv), MQ_OK);
+    assert_int_equal(chat_dir_reader_lookup(d, L("vault"), NULL, 0, &blocked), 1);
 }
 
 /* ---- decorations
