@@ -13,7 +13,7 @@ OPT      ?= -O2
 SAN      ?=
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes \
             -Wshadow -Wno-unused-parameter $(OPT) -g $(SAN) -Ibroker -Ibridge -I$(BUILD)/gen
-PKG_LIBS  = libuv openssl sqlite3 libmariadb libargon2 libcjson libmicrohttpd
+PKG_LIBS  = libuv openssl sqlite3 libmariadb libargon2 libcjson libmicrohttpd hiredis
 CFLAGS   += $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lpthread -lm
 LDFLAGS  += $(SAN)

@@ -25,6 +25,7 @@ struct passwd_db;
 struct acl_db;
 struct storage;
 struct chat;
+struct cluster;
 
 #define MQCHAT_VERSION "0.1.0"
 
@@ -71,6 +72,7 @@ struct broker {
     struct shared_registry shared; /* $share/ groups, internally locked */
     struct storage *storage;       /* the node's database (storage.h); NULL = none */
     struct chat *chat;             /* the chat policy and directory (chat.h) */
+    struct cluster *cluster;       /* the other nodes, through Redis (cluster.h); NULL = alone */
     atomic_int connections;        /* open network connections, all workers */
     atomic_uint_fast64_t sockets_accepted;
     uint64_t start_time;  /* uv_hrtime() at start, ns */

@@ -19,6 +19,7 @@
 
 #include "broker.h"
 #include "chat.h"
+#include "cluster.h"
 #include "conn.h"
 #include "db.h"
 #include "errors.h"
@@ -825,6 +826,7 @@ int chat_notify(struct broker *b, enum chat_target to, const char *target, size_
         return rc;
     if ((rc = chat_post_spool(b, &post)) == MQ_OK) {
         *id = post.id;
+        cluster_forward(b, post.msg[0]);
         broker_publish_external(b, message_ref(post.msg[0]));
         atomic_fetch_add_explicit(&ch->accepted, 1, memory_order_relaxed);
     }

@@ -88,7 +88,22 @@ struct chat_dir {
     struct strmap blocks;  /* "user\0other" -> struct dir_key */
     struct strmap blocked; /* other -> struct dir_count: how many users block them */
     struct strmap decos;   /* user -> struct dir_deco */
+    chat_dir_listener listener; /* set once before concurrent use (chat_dir_listen) */
+    void *listener_ctx;
 };
+
+/* Tells the listener about a change that was made. */
+static void notify(struct chat_dir *d, const struct chat_dir_change *c)
+{
+    if (d->listener)
+        d->listener(d->listener_ctx, c);
+}
+
+void chat_dir_listen(struct chat_dir *d, chat_dir_listener fn, void *ctx)
+{
+    d->listener = fn;
+    d->listener_ctx = ctx;
+}
 
 /* ---- names and roles ------------------------------------------------------------------- */
 
@@ -369,6 +384,9 @@ int chat_dir_user_put(struct chat_dir *d, const char *id, size_t len, enum chat_
     write_lock(d);
     int rc = user__put(d, id, len, role, password_hash, hash_len);
     unlock(d);
+    if (rc == MQ_OK)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_USER_PUT, .a = id, .a_len = len,
+                                            .role = (int)role, .hash = password_hash});
     return rc;
 }
 
@@ -398,6 +416,7 @@ int chat_dir_user_delete(struct chat_dir *d, const char *id, size_t len)
     unlock(d);
     if (!u)
         return MQ_ENOTFOUND;
+    notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_USER_DELETE, .a = id, .a_len = len});
     free_user(NULL, u);
     return MQ_OK;
 }
@@ -444,6 +463,9 @@ int chat_dir_room_put(struct chat_dir *d, const char *name, size_t len,
     write_lock(d);
     int rc = room__put(d, name, len, info);
     unlock(d);
+    if (rc == MQ_OK)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_PUT, .a = name, .a_len = len,
+                                            .room = info});
     return rc;
 }
 
@@ -455,6 +477,9 @@ int chat_dir_room_add(struct chat_dir *d, const char *name, size_t len,
     write_lock(d);
     int rc = strmap_get(&d->rooms, name, len) ? MQ_EEXIST : room__put(d, name, len, info);
     unlock(d);
+    if (rc == MQ_OK)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_ADD, .a = name, .a_len = len,
+                                            .room = info});
     return rc;
 }
 
@@ -498,6 +523,7 @@ int chat_dir_room_delete(struct chat_dir *d, const char *name, size_t len)
     if (!r)
         return MQ_ENOTFOUND;
     free_room(NULL, r);
+    notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_DELETE, .a = name, .a_len = len});
     return MQ_OK;
 }
 
@@ -541,6 +567,10 @@ int chat_dir_member_put(struct chat_dir *d, const char *room, size_t room_len, c
     write_lock(d);
     int rc = member__put(d, room, room_len, user, user_len, role, true);
     unlock(d);
+    if (rc == MQ_OK)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_MEMBER_PUT, .a = room,
+                                            .a_len = room_len, .b = user, .b_len = user_len,
+                                            .role = (int)role});
     return rc;
 }
 
@@ -558,6 +588,8 @@ int chat_dir_member_delete(struct chat_dir *d, const char *room, size_t room_len
     if (!m)
         return MQ_ENOTFOUND;
     free(m);
+    notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_MEMBER_DELETE, .a = room,
+                                        .a_len = room_len, .b = user, .b_len = user_len});
     return MQ_OK;
 }
 
@@ -612,6 +644,9 @@ int chat_dir_room_block_put(struct chat_dir *d, const char *room, size_t room_le
         }
     }
     unlock(d);
+    if (rc == MQ_OK)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_BLOCK_PUT, .a = room,
+                                            .a_len = room_len, .b = user, .b_len = user_len});
     return rc;
 }
 
@@ -628,6 +663,8 @@ int chat_dir_room_block_delete(struct chat_dir *d, const char *room, size_t room
     unlock(d);
     if (!k)
         return MQ_ENOTFOUND;
+    notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_BLOCK_DELETE, .a = room,
+                                        .a_len = room_len, .b = user, .b_len = user_len});
     free(k);
     return MQ_OK;
 }
@@ -682,6 +719,9 @@ int chat_dir_user_block_put(struct chat_dir *d, const char *user, size_t user_le
     unlock(d);
     free(k);
     free(c);
+    if (rc == MQ_OK)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_USER_BLOCK_PUT, .a = user,
+                                            .a_len = user_len, .b = other, .b_len = other_len});
     return rc;
 }
 
@@ -703,6 +743,8 @@ int chat_dir_user_block_delete(struct chat_dir *d, const char *user, size_t user
     if (!k)
         return MQ_ENOTFOUND;
     free(k);
+    notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_USER_BLOCK_DELETE, .a = user,
+                                        .a_len = user_len, .b = other, .b_len = other_len});
     return MQ_OK;
 }
 
@@ -732,6 +774,8 @@ int chat_dir_deco_put(struct chat_dir *d, const char *user, size_t user_len, con
         unlock(d);
         if (old)
             free_deco(NULL, old);
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_DECO_PUT, .a = user,
+                                            .a_len = user_len});
         return MQ_OK;
     }
     /* Both allocations happen outside the lock. Afterwards dc and copy hold
@@ -759,6 +803,9 @@ int chat_dir_deco_put(struct chat_dir *d, const char *user, size_t user_len, con
         copy = NULL;
     }
     unlock(d);
+    if (rc == MQ_OK)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_DECO_PUT, .a = user,
+                                            .a_len = user_len, .json = json, .json_len = json_len});
 err:
     free(dc);
     free(copy);

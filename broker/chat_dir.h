@@ -60,6 +60,36 @@ struct chat_room_info {
 
 struct chat_dir;
 
+/* A change made to the directory, as told to its listener (the cluster's
+ * control channel mirrors changes to the other nodes). */
+enum chat_dir_change_kind {
+    CHAT_DIR_USER_PUT,         /* a: user; role (enum chat_role), hash (NULL or "") */
+    CHAT_DIR_USER_DELETE,      /* a: user */
+    CHAT_DIR_ROOM_PUT,         /* a: room; room */
+    CHAT_DIR_ROOM_ADD,         /* a: room; room (made on first use) */
+    CHAT_DIR_ROOM_DELETE,      /* a: room */
+    CHAT_DIR_MEMBER_PUT,       /* a: room, b: user; role (enum chat_member_role) */
+    CHAT_DIR_MEMBER_DELETE,    /* a: room, b: user */
+    CHAT_DIR_ROOM_BLOCK_PUT,   /* a: room, b: user */
+    CHAT_DIR_ROOM_BLOCK_DELETE,
+    CHAT_DIR_USER_BLOCK_PUT,   /* a: user, b: the other */
+    CHAT_DIR_USER_BLOCK_DELETE,
+    CHAT_DIR_DECO_PUT,         /* a: user; json (json_len 0: removed) */
+};
+
+struct chat_dir_change {
+    enum chat_dir_change_kind kind;
+    const char *a, *b;
+    size_t a_len, b_len;
+    int role;
+    const char *hash;
+    const struct chat_room_info *room;
+    const char *json;
+    size_t json_len;
+};
+
+typedef void (*chat_dir_listener)(void *ctx, const struct chat_dir_change *c);
+
 /* An empty directory, or NULL when out of memory. */
 struct chat_dir *chat_dir_new(void);
 
@@ -75,6 +105,11 @@ void chat_dir_free(struct chat_dir *d);
  * the data; the caller gives up).
  */
 int chat_dir_load(struct chat_dir *d, struct db *db);
+
+/* Calls fn (outside the lock, on the changing thread) after every change
+ * that succeeded. Set it once, after chat_dir_load (which would tell it
+ * everything) and before other threads use d. */
+void chat_dir_listen(struct chat_dir *d, chat_dir_listener fn, void *ctx);
 
 /* ---- users ---- */
 

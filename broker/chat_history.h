@@ -37,6 +37,7 @@
 struct cJSON;
 struct db;
 struct jbuf;
+struct redis_recent;
 
 #define CHAT_HISTORY_DEFAULT        50   /* messages per page when no limit is asked */
 #define CHAT_HISTORY_MAX            1000 /* the most messages per page */
@@ -65,6 +66,10 @@ struct chat_history_page {
  * archived yet, queried first; NULL to read the archive only. In SQLite
  * mode that is the archive's own file: pass the same struct db twice.
  * archive: the chat database (SQLite or MySQL).
+ * recent: in a cluster, the room's recent-history cache in Redis
+ * (redis_recent.h), which holds the newest messages of every node, also
+ * those their archivers have not copied yet; NULL for none. A Redis that
+ * is away is skipped.
  *
  * Rows whose body is not a JSON object (after leading blanks) are left
  * out. Each source is asked for `limit` rows, counted before that: a page
@@ -75,8 +80,8 @@ struct chat_history_page {
  * is not SQLite); MQ_ENOMEM; or the error of the query that failed (see
  * db_exec: MQ_EAGAIN, MQ_EIO, MQ_EFULL). On an error *out is empty.
  */
-int chat_history_fetch(struct db *archive, struct db *spool, const struct store_history_query *q,
-                       struct chat_history_page *out);
+int chat_history_fetch(struct db *archive, struct db *spool, struct redis_recent *recent,
+                       const struct store_history_query *q, struct chat_history_page *out);
 
 /* Frees the rows; *p is empty again. NULL-safe on an empty page. */
 void chat_history_page_free(struct chat_history_page *p);

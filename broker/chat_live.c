@@ -22,6 +22,8 @@
 #include "chat.h"
 #include "chat_control.h"
 #include "chat_history.h"
+#include "cluster.h"
+#include "redis_recent.h"
 #include "conn.h"
 #include "db.h"
 #include "errors.h"
@@ -47,6 +49,8 @@ struct chat_live {
     struct store *history; /* history queries; NULL when the database is away */
     struct db *spool;      /* the node's SQLite spool for the history thread, when the
                               chat database is MySQL (else the chat database holds it) */
+    struct redis_recent *recent; /* the history thread's reader of the rooms' recent-history
+                                    cache in Redis (a cluster only), else NULL */
     uv_timer_t timer;
     bool ticking;
 };
@@ -229,6 +233,7 @@ struct history_job {
     struct store_job base;
     struct broker *b;
     struct db *spool; /* the live's, used on the history thread only */
+    struct redis_recent *recent; /* the live's, likewise */
     struct store_history_query q;
     char room[CHAT_NAME_MAX + 1];
     char req[CHAT_HISTORY_REQ_MAX + 1];
@@ -258,9 +263,9 @@ static void history_run(struct db *db, struct store_job *job)
 {
     struct history_job *j = (struct history_job *)job;
     struct db *spool = j->spool ? j->spool : db_backend(db) == DB_SQLITE ? db : NULL;
-    j->fetched = chat_history_fetch(db, spool, &j->q, &j->page);
+    j->fetched = chat_history_fetch(db, spool, j->recent, &j->q, &j->page);
     if (reconnected(db, j->fetched))
-        j->fetched = chat_history_fetch(db, spool, &j->q, &j->page);
+        j->fetched = chat_history_fetch(db, spool, j->recent, &j->q, &j->page);
     job->result = MQ_OK;
 }
 
@@ -397,6 +402,7 @@ const char *chat_history_request(struct chat *ch, struct conn *c, const struct m
     struct chat_live *live = ch->live;
     j->b = c->w->b;
     j->spool = live->spool;
+    j->recent = live->recent;
     j->worker = c->w->index;
     j->client_id = strdup(c->s->client_id);
     j->session_uid = c->s->uid;
@@ -445,6 +451,12 @@ static void emit_user(void *ctx, const char *user, size_t len, const char *json,
     int n = snprintf(topic, sizeof(topic), "%s/presence/%.*s", b->chat->prefix, (int)len, user);
     publish_state(b, topic, (size_t)n, json, json_len, true);
     atomic_fetch_add_explicit(&b->chat->live->presence_updates, 1, memory_order_relaxed);
+}
+
+/* In a cluster: this node's devices of user, for the other nodes. */
+static void emit_local(void *ctx, const char *user, size_t len, int devices)
+{
+    cluster_presence_report(ctx, user, len, devices);
 }
 
 static void emit_room(void *ctx, const char *room, size_t len, const char *json, size_t json_len)
@@ -511,7 +523,8 @@ static void on_tick(uv_timer_t *h)
     struct broker *b = h->data;
     struct chat *ch = b->chat;
     int64_t now = now_ms();
-    struct presence_emit emit = {b, emit_user, emit_room, emit_totals, room_events};
+    struct presence_emit emit = {b, emit_user, emit_room, emit_totals, room_events,
+                                 b->cluster ? emit_local : NULL};
     presence_tick(ch->presence, now, &emit);
     struct unread_emit ue = {b, emit_unread, store_marker};
     unread_tick(ch->unread, &ue);
@@ -760,6 +773,7 @@ int chat_live_open(struct broker *b, struct db *db)
                        &ch->live->spool) != MQ_OK)
         log_warn("chat: history over MQTT reads the archive only (the spool is not readable)");
     load_latest(b, db, db_backend(db) == DB_SQLITE ? db : ch->live->spool);
+    ch->live->recent = cluster_recent_open(b);
     struct db *hdb = NULL;
     if (chat_db_open(b, &hdb) == MQ_OK && !(ch->live->history = store_start(hdb)))
         db_close(hdb);
@@ -780,6 +794,7 @@ void chat_live_close(struct chat *ch)
         store_stop(ch->live->history);
         if (ch->live->spool)
             db_close(ch->live->spool);
+        redis_recent_free(ch->live->recent);
         free(ch->live);
         ch->live = NULL;
     }

@@ -76,6 +76,12 @@ static const struct config_key config_keys[] = {
     KEY("workers", KEY_UNSIGNED, workers, 0, 1024),
     KEY("node.id", KEY_UNSIGNED, node_id, 0, 1023),
     KEY("mysql.url", KEY_STRING, mysql_url, 0, 0),
+    KEY("redis.url", KEY_STRING, redis_url, 0, 0),
+    KEY("redis.cluster", KEY_BOOL, redis_cluster, 0, 1),
+    KEY("redis.bridge_topics", KEY_STRING, redis_bridge_topics, 0, 0),
+    KEY("redis.prefix", KEY_STRING, redis_prefix, 0, 0),
+    KEY("redis.node_timeout", KEY_U32, redis_node_timeout, 500, 60000),
+    KEY("redis.history_cache", KEY_U32, redis_history_cache, 0, 10000),
     CHOICE("store.durability", store_durability, "normal|full"),
     KEY("store.spool_topics", KEY_STRING, spool_topics, 0, 0),
     KEY("store.spool_max_bytes", KEY_U64, spool_max_bytes, 1, UINT64_MAX),
@@ -306,7 +312,10 @@ int config_defaults(struct config *c)
     c->http_max_body = 65536;
     c->data_dir = strdup("data");
     c->chat_prefix = strdup("chat");
-    return c->data_dir && c->chat_prefix ? MQ_OK : MQ_ENOMEM;
+    c->redis_prefix = strdup("mqchat");
+    c->redis_node_timeout = 3000;
+    c->redis_history_cache = 100;
+    return c->data_dir && c->chat_prefix && c->redis_prefix ? MQ_OK : MQ_ENOMEM;
 }
 
 int config_set(struct config *c, const char *key, const char *value, const char *where, char *err,

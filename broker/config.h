@@ -65,6 +65,16 @@ struct config {
     bool verbose;     /* set by -v (no config key) */
     unsigned node_id; /* node.id: this node in a cluster, 0-1023 (in message ids), default 0 */
 
+    /* Cluster over Redis (doc/cluster.md). */
+    char *redis_url;              /* redis.url: redis://[:password@]host[:port], NULL = alone */
+    bool redis_cluster;           /* redis.cluster: Redis Cluster, sharded pub/sub */
+    char *redis_bridge_topics;    /* redis.bridge_topics: plain filters that cross nodes */
+    char *redis_prefix;           /* redis.prefix: namespace of channels and keys, "mqchat" */
+    uint32_t redis_node_timeout;  /* redis.node_timeout: ms without a heartbeat before a
+                                     node counts as dead, default 3000 */
+    uint32_t redis_history_cache; /* redis.history_cache: recent messages kept per room in
+                                     Redis, default 100, 0 = off */
+
     /* Storage (doc/storage.md). */
     char *mysql_url;           /* mysql.url: mysql://user:pass@host:port/db, NULL = the
                                   archive is SQLite under data_dir */

@@ -41,12 +41,14 @@
 
 #include "broker.h"
 #include "chat.h"
+#include "cluster.h"
 #include "db.h"
 #include "errors.h"
 #include "http_internal.h"
 #include "jwt.h"
 #include "log.h"
 #include "mqtt_codec.h"
+#include "redis_recent.h"
 #include "storage.h"
 
 #define HTTP_MAX_CONNECTIONS 256
@@ -599,6 +601,7 @@ void http_api_stop(struct http_api *api)
         MHD_stop_daemon(api->daemon);
     db_close(api->spool_db);
     db_close(api->db);
+    redis_recent_free(api->recent);
     free(api);
 }
 
@@ -614,6 +617,7 @@ int http_api_start(struct broker *b, uint16_t mqtt_port, struct http_api **out)
         return MQ_EIO;
     }
     api->b = b;
+    api->recent = cluster_recent_open(b);
     api->mqtt_port = mqtt_port;
     int rc = open_databases(api);
     if (rc == MQ_ENOMEM)

@@ -34,6 +34,7 @@ struct http_api {
     struct db *spool_db;  /* MySQL mode only: the node's SQLite file, read for the spool rows
                              not yet archived (store_history_spool); NULL in SQLite mode,
                              where db holds the spool table too */
+    struct redis_recent *recent; /* in a cluster, the rooms' recent-history cache, else NULL */
     bool db_stale;        /* a call failed for want of the server: db_reconnect() both
                              connections before the next request that needs them */
     atomic_bool starting; /* inside MHD_start_daemon: its complaints are errors */

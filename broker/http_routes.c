@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "cluster.h"
 #include "chat.h"
 #include "chat_control.h"
 #include "chat_history.h"
@@ -696,7 +697,7 @@ static void history_answer(struct http_req *r, struct store_history_query *q, co
     struct db *spool = api->spool_db                      ? api->spool_db
                        : db_backend(api->db) == DB_SQLITE ? api->db
                                                           : NULL;
-    int rc = chat_history_fetch(api->db, spool, q, &page);
+    int rc = chat_history_fetch(api->db, spool, api->recent, q, &page);
     if (rc != MQ_OK) {
         http__db_failed(r, rc);
         return;
@@ -1461,6 +1462,7 @@ static void settings_put(struct http_req *r, const char *room, size_t room_len)
         http__error(r, 500, "internal",
                     rc == MQ_ENOMEM ? "out of memory" : "the settings could not be applied");
     } else {
+        cluster_settings_changed(r->api->b, room, room_len, merged, len);
         log_info("http: settings of %s%.*s set by '%s'", room ? "room " : "the system",
                  (int)room_len, room ? room : "", r->who);
         write_settings(r, room, room_len, merged, false);

@@ -23,6 +23,7 @@
 #include "broker.h"
 #include "chat.h"
 #include "chat_live.h"
+#include "cluster.h"
 #include "config.h"
 #include "errors.h"
 #include "http_api.h"
@@ -285,7 +286,8 @@ int main(int argc, char **argv)
     }
     auth_snapshot_unref(auth);
     /* Sessions and retained messages come back before anyone connects. */
-    if (storage_open(b) != MQ_OK || chat_open(b) != MQ_OK)
+    if (cluster_open(b) != MQ_OK || storage_open(b) != MQ_OK || chat_open(b) != MQ_OK ||
+        cluster_start(b) != MQ_OK)
         return 1;
     if (start_workers(&app) != MQ_OK) {
         log_error("cannot start the workers");
@@ -320,6 +322,7 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < b->nworkers; i++)
         worker_join(b->workers[i]);
     storage_close(b); /* commits what the workers handed over */
+    cluster_close(b); /* before the chat layer: the bridge hands it events */
     chat_close(b);
     for (unsigned i = 0; i < b->nworkers; i++)
         worker_drop_work(b->workers[i]);

@@ -20,8 +20,10 @@
 #include "broker.h"
 #include "chat.h"
 #include "chat_live.h"
+#include "cluster.h"
 #include "json.h"
 #include "presence.h"
+#include "redis_bridge.h"
 #include "storage.h"
 #include "worker.h"
 
@@ -30,7 +32,7 @@ struct sums {
     uint64_t connected, sessions, subscriptions, inflight, queued;
 };
 
-static uint64_t load(atomic_uint_fast64_t *v)
+static uint64_t load(const atomic_uint_fast64_t *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);
 }
@@ -111,6 +113,26 @@ static void write_chat_live(struct jbuf *o, struct chat *ch)
                 st.history_failed);
 }
 
+static void write_cluster(struct jbuf *o, struct broker *b)
+{
+    const struct redis_bridge_stats *st = redis_bridge_stats(cluster_bridge(b));
+    one(o, "mqchat_redis_up", "gauge", "1 when every Redis connection is up, else 0.",
+        atomic_load(&st->up) ? 1 : 0);
+    one(o, "mqchat_redis_forwarded_total", "counter", "Messages published to Redis.",
+        load(&st->forwarded));
+    one(o, "mqchat_redis_received_total", "counter", "Messages from other nodes delivered here.",
+        load(&st->received));
+    one(o, "mqchat_redis_unforwarded_total", "counter",
+        "Messages that could not be published to Redis (down or too slow).",
+        load(&st->unforwarded));
+    one(o, "mqchat_redis_reconnects_total", "counter",
+        "Connections to Redis made again after a loss.", load(&st->reconnects));
+    one(o, "mqchat_redis_channels", "gauge", "Redis channels this node is subscribed to.",
+        load(&st->channels));
+    one(o, "mqchat_cluster_nodes", "gauge", "Other nodes heard from within redis.node_timeout.",
+        cluster_nodes_alive(b));
+}
+
 void metrics_write(struct broker *b, struct jbuf *o)
 {
     struct sums t;
@@ -149,6 +171,8 @@ void metrics_write(struct broker *b, struct jbuf *o)
     }
     if (b->storage)
         write_storage(o, b->storage);
+    if (cluster_bridge(b))
+        write_cluster(o, b);
 
     uint64_t now = uv_hrtime();
     one(o, "mqchat_uptime_seconds", "gauge", "Seconds since the broker started.",

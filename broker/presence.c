@@ -23,7 +23,9 @@
 #include "strmap.h"
 
 struct pres_user {
-    int devices;            /* live connections now */
+    int devices;            /* live connections on this node now */
+    int reported;           /* this node's devices as last reported (the grace applied) */
+    int remote;             /* devices on the other nodes of a cluster */
     int shown_devices;      /* what the last message said (0 = offline) */
     int64_t last_seen;      /* Unix ms; 0 = never */
     int64_t gone_since;     /* devices dropped to 0 then; 0 = not waiting for the grace */
@@ -214,6 +216,40 @@ void presence_device_down(struct presence *p, const char *user, size_t len, int6
     pthread_mutex_unlock(&p->lock);
 }
 
+void presence_remote_set(struct presence *p, const char *user, size_t len, int devices)
+{
+    pthread_mutex_lock(&p->lock);
+    struct pres_user *u = devices ? user_get(p, user, len) : strmap_get(&p->users, user, len);
+    if (u && u->remote != devices) {
+        u->remote = devices;
+        user_touch(p, u);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+struct local_each {
+    void (*fn)(void *ctx, const char *user, size_t len, int devices);
+    void *ctx;
+};
+
+static void local_one(void *ctx, void *value)
+{
+    struct local_each *le = ctx;
+    struct pres_user *u = value;
+    if (u->reported)
+        le->fn(le->ctx, u->name, u->len, u->reported);
+}
+
+void presence_local_each(struct presence *p,
+                         void (*fn)(void *ctx, const char *user, size_t len, int devices),
+                         void *ctx)
+{
+    struct local_each le = {fn, ctx};
+    pthread_mutex_lock(&p->lock);
+    strmap_each(&p->users, local_one, &le);
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* ---- rooms ---------------------------------------------------------------------------------- */
 
 void presence_room_enter(struct presence *p, const char *room, size_t room_len, const char *user,
@@ -334,12 +370,12 @@ void presence_room_stats(struct presence *p, const char *room, size_t len,
 
 /* What one tick hands out, built under the lock. */
 struct out_item {
-    enum { OUT_USER, OUT_ROOM, OUT_TOTALS } kind;
+    enum { OUT_USER, OUT_ROOM, OUT_TOTALS, OUT_LOCAL } kind;
     char *name; /* malloc'd */
     size_t len;
     char *json; /* malloc'd (OUT_USER, OUT_ROOM) */
     size_t json_len;
-    int64_t cheers, hearts;
+    int64_t cheers, hearts; /* OUT_TOTALS; cheers is the devices of OUT_LOCAL */
 };
 
 struct batch {
@@ -380,15 +416,32 @@ static void batch_add_json(struct batch *b, int kind, const char *name, size_t l
                                    .json_len = json_len});
 }
 
-/* Decides about one dirty user; true when it stays dirty (in its grace). */
+/* This node's device count of a user changed (for the other nodes). */
+static void batch_add_report(struct batch *b, const char *name, size_t len, int devices)
+{
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return;
+    memcpy(copy, name, len);
+    batch_add(b, (struct out_item){.kind = OUT_LOCAL, .name = copy, .len = len, .cheers = devices});
+}
+
+/* Decides about one dirty user; true when it stays dirty (in its grace).
+ * This node's part is its devices, or what it last reported while the
+ * grace runs; the other nodes' part is added to it. */
 static bool tick_user(struct presence *p, struct pres_user *u, int64_t now_ms, struct batch *b)
 {
-    int show = u->devices;
-    if (!show && u->shown_devices && now_ms - u->gone_since < (int64_t)p->cfg.grace_ms)
-        return true; /* wait: it may come back */
+    bool waiting = !u->devices && u->reported && now_ms - u->gone_since < (int64_t)p->cfg.grace_ms;
+    int local = waiting ? u->reported : u->devices;
+    bool local_gone = !local && u->reported;
+    if (local != u->reported) {
+        u->reported = local;
+        batch_add_report(b, u->name, u->len, local);
+    }
+    int show = local + u->remote;
     if (show == u->shown_devices)
-        return false;
-    u->last_seen = show ? now_ms : u->gone_since ? u->gone_since : now_ms;
+        return waiting;
+    u->last_seen = show ? now_ms : local_gone && u->gone_since ? u->gone_since : now_ms;
     if (!u->shown_devices)
         p->online++;
     else if (!show)
@@ -399,7 +452,7 @@ static bool tick_user(struct presence *p, struct pres_user *u, int64_t now_ms, s
     user_json(u->name, u->len, show, u->last_seen, true, &jb);
     batch_add_json(b, OUT_USER, u->name, u->len, &jb);
     jbuf_free(&jb);
-    return false;
+    return waiting;
 }
 
 /* Records that v left r (the grace passed): a join not shown yet cancels. */
@@ -607,6 +660,8 @@ void presence_tick(struct presence *p, int64_t now_ms, const struct presence_emi
             emit->room(emit->ctx, it->name, it->len, it->json, it->json_len);
         else if (it->kind == OUT_TOTALS && emit->totals)
             emit->totals(emit->ctx, it->name, it->len, it->cheers, it->hearts);
+        else if (it->kind == OUT_LOCAL && emit->local)
+            emit->local(emit->ctx, it->name, it->len, (int)it->cheers);
         free(it->name);
         free(it->json);
     }

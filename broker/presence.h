@@ -56,6 +56,17 @@ void presence_restore(struct presence *p, const char *user, size_t len, int64_t 
 void presence_device_up(struct presence *p, const char *user, size_t len, int64_t now_ms);
 void presence_device_down(struct presence *p, const char *user, size_t len, int64_t now_ms);
 
+/* In a cluster (cluster.h): the devices user has on the other nodes (their
+ * sum). The user is shown online when this node or another counts one. */
+void presence_remote_set(struct presence *p, const char *user, size_t len, int devices);
+
+/* Calls fn for every user this node counts devices for (as last reported
+ * to the other nodes: the grace applied), under the lock: fn must not call
+ * back into p. */
+void presence_local_each(struct presence *p,
+                         void (*fn)(void *ctx, const char *user, size_t len, int devices),
+                         void *ctx);
+
 /* A device of user started or stopped viewing room (a live session with
  * a subscription to {p}/room/{room}). */
 void presence_room_enter(struct presence *p, const char *room, size_t room_len, const char *user,
@@ -90,7 +101,9 @@ void presence_room_stats(struct presence *p, const char *room, size_t len,
  * - user(ctx, user, json): a user's presence changed (json is the whole
  *   payload);
  * - room(ctx, room, json): a room's presence changed;
- * - totals(ctx, room, cheers, hearts): a room's totals changed (to store).
+ * - totals(ctx, room, cheers, hearts): a room's totals changed (to store);
+ * - local(ctx, user, devices): this node's device count of user changed,
+ *   the grace applied (for the other nodes of a cluster; may be NULL).
  * events(ctx, room) tells whether the room wants names (presence_events).
  * Called without the lock held.
  */
@@ -100,6 +113,7 @@ struct presence_emit {
     void (*room)(void *ctx, const char *room, size_t len, const char *json, size_t json_len);
     void (*totals)(void *ctx, const char *room, size_t len, int64_t cheers, int64_t hearts);
     bool (*events)(void *ctx, const char *room, size_t len);
+    void (*local)(void *ctx, const char *user, size_t len, int devices);
 };
 void presence_tick(struct presence *p, int64_t now_ms, const struct presence_emit *emit);
 

@@ -13,6 +13,7 @@
 
 #include "ackhold.h"
 #include "chat.h"
+#include "cluster.h"
 #include "errors.h"
 #include "log.h"
 #include "persist.h"
@@ -150,6 +151,7 @@ static void route_shared(struct worker *w, struct message *msg)
 void router_publish(struct worker *w, struct message *msg)
 {
     struct broker *b = w->b;
+    cluster_forward(b, msg);
     if (msg->retain) {
         if (retain_set(b->retain, msg) == MQ_OK)
             persist_retained(b, msg);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "cluster.h"
 #include "conn.h"
 #include "errors.h"
 #include "mqtt5.h"
@@ -74,6 +75,7 @@ static void subscription_drop(struct session *s, struct subscription *sub)
         shared_remove(&w->b->shared, group, group_len, filter, filter_len, s->uid);
     } else {
         topic_tree_remove(w->tree, sub->filter, sub->filter_len, s);
+        cluster_interest(w->b, sub->filter, sub->filter_len, -1);
     }
     free(sub->filter);
 }
@@ -519,6 +521,8 @@ int session_subscribe(struct session *s, const char *filter, size_t len, uint8_t
         return rc;
     }
     bool shared = strncmp(copy, "$share/", 7) == 0;
+    if (!shared)
+        cluster_interest(w->b, copy, len, +1);
     s->subs[s->nsubs++] = (struct subscription){copy, (uint16_t)len, options, sub_id, shared};
     w->count.subscriptions++;
     persist_subscribe(s, filter, len, options, sub_id);

@@ -261,7 +261,7 @@ static void run_lobby_cases(struct db *archive, struct db *spool)
         struct chat_history_page p = {0};
         int64_t ids[200];
         size_t n = pc->first <= pc->last ? id_run(ids, pc->first, pc->last, lobby_bad, NBAD) : 0;
-        assert_int_equal(chat_history_fetch(archive, spool, &q, &p), MQ_OK);
+        assert_int_equal(chat_history_fetch(archive, spool, NULL, &q, &p), MQ_OK);
         if (p.n != n)
             fprintf(stderr, "case %zu: %zu rows, want %zu\n", c, p.n, n);
         check_page(&p, ids, n);
@@ -289,15 +289,15 @@ static void test_fetch_archive_only(void **state)
     struct store_history_query q = {.room = S("lobby"), .limit = 10};
     struct chat_history_page p = {0};
     int64_t ids[64];
-    assert_int_equal(chat_history_fetch(archive_db, NULL, &q, &p), MQ_OK);
+    assert_int_equal(chat_history_fetch(archive_db, NULL, NULL, &q, &p), MQ_OK);
     check_page(&p, ids, id_run(ids, 1051, 1060, NULL, 0));
     chat_history_page_free(&p);
     /* The spool's rows are the spool's: "dev" 3100 only with it. */
     q.room = S("dev");
-    assert_int_equal(chat_history_fetch(archive_db, NULL, &q, &p), MQ_OK);
+    assert_int_equal(chat_history_fetch(archive_db, NULL, NULL, &q, &p), MQ_OK);
     check_page(&p, ids, id_run(ids, 3001, 3005, NULL, 0));
     chat_history_page_free(&p);
-    assert_int_equal(chat_history_fetch(archive_db, spool_db, &q, &p), MQ_OK);
+    assert_int_equal(chat_history_fetch(archive_db, spool_db, NULL, &q, &p), MQ_OK);
     size_t n = id_run(ids, 3001, 3005, NULL, 0);
     ids[n++] = 3100;
     check_page(&p, ids, n);
@@ -310,17 +310,17 @@ static void test_fetch_dm(void **state)
     struct store_history_query q = {.dm_low = S("alice"), .dm_high = S("bob"), .limit = 100};
     struct chat_history_page p = {0};
     int64_t ids[64];
-    assert_int_equal(chat_history_fetch(archive_db, spool_db, &q, &p), MQ_OK);
+    assert_int_equal(chat_history_fetch(archive_db, spool_db, NULL, &q, &p), MQ_OK);
     check_page(&p, ids, id_run(ids, 2001, 2015, NULL, 0));
     chat_history_page_free(&p);
     q.since_id = 2009;
     q.limit = 3;
-    assert_int_equal(chat_history_fetch(one_db, one_db, &q, &p), MQ_OK);
+    assert_int_equal(chat_history_fetch(one_db, one_db, NULL, &q, &p), MQ_OK);
     check_page(&p, ids, id_run(ids, 2010, 2012, NULL, 0));
     chat_history_page_free(&p);
     /* The pair in the other order names nobody's conversation. */
     struct store_history_query r = {.dm_low = S("bob"), .dm_high = S("alice"), .limit = 100};
-    assert_int_equal(chat_history_fetch(archive_db, spool_db, &r, &p), MQ_OK);
+    assert_int_equal(chat_history_fetch(archive_db, spool_db, NULL, &r, &p), MQ_OK);
     assert_int_equal(p.n, 0);
     assert_null(p.rows);
 }
@@ -332,12 +332,12 @@ static void test_fetch_errors(void **state)
 {
     struct chat_history_page p = {(void *)1, 7};
     struct store_history_query none = {.limit = 10};
-    assert_int_equal(chat_history_fetch(archive_db, spool_db, &none, &p), MQ_EINVAL);
+    assert_int_equal(chat_history_fetch(archive_db, spool_db, NULL, &none, &p), MQ_EINVAL);
     assert_null(p.rows);
     assert_int_equal(p.n, 0);
     struct store_history_query both = {
         .room = S("lobby"), .dm_low = S("alice"), .dm_high = S("bob"), .limit = 10};
-    assert_int_equal(chat_history_fetch(archive_db, NULL, &both, &p), MQ_EINVAL);
+    assert_int_equal(chat_history_fetch(archive_db, NULL, NULL, &both, &p), MQ_EINVAL);
     assert_int_equal(p.n, 0);
 
     /* A database without its messages table: the spool's rows were read
@@ -348,7 +348,7 @@ static void test_fetch_errors(void **state)
     assert_int_equal(db_open_sqlite(path, DB_DURABILITY_NORMAL, &broken), MQ_OK);
     assert_int_equal(db_exec(broken, &sql_drop_messages, NULL, 0, NULL, NULL), MQ_OK);
     struct store_history_query q = {.room = S("lobby"), .limit = 10};
-    assert_int_equal(chat_history_fetch(broken, spool_db, &q, &p), MQ_EIO);
+    assert_int_equal(chat_history_fetch(broken, spool_db, NULL, &q, &p), MQ_EIO);
     assert_null(p.rows);
     assert_int_equal(p.n, 0);
     db_close(broken);
@@ -363,7 +363,7 @@ static void test_page_json(void **state)
     assert_string_equal(b.p, "[]");
     jbuf_reset(&b);
     struct store_history_query q = {.room = S("lobby"), .since_id = 1018, .limit = 3};
-    assert_int_equal(chat_history_fetch(archive_db, spool_db, &q, &p), MQ_OK);
+    assert_int_equal(chat_history_fetch(archive_db, spool_db, NULL, &q, &p), MQ_OK);
     chat_history_page_json(&p, &b);
     assert_false(b.oom);
     assert_string_equal(b.p, "[{\"id\":\"1019\"}, \n\t{\"id\":\"1020\"},{\"id\":\"1021\"}]");
@@ -586,7 +586,7 @@ static void test_request_then_fetch(void **state)
     assert_int_equal(q.before_id, 1056);
     struct chat_history_page p = {0};
     int64_t ids[8];
-    assert_int_equal(chat_history_fetch(archive_db, spool_db, &q, &p), MQ_OK);
+    assert_int_equal(chat_history_fetch(archive_db, spool_db, NULL, &q, &p), MQ_OK);
     check_page(&p, ids, id_run(ids, 1001, 1004, NULL, 0));
     chat_history_page_free(&p);
 }

@@ -135,6 +135,11 @@ static void test_each_key(void **state)
         {"store.durability", "full", FIELD(store_durability), 1},
         {"store.durability", "normal", FIELD(store_durability), 0},
         {"node.id", "1023", FIELD(node_id), 1023},
+        {"redis.cluster", "true", FIELD(redis_cluster), 1},
+        {"redis.node_timeout", "500", FIELD(redis_node_timeout), 500},
+        {"redis.node_timeout", "60000", FIELD(redis_node_timeout), 60000},
+        {"redis.history_cache", "0", FIELD(redis_history_cache), 0},
+        {"redis.history_cache", "10000", FIELD(redis_history_cache), 10000},
         {"store.retention_days", "0", FIELD(retention_days), 0},
         {"store.spool_max_bytes", "4096", FIELD(spool_max_bytes), 4096},
         {"conn.out_soft_bytes", "65536", FIELD(out_soft_bytes), 65536},
@@ -451,7 +456,7 @@ static void test_shipped_example(void **state)
     int rc = config_load_file(&c, path, err, sizeof(err));
     if (rc != MQ_OK)
         fail_msg("rc %d: %s", rc, err);
-    assert_int_equal(nkeys, 42); /* every key of struct config but verbose */
+    assert_int_equal(nkeys, 48); /* every key of struct config but verbose */
     assert_int_equal(c.port, def.port);
     assert_int_equal(c.max_topic_alias, def.max_topic_alias);
     assert_int_equal(c.allow_anonymous, def.allow_anonymous);

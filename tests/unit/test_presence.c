@@ -26,6 +26,7 @@
 /* What one tick emitted. */
 struct seen {
     int users, rooms, totals;
+    int reports, reported; /* local reports (for the other nodes), the last count */
     char user_json[512];
     char room_json[4096];
     char totals_room[80];
@@ -56,6 +57,13 @@ static void on_totals(void *ctx, const char *room, size_t len, int64_t cheers, i
     s->hearts = hearts;
 }
 
+static void on_local(void *ctx, const char *user, size_t len, int devices)
+{
+    struct seen *s = ctx;
+    s->reports++;
+    s->reported = devices;
+}
+
 static bool on_events(void *ctx, const char *room, size_t len)
 {
     return ((struct seen *)ctx)->events;
@@ -64,7 +72,7 @@ static bool on_events(void *ctx, const char *room, size_t len)
 static struct seen tick(struct presence *p, int64_t now, bool events)
 {
     struct seen s = {.events = events};
-    struct presence_emit e = {&s, on_user, on_room, on_totals, on_events};
+    struct presence_emit e = {&s, on_user, on_room, on_totals, on_events, on_local};
     presence_tick(p, now, &e);
     return s;
 }
@@ -282,6 +290,69 @@ static void test_restore_last_seen(void **state)
     presence_free(p);
 }
 
+/* In a cluster: devices on other nodes make a user online here, and the
+ * devices shown are the sum of both. */
+static void test_cluster_remote_devices(void **state)
+{
+    struct presence *p = make(20);
+    presence_remote_set(p, L("alice"), 2);
+    struct seen s = tick(p, 1000, true);
+    assert_int_equal(s.users, 1);
+    assert_true(is_true(s.user_json, "online"));
+    assert_int_equal((int)num(s.user_json, "devices"), 2);
+    assert_int_equal(s.reports, 0); /* nothing of this node's own changed */
+    presence_device_up(p, L("alice"), 1100);
+    s = tick(p, 1200, true);
+    assert_int_equal((int)num(s.user_json, "devices"), 3);
+    assert_int_equal(s.reports, 1);
+    assert_int_equal(s.reported, 1);
+    presence_remote_set(p, L("alice"), 0);
+    s = tick(p, 1300, true);
+    assert_int_equal((int)num(s.user_json, "devices"), 1);
+    assert_true(is_true(s.user_json, "online"));
+    presence_device_down(p, L("alice"), 1400);
+    s = tick(p, 1500, true); /* in the grace: nothing, and no report yet */
+    assert_int_equal(s.users + s.reports, 0);
+    s = tick(p, 1400 + GRACE + 1, true);
+    assert_int_equal(s.reports, 1);
+    assert_int_equal(s.reported, 0);
+    assert_int_equal(s.users, 1);
+    assert_false(is_true(s.user_json, "online"));
+    assert_int_equal(presence_users_online(p), 0);
+    presence_free(p);
+}
+
+static void count_local(void *ctx, const char *user, size_t len, int devices)
+{
+    *(int *)ctx += devices;
+}
+
+/* A reconnect inside the grace is not reported to the other nodes; the
+ * local table (what a snapshot announces) keeps the user meanwhile. */
+static void test_cluster_local_report_after_grace(void **state)
+{
+    struct presence *p = make(20);
+    presence_device_up(p, L("bob"), 0);
+    struct seen s = tick(p, 10, true);
+    assert_int_equal(s.reports, 1);
+    presence_device_down(p, L("bob"), 20);
+    s = tick(p, 30, true);
+    int total = 0;
+    presence_local_each(p, count_local, &total);
+    assert_int_equal(total, 1);
+    presence_device_up(p, L("bob"), 40);
+    s = tick(p, 20 + GRACE + 10, true);
+    assert_int_equal(s.reports + s.users, 0);
+    presence_device_down(p, L("bob"), 2000);
+    s = tick(p, 2000 + GRACE + 1, true);
+    assert_int_equal(s.reports, 1);
+    assert_int_equal(s.reported, 0);
+    total = 0;
+    presence_local_each(p, count_local, &total);
+    assert_int_equal(total, 0);
+    presence_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +362,8 @@ int main(void)
         cmocka_unit_test(test_names_capped_and_events_off),
         cmocka_unit_test(test_support_totals),
         cmocka_unit_test(test_restore_last_seen),
+        cmocka_unit_test(test_cluster_remote_devices),
+        cmocka_unit_test(test_cluster_local_report_after_grace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

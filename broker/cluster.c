@@ -1,0 +1,684 @@
+/*
+ * cluster.c - this node among the nodes of a cluster (see cluster.h and
+ * doc/cluster.md).
+ *
+ * Control events are small JSON objects on the bridge's control channel,
+ * each with "k" (what it is) and "i" (the sending process's instance, a
+ * random id drawn at start-up, so that two processes given one node.id
+ * are noticed):
+ *   {"k":"hb"}                          heartbeat, every node_timeout / 3
+ *   {"k":"hello"}                       connected to Redis: tell me your users
+ *   {"k":"bye"}                         stopping: my users' devices are gone
+ *   {"k":"dev","u":U,"n":N}             my devices of user U are now N
+ *   {"k":"snap","gen":G,"users":{U:N},"end":B}  all my users, in chunks
+ *   {"k":"dir",...}                     a directory change (dir_event())
+ *   {"k":"settings","room":R|null,"doc":D}      comment control settings
+ *
+ * The table of the other nodes (their last heartbeat and the devices they
+ * announced per user) is touched on the bridge's thread only.
+ */
+#include "cluster.h"
+
+#include <cJSON.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "chat.h"
+#include "chat_control.h"
+#include "chat_dir.h"
+#include "cluster_channel.h"
+#include "errors.h"
+#include "json.h"
+#include "log.h"
+#include "message.h"
+#include "presence.h"
+#include "redis_bridge.h"
+#include "redis_recent.h"
+#include "strmap.h"
+
+#define MAX_NODES 1024
+#define SNAPSHOT_CHUNK 500 /* users per snapshot event */
+
+/* The devices one other node announced for one user. */
+struct remote_user {
+    int devices;
+    uint32_t gen; /* the node's snapshot that last mentioned it */
+    size_t len;
+    char name[];
+};
+
+struct node_state {
+    bool alive;
+    uint64_t last_ms;  /* message_clock_ms() of its last event */
+    char inst[24];     /* its process's instance id */
+    uint32_t gen;      /* the snapshot being received */
+    struct strmap users; /* user -> struct remote_user */
+};
+
+struct cluster {
+    struct broker *b;
+    struct redis_bridge *bridge;
+    struct cluster_routes routes;
+    char inst[24];
+    uint64_t node_timeout_ms;
+    /* bridge thread only: */
+    struct node_state *nodes[MAX_NODES];
+    unsigned known[MAX_NODES]; /* ids with a node_state */
+    size_t nknown;
+    uint32_t snap_gen;
+    bool duplicate_logged;
+    atomic_uint alive; /* nodes alive (metrics) */
+};
+
+/* Set while a change from another node is applied, so that the directory
+ * listener does not announce it again. */
+static _Thread_local bool applying_remote;
+
+static struct cluster *cl_of(const struct broker *b)
+{
+    return b->cluster;
+}
+
+/* ---- sending events ------------------------------------------------------------------------- */
+
+static void event_begin(struct cluster *cl, struct jbuf *jb, const char *kind)
+{
+    jbuf_init(jb);
+    jbuf_puts(jb, "{\"k\":");
+    jbuf_str(jb, kind, strlen(kind));
+    jbuf_puts(jb, ",\"i\":");
+    jbuf_str(jb, cl->inst, strlen(cl->inst));
+}
+
+static void event_send(struct cluster *cl, struct jbuf *jb)
+{
+    jbuf_putc(jb, '}');
+    if (jb->oom)
+        log_warn("cluster: an event not sent: out of memory");
+    else
+        redis_bridge_control(cl->bridge, jb->p, jb->len);
+    jbuf_free(jb);
+}
+
+static void member_str(struct jbuf *jb, const char *name, const char *s, size_t len)
+{
+    jbuf_printf(jb, ",\"%s\":", name);
+    if (s)
+        jbuf_str(jb, s, len);
+    else
+        jbuf_puts(jb, "null");
+}
+
+static void send_simple(struct cluster *cl, const char *kind)
+{
+    struct jbuf jb;
+    event_begin(cl, &jb, kind);
+    event_send(cl, &jb);
+}
+
+struct snapshot {
+    struct cluster *cl;
+    struct jbuf jb;
+    size_t n;
+};
+
+static void snapshot_start(struct snapshot *sn)
+{
+    event_begin(sn->cl, &sn->jb, "snap");
+    jbuf_printf(&sn->jb, ",\"gen\":%u,\"users\":{", sn->cl->snap_gen);
+    sn->n = 0;
+}
+
+static void snapshot_end(struct snapshot *sn, bool last)
+{
+    jbuf_printf(&sn->jb, "},\"end\":%s", last ? "true" : "false");
+    event_send(sn->cl, &sn->jb);
+}
+
+static void snapshot_user(void *ctx, const char *user, size_t len, int devices)
+{
+    struct snapshot *sn = ctx;
+    if (sn->n == SNAPSHOT_CHUNK) {
+        snapshot_end(sn, false);
+        snapshot_start(sn);
+    }
+    if (sn->n++)
+        jbuf_putc(&sn->jb, ',');
+    jbuf_str(&sn->jb, user, len);
+    jbuf_printf(&sn->jb, ":%d", devices);
+}
+
+/* Every user this node counts devices for, to every other node. */
+static void send_snapshot(struct cluster *cl)
+{
+    struct chat *ch = cl->b->chat;
+    cl->snap_gen++;
+    struct snapshot sn = {.cl = cl};
+    snapshot_start(&sn);
+    if (ch && ch->presence)
+        presence_local_each(ch->presence, snapshot_user, &sn);
+    snapshot_end(&sn, true);
+}
+
+/* ---- the other nodes' users ---------------------------------------------------------------- */
+
+static int remote_sum(struct cluster *cl, const char *user, size_t len)
+{
+    int sum = 0;
+    for (size_t i = 0; i < cl->nknown; i++) {
+        struct node_state *n = cl->nodes[cl->known[i]];
+        struct remote_user *ru = n->alive ? strmap_get(&n->users, user, len) : NULL;
+        if (ru)
+            sum += ru->devices;
+    }
+    return sum;
+}
+
+static void remote_changed(struct cluster *cl, const char *user, size_t len)
+{
+    struct chat *ch = cl->b->chat;
+    if (ch && ch->presence)
+        presence_remote_set(ch->presence, user, len, remote_sum(cl, user, len));
+}
+
+/* Sets what node n says of user (devices 0: forgets it). */
+static void remote_set(struct cluster *cl, struct node_state *n, const char *user, size_t len,
+                       int devices)
+{
+    if (!chat_name_valid(user, len) || devices < 0)
+        return;
+    struct remote_user *ru = strmap_get(&n->users, user, len);
+    if (!devices) {
+        if (ru) {
+            strmap_remove(&n->users, user, len);
+            free(ru);
+            remote_changed(cl, user, len);
+        }
+        return;
+    }
+    if (!ru) {
+        if (!(ru = malloc(sizeof(*ru) + len)))
+            return;
+        ru->len = len;
+        memcpy(ru->name, user, len);
+        if (strmap_put(&n->users, ru->name, len, ru) != MQ_OK) {
+            free(ru);
+            return;
+        }
+        ru->devices = 0;
+    }
+    ru->gen = n->gen;
+    if (ru->devices != devices) {
+        ru->devices = devices;
+        remote_changed(cl, user, len);
+    }
+}
+
+struct collect {
+    struct remote_user **v;
+    size_t n, cap;
+    bool all;     /* every user, else those not in gen */
+    uint32_t gen;
+};
+
+static void collect_one(void *ctx, void *value)
+{
+    struct collect *c = ctx;
+    struct remote_user *ru = value;
+    if (!c->all && ru->gen == c->gen)
+        return;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        struct remote_user **v = realloc(c->v, cap * sizeof(*v));
+        if (!v)
+            return;
+        c->v = v;
+        c->cap = cap;
+    }
+    c->v[c->n++] = ru;
+}
+
+/* Forgets the users of n (all, or those its snapshot gen did not name). */
+static void remote_sweep(struct cluster *cl, struct node_state *n, bool all)
+{
+    struct collect c = {.all = all, .gen = n->gen};
+    strmap_each(&n->users, collect_one, &c);
+    for (size_t i = 0; i < c.n; i++) {
+        struct remote_user *ru = c.v[i];
+        strmap_remove(&n->users, ru->name, ru->len);
+        remote_changed(cl, ru->name, ru->len);
+        free(ru);
+    }
+    free(c.v);
+}
+
+static struct node_state *node_get(struct cluster *cl, unsigned id)
+{
+    if (id >= MAX_NODES)
+        return NULL;
+    struct node_state *n = cl->nodes[id];
+    if (n)
+        return n;
+    if (!(n = calloc(1, sizeof(*n))) || strmap_init(&n->users) != MQ_OK) {
+        free(n);
+        return NULL;
+    }
+    cl->nodes[id] = n;
+    cl->known[cl->nknown++] = id;
+    return n;
+}
+
+static void node_dead(struct cluster *cl, unsigned id, struct node_state *n, const char *why)
+{
+    if (!n->alive)
+        return;
+    log_info("cluster: node %u %s", id, why);
+    n->alive = false;
+    atomic_fetch_sub(&cl->alive, 1);
+    remote_sweep(cl, n, true);
+}
+
+/* An event from node id, process inst: it is alive. */
+static struct node_state *node_heard(struct cluster *cl, unsigned id, const char *inst)
+{
+    struct node_state *n = node_get(cl, id);
+    if (!n)
+        return NULL;
+    if (strcmp(n->inst, inst) != 0) {
+        if (n->inst[0])
+            node_dead(cl, id, n, "restarted");
+        snprintf(n->inst, sizeof(n->inst), "%s", inst);
+    }
+    if (!n->alive) {
+        n->alive = true;
+        atomic_fetch_add(&cl->alive, 1);
+        log_info("cluster: node %u is up", id);
+    }
+    n->last_ms = message_clock_ms();
+    return n;
+}
+
+/* ---- receiving events ------------------------------------------------------------------------ */
+
+static const char *str_of(const cJSON *o, const char *name, size_t *len)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!cJSON_IsString(it))
+        return NULL;
+    *len = strlen(it->valuestring);
+    return it->valuestring;
+}
+
+static double num_of(const cJSON *o, const char *name)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(it) ? it->valuedouble : 0;
+}
+
+static bool bool_of(const cJSON *o, const char *name)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
+static void on_snapshot(struct cluster *cl, struct node_state *n, const cJSON *ev)
+{
+    uint32_t gen = (uint32_t)num_of(ev, "gen");
+    n->gen = gen;
+    const cJSON *users = cJSON_GetObjectItemCaseSensitive(ev, "users");
+    const cJSON *u;
+    cJSON_ArrayForEach(u, users)
+    {
+        if (cJSON_IsNumber(u) && u->string)
+            remote_set(cl, n, u->string, strlen(u->string), (int)u->valuedouble);
+    }
+    if (bool_of(ev, "end"))
+        remote_sweep(cl, n, false);
+}
+
+/* Applies a directory change from another node (see dir_event()). */
+static void on_dir(struct cluster *cl, const cJSON *ev)
+{
+    struct chat *ch = cl->b->chat;
+    if (!ch)
+        return;
+    size_t al = 0, bl = 0, hl = 0;
+    const char *a = str_of(ev, "a", &al), *bname = str_of(ev, "b", &bl);
+    const char *op = str_of(ev, "op", &hl);
+    if (!a || !op)
+        return;
+    int role = (int)num_of(ev, "role");
+    applying_remote = true;
+    if (strcmp(op, "user") == 0) {
+        const char *hash = str_of(ev, "hash", &hl);
+        chat_dir_user_put(ch->dir, a, al, (enum chat_role)role, hash);
+    } else if (strcmp(op, "user-") == 0) {
+        chat_dir_user_delete(ch->dir, a, al);
+    } else if (strcmp(op, "room") == 0 || strcmp(op, "room+") == 0) {
+        struct chat_room_info info = {.is_private = bool_of(ev, "private"),
+                                      .member_cap = (int64_t)num_of(ev, "cap"),
+                                      .created_ms = (int64_t)num_of(ev, "created")};
+        const char *owner = str_of(ev, "owner", &hl);
+        snprintf(info.owner, sizeof(info.owner), "%s", owner ? owner : "");
+        if (op[4] == '+')
+            chat_dir_room_add(ch->dir, a, al, &info);
+        else
+            chat_dir_room_put(ch->dir, a, al, &info);
+    } else if (strcmp(op, "room-") == 0) {
+        chat_dir_room_delete(ch->dir, a, al);
+    } else if (bname && strcmp(op, "member") == 0) {
+        /* The cap was checked where the member was added. */
+        if (chat_dir_member_put(ch->dir, a, al, bname, bl, (enum chat_member_role)role) ==
+            MQ_EFULL)
+            log_warn("cluster: member '%s' of room '%s' not mirrored: the room is full here",
+                     bname, a);
+    } else if (bname && strcmp(op, "member-") == 0) {
+        chat_dir_member_delete(ch->dir, a, al, bname, bl);
+    } else if (bname && strcmp(op, "rblock") == 0) {
+        chat_dir_room_block_put(ch->dir, a, al, bname, bl);
+    } else if (bname && strcmp(op, "rblock-") == 0) {
+        chat_dir_room_block_delete(ch->dir, a, al, bname, bl);
+    } else if (bname && strcmp(op, "ublock") == 0) {
+        chat_dir_user_block_put(ch->dir, a, al, bname, bl);
+    } else if (bname && strcmp(op, "ublock-") == 0) {
+        chat_dir_user_block_delete(ch->dir, a, al, bname, bl);
+    } else if (strcmp(op, "deco") == 0) {
+        const char *json = str_of(ev, "json", &hl);
+        chat_dir_deco_put(ch->dir, a, al, json ? json : "", json ? hl : 0);
+    }
+    applying_remote = false;
+}
+
+static void on_settings(struct cluster *cl, const cJSON *ev)
+{
+    struct chat *ch = cl->b->chat;
+    size_t rl = 0, dl = 0;
+    const char *room = str_of(ev, "room", &rl);
+    const char *doc = str_of(ev, "doc", &dl);
+    if (!ch || !ch->control || !doc)
+        return;
+    if (chat_control_set(ch->control, room, rl, doc, dl) != MQ_OK)
+        log_warn("cluster: settings of %s%s from another node not applied", room ? "room " : "the system",
+                 room ? room : "");
+}
+
+static void on_control(void *ctx, unsigned node, const char *event, size_t len)
+{
+    struct cluster *cl = ctx;
+    cJSON *ev = cJSON_ParseWithLength(event, len);
+    size_t kl, il;
+    const char *kind = ev ? str_of(ev, "k", &kl) : NULL;
+    const char *inst = ev ? str_of(ev, "i", &il) : NULL;
+    if (inst && node == cl->b->cfg->node_id) {
+        if (strcmp(inst, cl->inst) != 0 && !cl->duplicate_logged) {
+            cl->duplicate_logged = true;
+            log_error("cluster: another process runs as node.id %u: give every node its own "
+                      "(message ids may collide, and neither node gets the other's messages)",
+                      node);
+        }
+        inst = NULL; /* our own event, or a twin's: not another node */
+    }
+    struct node_state *n = kind && inst ? node_heard(cl, node, inst) : NULL;
+    if (!n) {
+        cJSON_Delete(ev);
+        return;
+    }
+    if (strcmp(kind, "hello") == 0)
+        send_snapshot(cl);
+    else if (strcmp(kind, "bye") == 0)
+        node_dead(cl, node, n, "stopped");
+    else if (strcmp(kind, "dev") == 0) {
+        size_t ul;
+        const char *user = str_of(ev, "u", &ul);
+        if (user)
+            remote_set(cl, n, user, ul, (int)num_of(ev, "n"));
+    } else if (strcmp(kind, "snap") == 0)
+        on_snapshot(cl, n, ev);
+    else if (strcmp(kind, "dir") == 0)
+        on_dir(cl, ev);
+    else if (strcmp(kind, "settings") == 0)
+        on_settings(cl, ev);
+    cJSON_Delete(ev);
+}
+
+/* ---- the bridge's sink --------------------------------------------------------------------- */
+
+static void on_message(void *ctx, struct message *msg)
+{
+    struct cluster *cl = ctx;
+    broker_publish_external(cl->b, msg);
+}
+
+static void on_up(void *ctx)
+{
+    struct cluster *cl = ctx;
+    log_info("cluster: connected to Redis as node %u", cl->b->cfg->node_id);
+    send_simple(cl, "hello");
+    send_snapshot(cl);
+}
+
+static void on_tick(void *ctx)
+{
+    struct cluster *cl = ctx;
+    send_simple(cl, "hb");
+    uint64_t now = message_clock_ms();
+    for (size_t i = 0; i < cl->nknown; i++) {
+        struct node_state *n = cl->nodes[cl->known[i]];
+        if (n->alive && now - n->last_ms > cl->node_timeout_ms)
+            node_dead(cl, cl->known[i], n, "not heard from: taken as dead");
+    }
+}
+
+/* ---- directory and settings changes made here ---------------------------------------------- */
+
+static void dir_event(void *ctx, const struct chat_dir_change *c)
+{
+    static const char *const ops[] = {
+        [CHAT_DIR_USER_PUT] = "user",         [CHAT_DIR_USER_DELETE] = "user-",
+        [CHAT_DIR_ROOM_PUT] = "room",         [CHAT_DIR_ROOM_ADD] = "room+",
+        [CHAT_DIR_ROOM_DELETE] = "room-",     [CHAT_DIR_MEMBER_PUT] = "member",
+        [CHAT_DIR_MEMBER_DELETE] = "member-", [CHAT_DIR_ROOM_BLOCK_PUT] = "rblock",
+        [CHAT_DIR_ROOM_BLOCK_DELETE] = "rblock-", [CHAT_DIR_USER_BLOCK_PUT] = "ublock",
+        [CHAT_DIR_USER_BLOCK_DELETE] = "ublock-", [CHAT_DIR_DECO_PUT] = "deco",
+    };
+    struct cluster *cl = ctx;
+    if (applying_remote)
+        return;
+    struct jbuf jb;
+    event_begin(cl, &jb, "dir");
+    member_str(&jb, "op", ops[c->kind], strlen(ops[c->kind]));
+    member_str(&jb, "a", c->a, c->a_len);
+    if (c->b)
+        member_str(&jb, "b", c->b, c->b_len);
+    if (c->kind == CHAT_DIR_USER_PUT || c->kind == CHAT_DIR_MEMBER_PUT)
+        jbuf_printf(&jb, ",\"role\":%d", c->role);
+    if (c->kind == CHAT_DIR_USER_PUT && c->hash)
+        member_str(&jb, "hash", c->hash, strlen(c->hash));
+    if (c->room) {
+        jbuf_printf(&jb, ",\"private\":%s,\"cap\":", c->room->is_private ? "true" : "false");
+        jbuf_i64(&jb, c->room->member_cap);
+        jbuf_puts(&jb, ",\"created\":");
+        jbuf_i64(&jb, c->room->created_ms);
+        member_str(&jb, "owner", c->room->owner, strlen(c->room->owner));
+    }
+    if (c->kind == CHAT_DIR_DECO_PUT && c->json_len)
+        member_str(&jb, "json", c->json, c->json_len);
+    event_send(cl, &jb);
+}
+
+void cluster_settings_changed(struct broker *b, const char *room, size_t room_len,
+                              const char *doc, size_t len)
+{
+    struct cluster *cl = cl_of(b);
+    if (!cl)
+        return;
+    struct jbuf jb;
+    event_begin(cl, &jb, "settings");
+    member_str(&jb, "room", room, room_len);
+    member_str(&jb, "doc", doc, len);
+    event_send(cl, &jb);
+}
+
+void cluster_presence_report(struct broker *b, const char *user, size_t len, int devices)
+{
+    struct cluster *cl = cl_of(b);
+    if (!cl)
+        return;
+    struct jbuf jb;
+    event_begin(cl, &jb, "dev");
+    member_str(&jb, "u", user, len);
+    jbuf_printf(&jb, ",\"n\":%d", devices);
+    event_send(cl, &jb);
+}
+
+/* ---- messages and subscriptions -------------------------------------------------------------- */
+
+void cluster_forward(struct broker *b, const struct message *msg)
+{
+    struct cluster *cl = cl_of(b);
+    if (!cl)
+        return;
+    char channel[CLUSTER_CHANNEL_MAX];
+    size_t n = cluster_topic_channel(&cl->routes, msg->topic, msg->topic_len, channel);
+    if (!n)
+        return;
+    redis_bridge_forward(cl->bridge, channel, n, (struct message *)msg);
+    /* A room message (not a room notification, not a shadow) goes to the
+     * room's recent history too. */
+    if (b->cfg->redis_history_cache && msg->chat && !msg->shadow && channel[0] == 'r' &&
+        b->chat) {
+        struct chat_topic t;
+        if (chat_topic_parse(b->chat, msg->topic, msg->topic_len, &t) == CHAT_ROOM) {
+            channel[0] = 'h';
+            redis_bridge_cache(cl->bridge, channel, n, (const char *)msg->payload,
+                               msg->payload_len);
+        }
+    }
+}
+
+struct interest_ctx {
+    struct cluster *cl;
+    int delta;
+};
+
+static void interest_one(void *ctx, const char *channel, size_t len)
+{
+    struct interest_ctx *ic = ctx;
+    redis_bridge_interest(ic->cl->bridge, channel, len, ic->delta);
+}
+
+void cluster_interest(struct broker *b, const char *filter, size_t len, int delta)
+{
+    struct cluster *cl = cl_of(b);
+    if (!cl || (len >= 7 && memcmp(filter, "$share/", 7) == 0))
+        return;
+    struct interest_ctx ic = {cl, delta};
+    cluster_filter_channels(&cl->routes, filter, len, interest_one, &ic);
+}
+
+/* ---- start and stop ------------------------------------------------------------------------- */
+
+struct redis_recent *cluster_recent_open(const struct broker *b)
+{
+    const struct config *cfg = b->cfg;
+    if (!b->cluster || !cfg->redis_history_cache)
+        return NULL;
+    return redis_recent_new(cfg->redis_url, cfg->redis_prefix && cfg->redis_prefix[0]
+                                                ? cfg->redis_prefix
+                                                : "mqchat");
+}
+
+const struct redis_bridge *cluster_bridge(const struct broker *b)
+{
+    return b->cluster ? cl_of(b)->bridge : NULL;
+}
+
+unsigned cluster_nodes_alive(const struct broker *b)
+{
+    return b->cluster ? atomic_load(&cl_of(b)->alive) : 0;
+}
+
+static void random_inst(char *out, size_t len)
+{
+    FILE *f = fopen("/dev/urandom", "rb");
+    uint64_t v = 0;
+    if (!f || fread(&v, sizeof(v), 1, f) != 1)
+        v = message_clock_ms() ^ ((uint64_t)getpid() << 32);
+    if (f)
+        fclose(f);
+    snprintf(out, len, "%016llx", (unsigned long long)v);
+}
+
+int cluster_open(struct broker *b)
+{
+    const struct config *cfg = b->cfg;
+    b->cluster = NULL;
+    if (!cfg->redis_url || !cfg->redis_url[0])
+        return MQ_OK;
+    struct cluster *cl = calloc(1, sizeof(*cl));
+    if (!cl)
+        return MQ_ENOMEM;
+    cl->b = b;
+    cl->node_timeout_ms = cfg->redis_node_timeout;
+    random_inst(cl->inst, sizeof(cl->inst));
+    int rc = cluster_routes_parse(&cl->routes, cfg->chat_prefix, cfg->redis_bridge_topics);
+    if (rc != MQ_OK) {
+        free(cl);
+        return rc;
+    }
+    struct redis_bridge_config bc = {
+        .url = cfg->redis_url,
+        .cluster = cfg->redis_cluster,
+        .prefix = cfg->redis_prefix && cfg->redis_prefix[0] ? cfg->redis_prefix : "mqchat",
+        .node_id = cfg->node_id,
+        .tick_ms = cfg->redis_node_timeout / 3,
+        .cache_max = cfg->redis_history_cache,
+    };
+    struct redis_bridge_sink sink = {cl, on_message, on_control, on_up, on_tick};
+    if ((rc = redis_bridge_new(&bc, &sink, &cl->bridge)) != MQ_OK) {
+        cluster_routes_free(&cl->routes);
+        free(cl);
+        return rc;
+    }
+    b->cluster = cl;
+    log_info("cluster: node %u, Redis%s at %s", cfg->node_id, cfg->redis_cluster ? " Cluster" : "",
+             cfg->redis_url);
+    return MQ_OK;
+}
+
+int cluster_start(struct broker *b)
+{
+    struct cluster *cl = cl_of(b);
+    if (!cl)
+        return MQ_OK;
+    if (b->chat && b->chat->dir)
+        chat_dir_listen(b->chat->dir, dir_event, cl);
+    return redis_bridge_start(cl->bridge);
+}
+
+void cluster_close(struct broker *b)
+{
+    struct cluster *cl = cl_of(b);
+    if (!cl)
+        return;
+    send_simple(cl, "bye");
+    redis_bridge_free(cl->bridge);
+    if (b->chat && b->chat->dir)
+        chat_dir_listen(b->chat->dir, NULL, NULL);
+    for (size_t i = 0; i < cl->nknown; i++) {
+        struct node_state *n = cl->nodes[cl->known[i]];
+        struct collect c = {.all = true};
+        strmap_each(&n->users, collect_one, &c);
+        for (size_t j = 0; j < c.n; j++)
+            free(c.v[j]);
+        free(c.v);
+        strmap_free(&n->users);
+        free(n);
+    }
+    cluster_routes_free(&cl->routes);
+    free(cl);
+    b->cluster = NULL;
+}
