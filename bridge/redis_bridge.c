@@ -497,6 +497,10 @@ static void on_slots(void *ctx, const redisReply *r)
         free(map);
         return;
     }
+    /* No endpoint given ("" or "?"): the server at the address we asked. */
+    for (size_t i = 0; i < map->nmasters; i++)
+        if (!map->masters[i].host[0] || strcmp(map->masters[i].host, "?") == 0)
+            snprintf(map->masters[i].host, sizeof(map->masters[i].host), "%s", br->host);
     if (br->map && same_masters(br, map)) {
         free(br->map);
         br->map = map;

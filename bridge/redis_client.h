@@ -23,8 +23,12 @@
  * starts at 100 ms and doubles up to 5 s (reset after a connection that
  * got its first reply). `up` is reported once the TCP connection is made
  * and, when a password was given, AUTH succeeded; the owner then sends its
- * SUBSCRIBEs again. While the connection is down, commands are refused at
- * once (MQ_EIO): nothing is queued for later, so nothing is sent twice.
+ * SUBSCRIBEs again. An attempt that is not up 2 s after it began (a
+ * blackholed address, a server that never answers AUTH) counts as failed.
+ * While the connection is down, commands are refused at once (MQ_EIO):
+ * nothing is queued for later, so nothing is sent twice. `up` and `down`
+ * come in pairs: a server that accepts and then fails each connection
+ * gives an `up` and a `down` per retry.
  *
  * Everything is called on the loop's thread. The client never blocks.
  */
@@ -48,8 +52,9 @@ struct redis_client_callbacks {
     void *ctx;
     /* The connection is ready (after AUTH when a password is set). */
     void (*up)(void *ctx, struct redis_client *rc);
-    /* The connection was lost or could not be made (why: a short reason).
-     * Reported once per loss; not again for each failed retry. */
+    /* The connection was lost or could not be made (why: a short reason,
+     * valid during the call). Reported once per loss; not again for each
+     * failed retry. */
     void (*down)(void *ctx, struct redis_client *rc, const char *why);
     /* Subscriber mode: every reply. May be NULL in command mode. */
     void (*push)(void *ctx, struct redis_client *rc, const redisReply *reply);
@@ -64,7 +69,8 @@ struct redis_client_config {
                              refused (MQ_EFULL); 0 = 64 MiB */
 };
 
-/* A client on loop (not connected yet). NULL when out of memory. */
+/* A client on loop (not connected yet). NULL when out of memory, or when
+ * cfg->host is NULL or empty. */
 struct redis_client *redis_client_new(uv_loop_t *loop, const struct redis_client_config *cfg,
                                       const struct redis_client_callbacks *cb);
 
@@ -72,7 +78,8 @@ struct redis_client *redis_client_new(uv_loop_t *loop, const struct redis_client
 void redis_client_start(struct redis_client *rc);
 
 /* Closes the connection and its handles; fails waiting commands (their
- * callbacks get NULL, before this returns). The memory is freed once libuv
+ * callbacks get NULL, before this returns). No `down` is reported. May be
+ * called from any of the client's callbacks. The memory is freed once libuv
  * has closed the handles: run the loop (uv_run) after this. */
 void redis_client_close(struct redis_client *rc);
 
@@ -84,7 +91,11 @@ bool redis_client_is_up(const struct redis_client *rc);
  * binary safe). fn (may be NULL: the reply is read and dropped) gets the
  * reply in command mode; in subscriber mode fn must be NULL. MQ_OK; MQ_EIO
  * when the connection is not up; MQ_EFULL when max_output bytes are
- * already waiting; MQ_ENOMEM.
+ * already waiting (a command is taken whole while fewer are, so the
+ * buffer may pass max_output by one command); MQ_ENOMEM; MQ_EINVAL when fn
+ * is given in subscriber mode, argc < 1 or an argument is over 512 MiB.
+ * Command mode counts on one reply per command: SUBSCRIBE, MONITOR or
+ * CLIENT REPLY OFF there would hand replies to the wrong callbacks.
  */
 int redis_client_command(struct redis_client *rc, int argc, const char **argv,
                          const size_t *argvlen, redis_reply_fn fn, void *ctx);
@@ -92,13 +103,17 @@ int redis_client_command(struct redis_client *rc, int argc, const char **argv,
 /* Bytes queued and not yet written (the pipeline). */
 size_t redis_client_pending_bytes(const struct redis_client *rc);
 
-/* "host:port" as configured (for logs). */
+/* "host:port" as configured (for logs; "[v6]:port" for an IPv6 address). */
 const char *redis_client_name(const struct redis_client *rc);
 
 /* ---- URLs and Redis Cluster key slots (pure functions) ---- */
 
 /* Parses redis://[:password@]host[:port] (port 6379 when absent) into the
- * caller's buffers. MQ_OK or MQ_EINVAL. */
+ * caller's buffers. The password is percent-decoded (%00 refused); the user
+ * may be empty or "default"; an IPv6 host is written [in brackets]; the
+ * only paths taken are "/" and "/0". No password in the URL: password[0]
+ * = '\0' (password may then be NULL). MQ_OK or MQ_EINVAL (also when a
+ * buffer is too small; the buffers' contents are then unspecified). */
 int redis_url_parse(const char *url, char *host, size_t hostlen, uint16_t *port, char *password,
                     size_t passwordlen);
 
@@ -118,8 +133,10 @@ struct redis_slot_map {
     int16_t owner[REDIS_SLOTS]; /* index into masters; -1 = not covered */
 };
 
-/* Fills map from reply (an array as CLUSTER SLOTS answers). MQ_OK, or
- * MQ_EINVAL when reply has not that shape or names too many masters. */
+/* Fills map from reply (an array as CLUSTER SLOTS answers). A master whose
+ * host is NIL (Redis 7's "unknown endpoint") gets host "": the address the
+ * reply came from. MQ_OK, or MQ_EINVAL when reply has not that shape or
+ * names too many masters (map's contents are then unspecified). */
 int redis_slot_map_parse(const redisReply *reply, struct redis_slot_map *map);
 
 #endif
