@@ -21,14 +21,16 @@
 #include "strmap.h"
 
 #define CONTROL_CHANNEL "control"
-#define FRAME_MESSAGE 'M'
-#define FRAME_CONTROL 'C'
-#define MESSAGE_HEADER 15 /* 'M', node(2), flags, expiry(4), sender_len, topic_len(2), props_len(4) */
-#define CONTROL_HEADER 3  /* 'C', node(2) */
-#define FLAG_RETAIN 0x04
-#define FLAG_CHAT 0x08
-#define FLAG_SHADOW 0x10
-#define STOP_FLUSH_MS 1000 /* how long stopping waits for queued commands to be written */
+#define FRAME_MESSAGE   'M'
+#define FRAME_CONTROL   'C'
+/* The message frame header: 'M', node(2), flags, expiry(4), sender_len, topic_len(2), props_len(4). */
+#define MESSAGE_HEADER 15
+#define CONTROL_HEADER 3 /* 'C', node(2) */
+#define FLAG_RETAIN    0x04
+#define FLAG_CHAT      0x08
+#define FLAG_SHADOW    0x10
+#define PREFIX_MAX     200  /* bytes of redis.prefix */
+#define STOP_FLUSH_MS  1000 /* how long stopping waits for queued commands to be written */
 
 enum item_kind { ITEM_FORWARD, ITEM_INTEREST, ITEM_CONTROL, ITEM_CACHE };
 
@@ -83,13 +85,16 @@ struct redis_bridge {
     struct strmap chans; /* full name -> struct chan */
     struct master masters[REDIS_MAX_MASTERS];
     size_t nmasters;
-    struct redis_client *seed;   /* cluster: asks CLUSTER SLOTS */
-    struct redis_slot_map *map;  /* cluster: who owns which slot; NULL until known */
-    bool refresh_wanted;         /* cluster: a MOVED was seen */
-    bool control_up;             /* sink.up was called for the current connections */
-    bool lost_logged;            /* the unforwarded warning of this outage was logged */
+    struct redis_client *seed;  /* cluster: asks CLUSTER SLOTS */
+    struct redis_slot_map *map; /* cluster: who owns which slot; NULL until known */
+    bool refresh_wanted;        /* cluster: a MOVED was seen */
+    bool control_up;            /* sink.up was called for the current connections */
+    bool lost_logged;           /* the unforwarded warning of this outage was logged */
     bool ever_up[2 * REDIS_MAX_MASTERS + 1];
 
+    char *control_name; /* "{prefix}:control" */
+    size_t control_len;
+    bool started; /* the thread runs (redis_bridge_start) */
     uint8_t *frame; /* scratch for frames and full names */
     size_t frame_cap;
 };
@@ -152,12 +157,18 @@ static int master_of(const struct redis_bridge *br, const char *name, size_t len
         return br->nmasters ? 0 : -1;
     if (!br->map)
         return -1;
-    return br->map->owner[redis_key_slot(name, len)];
+    int m = br->map->owner[redis_key_slot(name, len)];
+    return m >= 0 && (size_t)m < br->nmasters ? m : -1; /* a master not opened: nowhere */
 }
 
 static bool master_pub_up(const struct redis_bridge *br, int m)
 {
     return m >= 0 && (size_t)m < br->nmasters && redis_client_is_up(br->masters[m].pub);
+}
+
+static bool master_sub_up(const struct redis_bridge *br, int m)
+{
+    return m >= 0 && (size_t)m < br->nmasters && redis_client_is_up(br->masters[m].sub);
 }
 
 static void count_lost(struct redis_bridge *br, const char *what)
@@ -169,6 +180,15 @@ static void count_lost(struct redis_bridge *br, const char *what)
                  "mqchat_redis_unforwarded_total",
                  what);
     }
+}
+
+/* Redis Cluster: the slot map is read again at the next tick. */
+static void want_refresh(struct redis_bridge *br, const char *why)
+{
+    if (!br->cfg.cluster || br->refresh_wanted)
+        return;
+    log_info("redis bridge: %s: reading the cluster's slots again", why);
+    br->refresh_wanted = true;
 }
 
 /* ---- subscriptions ------------------------------------------------------------------------ */
@@ -195,8 +215,7 @@ static void chan_send(struct redis_bridge *br, struct chan *c, bool subscribe)
 static void chan_sync(struct redis_bridge *br, struct chan *c)
 {
     int want = c->count > 0 ? master_of(br, c->name, c->len) : -1;
-    if (c->state != SUB_NONE && c->master != want && c->master >= 0 &&
-        (size_t)c->master < br->nmasters && redis_client_is_up(br->masters[c->master].sub))
+    if (c->state != SUB_NONE && c->master != want && master_sub_up(br, c->master))
         chan_send(br, c, false);
     if (c->master != want) {
         if (c->state == SUB_CONFIRMED)
@@ -204,7 +223,7 @@ static void chan_sync(struct redis_bridge *br, struct chan *c)
         c->state = SUB_NONE;
     }
     c->master = want;
-    if (want >= 0 && c->state == SUB_NONE && redis_client_is_up(br->masters[want].sub))
+    if (c->state == SUB_NONE && master_sub_up(br, want))
         chan_send(br, c, true);
 }
 
@@ -231,8 +250,7 @@ static void interest(struct redis_bridge *br, const char *name, size_t len, int 
     if (c->count < 0)
         c->count = 0;
     if (c->count == 0) {
-        if (c->state != SUB_NONE && c->master >= 0 &&
-            redis_client_is_up(br->masters[c->master].sub))
+        if (c->state != SUB_NONE && master_sub_up(br, c->master))
             chan_send(br, c, false);
         else if (c->state == SUB_CONFIRMED)
             atomic_fetch_sub_explicit(&br->stats.channels, 1, memory_order_relaxed);
@@ -276,17 +294,15 @@ static void update_up(struct redis_bridge *br)
 {
     bool all = br->nmasters > 0;
     for (size_t i = 0; i < br->nmasters; i++)
-        all = all && redis_client_is_up(br->masters[i].pub) &&
-              redis_client_is_up(br->masters[i].sub);
+        all =
+            all && redis_client_is_up(br->masters[i].pub) && redis_client_is_up(br->masters[i].sub);
     if (br->cfg.cluster && !br->map)
         all = false;
     atomic_store(&br->stats.up, all);
     if (all)
         br->lost_logged = false;
 
-    char full[512];
-    size_t flen = full_name(br, CONTROL_CHANNEL, strlen(CONTROL_CHANNEL), full);
-    struct chan *c = strmap_get(&br->chans, full, flen);
+    struct chan *c = strmap_get(&br->chans, br->control_name, br->control_len);
     bool control = c && c->state == SUB_CONFIRMED && master_pub_up(br, c->master);
     if (control && !br->control_up && br->sink.up)
         br->sink.up(br->sink.ctx);
@@ -330,14 +346,16 @@ static void on_master_down(void *ctx, struct redis_client *rc, const char *why)
     struct redis_bridge *br = m->br;
     if (rc == m->sub)
         resync(br, (int)(m - br->masters), true);
+    want_refresh(br, "a master is unreachable"); /* a replica may have taken over */
     update_up(br);
 }
 
 /* ---- what arrives ------------------------------------------------------------------------- */
 
-static void deliver_message(struct redis_bridge *br, const uint8_t *f, size_t len)
+static void deliver_message(struct redis_bridge *br, const char *channel, size_t channel_len,
+                            const uint8_t *f, size_t len)
 {
-    if (len < MESSAGE_HEADER)
+    if (len < MESSAGE_HEADER || (f[3] & 3) == 3)
         return;
     uint8_t flags = f[3];
     uint32_t expiry = get_u32(f + 4);
@@ -358,8 +376,8 @@ static void deliver_message(struct redis_bridge *br, const uint8_t *f, size_t le
         .sender = sender_len ? sender : NULL,
         .sender_len = sender_len,
     };
-    struct message *msg = message_new(topic, topic_len, payload, payload_len, flags & 3,
-                                      flags & FLAG_RETAIN, &extra);
+    struct message *msg =
+        message_new(topic, topic_len, payload, payload_len, flags & 3, flags & FLAG_RETAIN, &extra);
     if (!msg) {
         log_warn("redis bridge: a message for '%.*s' lost: out of memory", (int)topic_len, topic);
         return;
@@ -367,18 +385,20 @@ static void deliver_message(struct redis_bridge *br, const uint8_t *f, size_t le
     msg->chat = flags & FLAG_CHAT;
     msg->shadow = flags & FLAG_SHADOW;
     atomic_fetch_add_explicit(&br->stats.received, 1, memory_order_relaxed);
-    br->sink.message(br->sink.ctx, msg);
+    size_t plen = strlen(br->cfg.prefix) + 1; /* the channel as the sink knows it */
+    br->sink.message(br->sink.ctx, channel + plen, channel_len - plen, msg);
 }
 
-static void on_frame(struct redis_bridge *br, const uint8_t *f, size_t len)
+static void on_frame(struct redis_bridge *br, const char *channel, size_t channel_len,
+                     const uint8_t *f, size_t len)
 {
     if (len < CONTROL_HEADER)
         return;
     unsigned node = get_u16(f + 1);
     if (f[0] == FRAME_MESSAGE && node == br->cfg.node_id)
         return; /* our own, back from Redis */
-    if (f[0] == FRAME_MESSAGE)
-        deliver_message(br, f, len);
+    if (f[0] == FRAME_MESSAGE && channel_len > strlen(br->cfg.prefix) + 1)
+        deliver_message(br, channel, channel_len, f, len);
     else if (f[0] == FRAME_CONTROL && br->sink.control)
         br->sink.control(br->sink.ctx, node, (const char *)f + CONTROL_HEADER,
                          len - CONTROL_HEADER);
@@ -390,13 +410,6 @@ static bool reply_is(const redisReply *r, const char *word)
     return r->type == REDIS_REPLY_STRING && r->len == n && memcmp(r->str, word, n) == 0;
 }
 
-static void want_refresh(struct redis_bridge *br, const char *why)
-{
-    if (!br->cfg.cluster || br->refresh_wanted)
-        return;
-    log_info("redis bridge: %s: reading the cluster's slots again", why);
-    br->refresh_wanted = true;
-}
 
 static void on_push(void *ctx, struct redis_client *rc, const redisReply *r)
 {
@@ -415,12 +428,25 @@ static void on_push(void *ctx, struct redis_client *rc, const redisReply *r)
         return;
     if ((reply_is(kind, "message") || reply_is(kind, "smessage")) &&
         data->type == REDIS_REPLY_STRING) {
-        on_frame(br, (const uint8_t *)data->str, data->len);
+        on_frame(br, chan->str, chan->len, (const uint8_t *)data->str, data->len);
     } else if (reply_is(kind, "subscribe") || reply_is(kind, "ssubscribe")) {
         struct chan *c = strmap_get(&br->chans, chan->str, chan->len);
-        if (c && c->state == SUB_SENT) {
+        if (c && c->state == SUB_SENT && c->master == (int)(m - br->masters)) {
             c->state = SUB_CONFIRMED;
             atomic_fetch_add_explicit(&br->stats.channels, 1, memory_order_relaxed);
+            update_up(br);
+        }
+    } else if (reply_is(kind, "unsubscribe") || reply_is(kind, "sunsubscribe")) {
+        /* Ours are for channels gone or moved elsewhere; one for a channel
+         * still wanted here is the server's: its slot moved. */
+        struct chan *c = strmap_get(&br->chans, chan->str, chan->len);
+        if (c && c->state != SUB_NONE && c->master == (int)(m - br->masters)) {
+            if (c->state == SUB_CONFIRMED)
+                atomic_fetch_sub_explicit(&br->stats.channels, 1, memory_order_relaxed);
+            c->state = SUB_NONE;
+            want_refresh(br, "a channel was unsubscribed by Redis");
+            if (!br->cfg.cluster)
+                chan_sync(br, c);
             update_up(br);
         }
     }
@@ -469,6 +495,7 @@ static void masters_close(struct redis_bridge *br)
     for (size_t i = 0; i < br->nmasters; i++) {
         redis_client_close(br->masters[i].pub);
         redis_client_close(br->masters[i].sub);
+        br->masters[i].pub = br->masters[i].sub = NULL;
     }
     br->nmasters = 0;
     memset(br->ever_up, 0, sizeof(br->ever_up));
@@ -525,11 +552,16 @@ static void on_slots(void *ctx, const redisReply *r)
     update_up(br);
 }
 
+/* Asks for the slot map: the seed if it is up, else any master that is. */
 static void ask_slots(struct redis_bridge *br)
 {
+    struct redis_client *rc = br->seed && redis_client_is_up(br->seed) ? br->seed : NULL;
+    for (size_t i = 0; !rc && i < br->nmasters; i++)
+        if (redis_client_is_up(br->masters[i].pub))
+            rc = br->masters[i].pub;
     const char *argv[2] = {"CLUSTER", "SLOTS"};
     size_t argvlen[2] = {7, 5};
-    if (redis_client_command(br->seed, 2, argv, argvlen, on_slots, br) == MQ_OK)
+    if (rc && redis_client_command(rc, 2, argv, argvlen, on_slots, br) == MQ_OK)
         br->refresh_wanted = false;
 }
 
@@ -544,16 +576,15 @@ static void on_seed_down(void *ctx, struct redis_client *rc, const char *why)
 
 /* ---- what other threads ask --------------------------------------------------------------- */
 
-static void forward(struct redis_bridge *br, const char *name, size_t name_len,
-                    struct message *msg)
+static void forward(struct redis_bridge *br, const char *name, size_t name_len, struct message *msg)
 {
     uint64_t now = message_clock_ms();
     if (message_expired(msg, now))
         return;
     uint32_t expiry = msg->expires_at_ms ? message_expiry_left(msg, now) : 0;
     size_t plen = strlen(br->cfg.prefix);
-    size_t frame_len = MESSAGE_HEADER + msg->sender_len + msg->topic_len + msg->props_len +
-                       msg->payload_len;
+    size_t frame_len =
+        MESSAGE_HEADER + msg->sender_len + msg->topic_len + msg->props_len + msg->payload_len;
     uint8_t *f = scratch(br, frame_len + plen + name_len + 2);
     if (!f) {
         count_lost(br, "a message");
@@ -594,19 +625,16 @@ static void forward(struct redis_bridge *br, const char *name, size_t name_len,
 
 static void control(struct redis_bridge *br, const char *event, size_t len)
 {
-    size_t plen = strlen(br->cfg.prefix);
-    uint8_t *f = scratch(br, CONTROL_HEADER + len + plen + sizeof(CONTROL_CHANNEL) + 1);
+    uint8_t *f = scratch(br, CONTROL_HEADER + len);
     if (!f)
         return;
     f[0] = FRAME_CONTROL;
     put_u16(f + 1, br->cfg.node_id);
     memcpy(f + CONTROL_HEADER, event, len);
-    char *full = (char *)f + CONTROL_HEADER + len;
-    size_t flen = full_name(br, CONTROL_CHANNEL, strlen(CONTROL_CHANNEL), full);
-    int m = master_of(br, full, flen);
+    int m = master_of(br, br->control_name, br->control_len);
     const char *cmd = br->cfg.cluster ? "SPUBLISH" : "PUBLISH";
-    const char *argv[3] = {cmd, full, (const char *)f};
-    size_t argvlen[3] = {strlen(cmd), flen, CONTROL_HEADER + len};
+    const char *argv[3] = {cmd, br->control_name, (const char *)f};
+    size_t argvlen[3] = {strlen(cmd), br->control_len, CONTROL_HEADER + len};
     if (master_pub_up(br, m))
         redis_client_command(br->masters[m].pub, 3, argv, argvlen, on_publish_reply, br);
 }
@@ -719,8 +747,8 @@ void redis_bridge_forward(struct redis_bridge *br, const char *channel, size_t l
 
 void redis_bridge_interest(struct redis_bridge *br, const char *channel, size_t len, int delta)
 {
-    struct item it = {.kind = ITEM_INTEREST, .name = copy_bytes(channel, len), .name_len = len,
-                      .delta = delta};
+    struct item it = {
+        .kind = ITEM_INTEREST, .name = copy_bytes(channel, len), .name_len = len, .delta = delta};
     if (!it.name) {
         log_warn("redis bridge: interest in '%.*s' lost: out of memory", (int)len, channel);
         return;
@@ -735,11 +763,14 @@ void redis_bridge_control(struct redis_bridge *br, const char *event, size_t len
         post(br, &it);
 }
 
-void redis_bridge_cache(struct redis_bridge *br, const char *key, size_t key_len,
-                        const char *value, size_t value_len)
+void redis_bridge_cache(struct redis_bridge *br, const char *key, size_t key_len, const char *value,
+                        size_t value_len)
 {
-    struct item it = {.kind = ITEM_CACHE, .name = copy_bytes(key, key_len), .name_len = key_len,
-                      .data = copy_bytes(value, value_len), .data_len = value_len};
+    struct item it = {.kind = ITEM_CACHE,
+                      .name = copy_bytes(key, key_len),
+                      .name_len = key_len,
+                      .data = copy_bytes(value, value_len),
+                      .data_len = value_len};
     if (it.name && it.data)
         post(br, &it);
     else
@@ -800,7 +831,7 @@ static void on_wake(uv_async_t *h)
 static void on_tick(uv_timer_t *t)
 {
     struct redis_bridge *br = t->data;
-    if (br->refresh_wanted && br->seed && redis_client_is_up(br->seed))
+    if (br->refresh_wanted)
         ask_slots(br);
     if (br->sink.tick)
         br->sink.tick(br->sink.ctx);
@@ -811,8 +842,8 @@ static void run(void *arg)
     struct redis_bridge *br = arg;
     if (br->cfg.cluster) {
         struct redis_client_callbacks cb = {br, on_seed_up, on_seed_down, NULL};
-        struct redis_client_config cc = {br->host, br->port,
-                                         br->password[0] ? br->password : NULL, false, 0};
+        struct redis_client_config cc = {br->host, br->port, br->password[0] ? br->password : NULL,
+                                         false, 0};
         br->seed = redis_client_new(&br->loop, &cc, &cb);
         if (br->seed)
             redis_client_start(br->seed);
@@ -843,12 +874,20 @@ int redis_bridge_new(const struct redis_bridge_config *cfg, const struct redis_b
         return MQ_EINVAL;
     }
     br->cfg.url = NULL;
+    if (strlen(cfg->prefix) > PREFIX_MAX) {
+        log_error("redis.prefix: longer than %d bytes", PREFIX_MAX);
+        free(br);
+        return MQ_EINVAL;
+    }
     br->cfg.prefix = strdup(cfg->prefix);
-    if (!br->cfg.prefix || strmap_init(&br->chans) != MQ_OK) {
+    br->control_name = malloc(PREFIX_MAX + sizeof(CONTROL_CHANNEL) + 1);
+    if (!br->cfg.prefix || !br->control_name || strmap_init(&br->chans) != MQ_OK) {
         free((char *)br->cfg.prefix);
+        free(br->control_name);
         free(br);
         return MQ_ENOMEM;
     }
+    br->control_len = full_name(br, CONTROL_CHANNEL, strlen(CONTROL_CHANNEL), br->control_name);
     pthread_mutex_init(&br->lock, NULL);
     uv_loop_init(&br->loop);
     uv_async_init(&br->loop, &br->wake, on_wake);
@@ -866,6 +905,7 @@ int redis_bridge_start(struct redis_bridge *br)
         log_error("redis bridge: cannot start its thread");
         return MQ_EIO;
     }
+    br->started = true;
     return MQ_OK;
 }
 
@@ -881,8 +921,13 @@ void redis_bridge_free(struct redis_bridge *br)
     pthread_mutex_lock(&br->lock);
     br->stopping = true;
     pthread_mutex_unlock(&br->lock);
-    uv_async_send(&br->wake);
-    uv_thread_join(&br->thread);
+    if (br->started) {
+        uv_async_send(&br->wake);
+        uv_thread_join(&br->thread);
+    } else {
+        close_all(br); /* nothing connected: only the handles to close, here */
+        uv_run(&br->loop, UV_RUN_DEFAULT);
+    }
     for (size_t i = 0; i < br->ninbox; i++)
         item_free(&br->inbox[i]);
     free(br->inbox);
@@ -892,6 +937,7 @@ void redis_bridge_free(struct redis_bridge *br)
     pthread_mutex_destroy(&br->lock);
     free(br->map);
     free(br->frame);
+    free(br->control_name);
     free((char *)br->cfg.prefix);
     free(br);
 }

@@ -54,8 +54,10 @@ struct redis_bridge_config {
 /* Called on the bridge's thread. */
 struct redis_bridge_sink {
     void *ctx;
-    /* A message from another node (one reference passed). */
-    void (*message)(void *ctx, struct message *msg);
+    /* A message from another node (one reference passed), as it came on
+     * channel (after the prefix). Only its frame's bounds are checked:
+     * the sink decides whether it belongs on that channel. */
+    void (*message)(void *ctx, const char *channel, size_t len, struct message *msg);
     /* A control event from node `node` (this node's own too). */
     void (*control)(void *ctx, unsigned node, const char *event, size_t len);
     /* The control channel is subscribed and publishing works: first

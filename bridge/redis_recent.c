@@ -15,8 +15,8 @@
 #include "message.h"
 #include "redis_client.h"
 
-#define TIMEOUT_MS 500
-#define RETRY_MS 1000 /* after a failure, the next attempt waits this long */
+#define TIMEOUT_MS    500
+#define RETRY_MS      1000 /* after a failure, the next attempt waits this long */
 #define MAX_REDIRECTS 3
 
 struct redis_recent {
@@ -78,14 +78,21 @@ static int connect_to(struct redis_recent *rr, const char *host, uint16_t port)
     return rc;
 }
 
-/* "MOVED <slot> <host>:<port>": connects there. */
+/* "MOVED <slot> <host>:<port>" (the host may be empty: the one asked, or
+ * an IPv6 address with colons): connects there. */
 static int follow(struct redis_recent *rr, const redisReply *r)
 {
+    const char *at = strchr(r->str + 6, ' ');
+    const char *colon = at ? strrchr(at, ':') : NULL;
+    char *end;
+    unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+    size_t host_len = colon ? (size_t)(colon - at - 1) : 0;
     char host[256];
-    unsigned slot, port;
-    if (sscanf(r->str, "MOVED %u %255[^:]:%u", &slot, host, &port) != 3 || port > 65535)
+    if (!colon || port == 0 || port > 65535 || *end || host_len >= sizeof(host))
         return MQ_EIO;
-    return connect_to(rr, host, (uint16_t)port);
+    memcpy(host, at + 1, host_len);
+    host[host_len] = '\0';
+    return connect_to(rr, host_len ? host : rr->host, (uint16_t)port);
 }
 
 int redis_recent_read(struct redis_recent *rr, const char *room, size_t room_len,

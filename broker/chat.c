@@ -683,10 +683,12 @@ void chat_post_routed(struct chat *ch, const struct chat_post *post)
     size_t sender_len = strlen(post->sender);
     unread_message(ch->unread, post->room, post->room_len, (int64_t)post->id, post->sender,
                    sender_len);
+    int64_t cheers = strcmp(post->type, "cheer") == 0 ? post->amount : 0;
+    int64_t hearts = strcmp(post->type, "heart") == 0 ? post->amount : 0;
     if (post->amount)
-        presence_room_support(ch->presence, post->room, post->room_len,
-                              strcmp(post->type, "cheer") == 0 ? post->amount : 0,
-                              strcmp(post->type, "heart") == 0 ? post->amount : 0);
+        presence_room_support(ch->presence, post->room, post->room_len, cheers, hearts);
+    cluster_room_post(ch->b, post->room, post->room_len, post->id, post->sender, sender_len,
+                      cheers, hearts);
 }
 
 int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
@@ -868,6 +870,7 @@ int chat_open(struct broker *b)
     if (!ch)
         return MQ_ENOMEM;
     b->chat = ch;
+    ch->b = b;
     int rc = set_prefix(ch, cfg->chat_prefix);
     if (rc != MQ_OK)
         goto fail;

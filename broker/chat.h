@@ -66,6 +66,7 @@ struct chat_topic {
 };
 
 struct chat {
+    struct broker *b; /* the broker this chat layer belongs to */
     char *prefix; /* chat.prefix, without a trailing '/' */
     size_t prefix_len;
     const uint8_t *token_secret; /* chat.token_secret; NULL = tokens off */

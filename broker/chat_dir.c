@@ -92,7 +92,8 @@ struct chat_dir {
     void *listener_ctx;
 };
 
-/* Tells the listener about a change that was made. */
+/* Tells the listener about a change that was made, with the write lock
+ * still held: changes are announced in the order they were applied. */
 static void notify(struct chat_dir *d, const struct chat_dir_change *c)
 {
     if (d->listener)
@@ -383,10 +384,10 @@ int chat_dir_user_put(struct chat_dir *d, const char *id, size_t len, enum chat_
     size_t hash_len = password_hash ? strlen(password_hash) : 0;
     write_lock(d);
     int rc = user__put(d, id, len, role, password_hash, hash_len);
-    unlock(d);
     if (rc == MQ_OK)
         notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_USER_PUT, .a = id, .a_len = len,
                                             .role = (int)role, .hash = password_hash});
+    unlock(d);
     return rc;
 }
 
@@ -413,10 +414,11 @@ int chat_dir_user_delete(struct chat_dir *d, const char *id, size_t len)
         return MQ_EINVAL;
     write_lock(d);
     struct dir_user *u = strmap_remove(&d->users, id, len);
+    if (u)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_USER_DELETE, .a = id, .a_len = len});
     unlock(d);
     if (!u)
         return MQ_ENOTFOUND;
-    notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_USER_DELETE, .a = id, .a_len = len});
     free_user(NULL, u);
     return MQ_OK;
 }
@@ -462,10 +464,10 @@ int chat_dir_room_put(struct chat_dir *d, const char *name, size_t len,
         return MQ_EINVAL;
     write_lock(d);
     int rc = room__put(d, name, len, info);
-    unlock(d);
     if (rc == MQ_OK)
         notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_PUT, .a = name, .a_len = len,
                                             .room = info});
+    unlock(d);
     return rc;
 }
 
@@ -476,10 +478,10 @@ int chat_dir_room_add(struct chat_dir *d, const char *name, size_t len,
         return MQ_EINVAL;
     write_lock(d);
     int rc = strmap_get(&d->rooms, name, len) ? MQ_EEXIST : room__put(d, name, len, info);
-    unlock(d);
     if (rc == MQ_OK)
         notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_ADD, .a = name, .a_len = len,
                                             .room = info});
+    unlock(d);
     return rc;
 }
 
@@ -519,11 +521,12 @@ int chat_dir_room_delete(struct chat_dir *d, const char *name, size_t len)
         return MQ_EINVAL;
     write_lock(d);
     struct dir_room *r = strmap_remove(&d->rooms, name, len);
+    if (r)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_DELETE, .a = name, .a_len = len});
     unlock(d);
     if (!r)
         return MQ_ENOTFOUND;
     free_room(NULL, r);
-    notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_DELETE, .a = name, .a_len = len});
     return MQ_OK;
 }
 
@@ -566,11 +569,11 @@ int chat_dir_member_put(struct chat_dir *d, const char *room, size_t room_len, c
         return MQ_EINVAL;
     write_lock(d);
     int rc = member__put(d, room, room_len, user, user_len, role, true);
-    unlock(d);
     if (rc == MQ_OK)
         notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_MEMBER_PUT, .a = room,
                                             .a_len = room_len, .b = user, .b_len = user_len,
                                             .role = (int)role});
+    unlock(d);
     return rc;
 }
 
@@ -584,12 +587,13 @@ int chat_dir_member_delete(struct chat_dir *d, const char *room, size_t room_len
     struct dir_room *r = strmap_get(&d->rooms, room, room_len);
     if (r)
         m = map_remove(&r->members, user, user_len);
+    if (m)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_MEMBER_DELETE, .a = room,
+                                            .a_len = room_len, .b = user, .b_len = user_len});
     unlock(d);
     if (!m)
         return MQ_ENOTFOUND;
     free(m);
-    notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_MEMBER_DELETE, .a = room,
-                                        .a_len = room_len, .b = user, .b_len = user_len});
     return MQ_OK;
 }
 
@@ -643,10 +647,10 @@ int chat_dir_room_block_put(struct chat_dir *d, const char *room, size_t room_le
             rc = MQ_ENOMEM;
         }
     }
-    unlock(d);
     if (rc == MQ_OK)
         notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_BLOCK_PUT, .a = room,
                                             .a_len = room_len, .b = user, .b_len = user_len});
+    unlock(d);
     return rc;
 }
 
@@ -660,11 +664,12 @@ int chat_dir_room_block_delete(struct chat_dir *d, const char *room, size_t room
     struct dir_room *r = strmap_get(&d->rooms, room, room_len);
     if (r)
         k = map_remove(&r->blocks, user, user_len);
+    if (k)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_BLOCK_DELETE, .a = room,
+                                            .a_len = room_len, .b = user, .b_len = user_len});
     unlock(d);
     if (!k)
         return MQ_ENOTFOUND;
-    notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_ROOM_BLOCK_DELETE, .a = room,
-                                        .a_len = room_len, .b = user, .b_len = user_len});
     free(k);
     return MQ_OK;
 }
@@ -716,12 +721,12 @@ int chat_dir_user_block_put(struct chat_dir *d, const char *user, size_t user_le
         have->n++;
         k = NULL;
     }
-    unlock(d);
-    free(k);
-    free(c);
     if (rc == MQ_OK)
         notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_USER_BLOCK_PUT, .a = user,
                                             .a_len = user_len, .b = other, .b_len = other_len});
+    unlock(d);
+    free(k);
+    free(c);
     return rc;
 }
 
@@ -738,13 +743,14 @@ int chat_dir_user_block_delete(struct chat_dir *d, const char *user, size_t user
     struct dir_count *c = k ? strmap_get(&d->blocked, other, other_len) : NULL;
     if (c && --c->n == 0)
         gone = strmap_remove(&d->blocked, other, other_len);
+    if (k)
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_USER_BLOCK_DELETE, .a = user,
+                                            .a_len = user_len, .b = other, .b_len = other_len});
     unlock(d);
     free(gone);
     if (!k)
         return MQ_ENOTFOUND;
     free(k);
-    notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_USER_BLOCK_DELETE, .a = user,
-                                        .a_len = user_len, .b = other, .b_len = other_len});
     return MQ_OK;
 }
 
@@ -771,11 +777,11 @@ int chat_dir_deco_put(struct chat_dir *d, const char *user, size_t user_len, con
     if (json_len == 0) {
         write_lock(d);
         struct dir_deco *old = strmap_remove(&d->decos, user, user_len);
+        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_DECO_PUT, .a = user,
+                                            .a_len = user_len});
         unlock(d);
         if (old)
             free_deco(NULL, old);
-        notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_DECO_PUT, .a = user,
-                                            .a_len = user_len});
         return MQ_OK;
     }
     /* Both allocations happen outside the lock. Afterwards dc and copy hold
@@ -802,10 +808,10 @@ int chat_dir_deco_put(struct chat_dir *d, const char *user, size_t user_len, con
         dc = NULL;
         copy = NULL;
     }
-    unlock(d);
     if (rc == MQ_OK)
         notify(d, &(struct chat_dir_change){.kind = CHAT_DIR_DECO_PUT, .a = user,
                                             .a_len = user_len, .json = json, .json_len = json_len});
+    unlock(d);
 err:
     free(dc);
     free(copy);

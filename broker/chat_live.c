@@ -23,7 +23,6 @@
 #include "chat_control.h"
 #include "chat_history.h"
 #include "cluster.h"
-#include "redis_recent.h"
 #include "conn.h"
 #include "db.h"
 #include "errors.h"
@@ -32,6 +31,7 @@
 #include "message.h"
 #include "mqtt5.h"
 #include "mqtt_codec.h"
+#include "redis_recent.h"
 #include "msgid.h"
 #include "persist.h"
 #include "presence.h"
@@ -187,6 +187,7 @@ int chat_read_marker(struct chat *ch, const char *user, size_t user_len, const c
     if (chat_dir_member_role(ch->dir, room, room_len, user, user_len) < 0)
         return MQ_EDENIED;
     unread_mark(ch->unread, user, user_len, room, room_len, upto); /* stored by the tick */
+    cluster_read_marker(ch->b, user, user_len, room, room_len, upto);
     return MQ_OK;
 }
 

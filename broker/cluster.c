@@ -35,13 +35,18 @@
 #include "json.h"
 #include "log.h"
 #include "message.h"
+#include "mqtt5.h"
+#include "mqtt_codec.h"
+#include "topic.h"
 #include "presence.h"
 #include "redis_bridge.h"
 #include "redis_recent.h"
 #include "strmap.h"
+#include "unread.h"
 
-#define MAX_NODES 1024
+#define MAX_NODES      1024
 #define SNAPSHOT_CHUNK 500 /* users per snapshot event */
+#define TICK_MS        100 /* how often node deadlines are checked (heartbeats: node_timeout / 3) */
 
 /* The devices one other node announced for one user. */
 struct remote_user {
@@ -53,9 +58,9 @@ struct remote_user {
 
 struct node_state {
     bool alive;
-    uint64_t last_ms;  /* message_clock_ms() of its last event */
-    char inst[24];     /* its process's instance id */
-    uint32_t gen;      /* the snapshot being received */
+    uint64_t last_ms;    /* message_clock_ms() of its last event */
+    char inst[24];       /* its process's instance id */
+    uint32_t gen;        /* the snapshot being received */
     struct strmap users; /* user -> struct remote_user */
 };
 
@@ -70,6 +75,7 @@ struct cluster {
     unsigned known[MAX_NODES]; /* ids with a node_state */
     size_t nknown;
     uint32_t snap_gen;
+    uint64_t next_heartbeat; /* message_clock_ms() */
     bool duplicate_logged;
     atomic_uint alive; /* nodes alive (metrics) */
 };
@@ -139,6 +145,11 @@ static void snapshot_end(struct snapshot *sn, bool last)
     event_send(sn->cl, &sn->jb);
 }
 
+static void snapshot_last(void *ctx)
+{
+    snapshot_end(ctx, true);
+}
+
 static void snapshot_user(void *ctx, const char *user, size_t len, int devices)
 {
     struct snapshot *sn = ctx;
@@ -160,8 +171,9 @@ static void send_snapshot(struct cluster *cl)
     struct snapshot sn = {.cl = cl};
     snapshot_start(&sn);
     if (ch && ch->presence)
-        presence_local_each(ch->presence, snapshot_user, &sn);
-    snapshot_end(&sn, true);
+        presence_local_each(ch->presence, snapshot_user, snapshot_last, &sn);
+    else
+        snapshot_end(&sn, true);
 }
 
 /* ---- the other nodes' users ---------------------------------------------------------------- */
@@ -221,7 +233,7 @@ static void remote_set(struct cluster *cl, struct node_state *n, const char *use
 struct collect {
     struct remote_user **v;
     size_t n, cap;
-    bool all;     /* every user, else those not in gen */
+    bool all; /* every user, else those not in gen */
     uint32_t gen;
 };
 
@@ -371,10 +383,12 @@ static void on_dir(struct cluster *cl, const cJSON *ev)
         chat_dir_room_delete(ch->dir, a, al);
     } else if (bname && strcmp(op, "member") == 0) {
         /* The cap was checked where the member was added. */
-        if (chat_dir_member_put(ch->dir, a, al, bname, bl, (enum chat_member_role)role) ==
-            MQ_EFULL)
-            log_warn("cluster: member '%s' of room '%s' not mirrored: the room is full here",
-                     bname, a);
+        int rc = chat_dir_member_put(ch->dir, a, al, bname, bl, (enum chat_member_role)role);
+        if (rc == MQ_OK)
+            unread_join(ch->unread, bname, bl, a, al); /* as where the member joined */
+        else if (rc == MQ_EFULL)
+            log_warn("cluster: member '%s' of room '%s' not mirrored: the room is full here", bname,
+                     a);
     } else if (bname && strcmp(op, "member-") == 0) {
         chat_dir_member_delete(ch->dir, a, al, bname, bl);
     } else if (bname && strcmp(op, "rblock") == 0) {
@@ -401,15 +415,41 @@ static void on_settings(struct cluster *cl, const cJSON *ev)
     if (!ch || !ch->control || !doc)
         return;
     if (chat_control_set(ch->control, room, rl, doc, dl) != MQ_OK)
-        log_warn("cluster: settings of %s%s from another node not applied", room ? "room " : "the system",
-                 room ? room : "");
+        log_warn("cluster: settings of %s%s from another node not applied",
+                 room ? "room " : "the system", room ? room : "");
+}
+
+/* A room message accepted on another node: counted as here. */
+static void on_post(struct cluster *cl, const cJSON *ev)
+{
+    struct chat *ch = cl->b->chat;
+    size_t rl = 0, fl = 0, il = 0;
+    const char *room = str_of(ev, "room", &rl), *from = str_of(ev, "from", &fl);
+    const char *id = str_of(ev, "id", &il);
+    int64_t v = id ? (int64_t)strtoull(id, NULL, 10) : 0;
+    if (!ch || !room || !from || v <= 0 || !chat_name_valid(room, rl))
+        return;
+    unread_message(ch->unread, room, rl, v, from, fl);
+    int64_t cheers = (int64_t)num_of(ev, "cheers"), hearts = (int64_t)num_of(ev, "hearts");
+    if (cheers > 0 || hearts > 0)
+        presence_room_support(ch->presence, room, rl, cheers, hearts);
+}
+
+static void on_mark(struct cluster *cl, const cJSON *ev)
+{
+    struct chat *ch = cl->b->chat;
+    size_t ul = 0, rl = 0;
+    const char *user = str_of(ev, "u", &ul), *room = str_of(ev, "room", &rl);
+    int64_t upto = (int64_t)num_of(ev, "upto");
+    if (ch && user && room && upto > 0 && chat_name_valid(user, ul) && chat_name_valid(room, rl))
+        unread_mark(ch->unread, user, ul, room, rl, upto);
 }
 
 static void on_control(void *ctx, unsigned node, const char *event, size_t len)
 {
     struct cluster *cl = ctx;
     cJSON *ev = cJSON_ParseWithLength(event, len);
-    size_t kl, il;
+    size_t kl = 0, il = 0;
     const char *kind = ev ? str_of(ev, "k", &kl) : NULL;
     const char *inst = ev ? str_of(ev, "i", &il) : NULL;
     if (inst && node == cl->b->cfg->node_id) {
@@ -437,6 +477,10 @@ static void on_control(void *ctx, unsigned node, const char *event, size_t len)
             remote_set(cl, n, user, ul, (int)num_of(ev, "n"));
     } else if (strcmp(kind, "snap") == 0)
         on_snapshot(cl, n, ev);
+    else if (strcmp(kind, "post") == 0)
+        on_post(cl, ev);
+    else if (strcmp(kind, "mark") == 0)
+        on_mark(cl, ev);
     else if (strcmp(kind, "dir") == 0)
         on_dir(cl, ev);
     else if (strcmp(kind, "settings") == 0)
@@ -446,9 +490,32 @@ static void on_control(void *ctx, unsigned node, const char *event, size_t len)
 
 /* ---- the bridge's sink --------------------------------------------------------------------- */
 
-static void on_message(void *ctx, struct message *msg)
+/* What another node sent is delivered only when it is what a node of
+ * ours would send: its topic on its own channel, a valid topic name, a
+ * chat message with a valid sender, well-formed MQTT 5 properties. */
+static bool message_acceptable(struct cluster *cl, const char *channel, size_t len,
+                               const struct message *msg)
+{
+    char want[CLUSTER_CHANNEL_MAX];
+    struct mqtt5_props props;
+    size_t n = cluster_topic_channel(&cl->routes, msg->topic, msg->topic_len, want);
+    return n == len && memcmp(want, channel, n) == 0 &&
+           topic_validate_name(msg->topic, msg->topic_len) == MQ_OK &&
+           mqtt_utf8_check(msg->topic, msg->topic_len) == MQ_OK &&
+           (!msg->chat || (msg->sender && chat_name_valid(msg->sender, msg->sender_len))) &&
+           (!msg->props_len || mqtt5_props_decode(msg->props, msg->props_len,
+                                                  MQTT5_CTX_PUBLISH_OUT, &props) == MQ_OK);
+}
+
+static void on_message(void *ctx, const char *channel, size_t len, struct message *msg)
 {
     struct cluster *cl = ctx;
+    if (!message_acceptable(cl, channel, len, msg)) {
+        log_warn("cluster: a message for '%s' on channel '%.*s' dropped: not what a node sends",
+                 msg->topic, (int)len, channel);
+        message_unref(msg);
+        return;
+    }
     broker_publish_external(cl->b, msg);
 }
 
@@ -463,8 +530,11 @@ static void on_up(void *ctx)
 static void on_tick(void *ctx)
 {
     struct cluster *cl = ctx;
-    send_simple(cl, "hb");
     uint64_t now = message_clock_ms();
+    if (now >= cl->next_heartbeat) {
+        send_simple(cl, "hb");
+        cl->next_heartbeat = now + cl->node_timeout_ms / 3;
+    }
     for (size_t i = 0; i < cl->nknown; i++) {
         struct node_state *n = cl->nodes[cl->known[i]];
         if (n->alive && now - n->last_ms > cl->node_timeout_ms)
@@ -477,12 +547,18 @@ static void on_tick(void *ctx)
 static void dir_event(void *ctx, const struct chat_dir_change *c)
 {
     static const char *const ops[] = {
-        [CHAT_DIR_USER_PUT] = "user",         [CHAT_DIR_USER_DELETE] = "user-",
-        [CHAT_DIR_ROOM_PUT] = "room",         [CHAT_DIR_ROOM_ADD] = "room+",
-        [CHAT_DIR_ROOM_DELETE] = "room-",     [CHAT_DIR_MEMBER_PUT] = "member",
-        [CHAT_DIR_MEMBER_DELETE] = "member-", [CHAT_DIR_ROOM_BLOCK_PUT] = "rblock",
-        [CHAT_DIR_ROOM_BLOCK_DELETE] = "rblock-", [CHAT_DIR_USER_BLOCK_PUT] = "ublock",
-        [CHAT_DIR_USER_BLOCK_DELETE] = "ublock-", [CHAT_DIR_DECO_PUT] = "deco",
+        [CHAT_DIR_USER_PUT] = "user",
+        [CHAT_DIR_USER_DELETE] = "user-",
+        [CHAT_DIR_ROOM_PUT] = "room",
+        [CHAT_DIR_ROOM_ADD] = "room+",
+        [CHAT_DIR_ROOM_DELETE] = "room-",
+        [CHAT_DIR_MEMBER_PUT] = "member",
+        [CHAT_DIR_MEMBER_DELETE] = "member-",
+        [CHAT_DIR_ROOM_BLOCK_PUT] = "rblock",
+        [CHAT_DIR_ROOM_BLOCK_DELETE] = "rblock-",
+        [CHAT_DIR_USER_BLOCK_PUT] = "ublock",
+        [CHAT_DIR_USER_BLOCK_DELETE] = "ublock-",
+        [CHAT_DIR_DECO_PUT] = "deco",
     };
     struct cluster *cl = ctx;
     if (applying_remote)
@@ -509,8 +585,8 @@ static void dir_event(void *ctx, const struct chat_dir_change *c)
     event_send(cl, &jb);
 }
 
-void cluster_settings_changed(struct broker *b, const char *room, size_t room_len,
-                              const char *doc, size_t len)
+void cluster_settings_changed(struct broker *b, const char *room, size_t room_len, const char *doc,
+                              size_t len)
 {
     struct cluster *cl = cl_of(b);
     if (!cl)
@@ -519,6 +595,42 @@ void cluster_settings_changed(struct broker *b, const char *room, size_t room_le
     event_begin(cl, &jb, "settings");
     member_str(&jb, "room", room, room_len);
     member_str(&jb, "doc", doc, len);
+    event_send(cl, &jb);
+}
+
+void cluster_room_post(struct broker *b, const char *room, size_t room_len, uint64_t id,
+                       const char *sender, size_t sender_len, int64_t cheers, int64_t hearts)
+{
+    struct cluster *cl = cl_of(b);
+    if (!cl)
+        return;
+    struct jbuf jb;
+    event_begin(cl, &jb, "post");
+    member_str(&jb, "room", room, room_len);
+    jbuf_puts(&jb, ",\"id\":");
+    jbuf_id(&jb, id);
+    member_str(&jb, "from", sender, sender_len);
+    if (cheers || hearts) {
+        jbuf_puts(&jb, ",\"cheers\":");
+        jbuf_i64(&jb, cheers);
+        jbuf_puts(&jb, ",\"hearts\":");
+        jbuf_i64(&jb, hearts);
+    }
+    event_send(cl, &jb);
+}
+
+void cluster_read_marker(struct broker *b, const char *user, size_t user_len, const char *room,
+                         size_t room_len, int64_t upto)
+{
+    struct cluster *cl = cl_of(b);
+    if (!cl)
+        return;
+    struct jbuf jb;
+    event_begin(cl, &jb, "mark");
+    member_str(&jb, "u", user, user_len);
+    member_str(&jb, "room", room, room_len);
+    jbuf_puts(&jb, ",\"upto\":");
+    jbuf_i64(&jb, upto);
     event_send(cl, &jb);
 }
 
@@ -548,8 +660,7 @@ void cluster_forward(struct broker *b, const struct message *msg)
     redis_bridge_forward(cl->bridge, channel, n, (struct message *)msg);
     /* A room message (not a room notification, not a shadow) goes to the
      * room's recent history too. */
-    if (b->cfg->redis_history_cache && msg->chat && !msg->shadow && channel[0] == 'r' &&
-        b->chat) {
+    if (b->cfg->redis_history_cache && msg->chat && !msg->shadow && channel[0] == 'r' && b->chat) {
         struct chat_topic t;
         if (chat_topic_parse(b->chat, msg->topic, msg->topic_len, &t) == CHAT_ROOM) {
             channel[0] = 'h';
@@ -586,9 +697,8 @@ struct redis_recent *cluster_recent_open(const struct broker *b)
     const struct config *cfg = b->cfg;
     if (!b->cluster || !cfg->redis_history_cache)
         return NULL;
-    return redis_recent_new(cfg->redis_url, cfg->redis_prefix && cfg->redis_prefix[0]
-                                                ? cfg->redis_prefix
-                                                : "mqchat");
+    return redis_recent_new(
+        cfg->redis_url, cfg->redis_prefix && cfg->redis_prefix[0] ? cfg->redis_prefix : "mqchat");
 }
 
 const struct redis_bridge *cluster_bridge(const struct broker *b)
@@ -634,7 +744,7 @@ int cluster_open(struct broker *b)
         .cluster = cfg->redis_cluster,
         .prefix = cfg->redis_prefix && cfg->redis_prefix[0] ? cfg->redis_prefix : "mqchat",
         .node_id = cfg->node_id,
-        .tick_ms = cfg->redis_node_timeout / 3,
+        .tick_ms = TICK_MS,
         .cache_max = cfg->redis_history_cache,
     };
     struct redis_bridge_sink sink = {cl, on_message, on_control, on_up, on_tick};
@@ -664,10 +774,10 @@ void cluster_close(struct broker *b)
     struct cluster *cl = cl_of(b);
     if (!cl)
         return;
-    send_simple(cl, "bye");
-    redis_bridge_free(cl->bridge);
     if (b->chat && b->chat->dir)
         chat_dir_listen(b->chat->dir, NULL, NULL);
+    send_simple(cl, "bye");
+    redis_bridge_free(cl->bridge);
     for (size_t i = 0; i < cl->nknown; i++) {
         struct node_state *n = cl->nodes[cl->known[i]];
         struct collect c = {.all = true};

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct broker;
 struct message;
@@ -48,6 +49,16 @@ void cluster_interest(struct broker *b, const char *filter, size_t len, int delt
 
 /* This node's device count of a chat user changed (presence_emit.local). */
 void cluster_presence_report(struct broker *b, const char *user, size_t len, int devices);
+
+/* A room message accepted here (not a shadow, not a notification): its id
+ * and sender for the other nodes' unread counts, and the cheers or hearts
+ * it carries for their support totals. */
+void cluster_room_post(struct broker *b, const char *room, size_t room_len, uint64_t id,
+                       const char *sender, size_t sender_len, int64_t cheers, int64_t hearts);
+
+/* A member's read marker was set here (unread_mark). */
+void cluster_read_marker(struct broker *b, const char *user, size_t user_len, const char *room,
+                         size_t room_len, int64_t upto);
 
 /* Comment control settings of scope (a room, or "" for the system) were
  * replaced by doc (a JSON object; len 0 = removed). */

@@ -70,9 +70,14 @@ static const char *under_prefix(const struct cluster_routes *r, const char *p, s
 static size_t chat_channel(const char *rest, size_t len, bool filter, char *out)
 {
     struct level lv[4];
-    size_t n = split(rest, len, lv, 3);
-    if (n > 3 || n == 0)
+    size_t n = split(rest, len, lv, 4);
+    if (n > 4 || n == 0)
         return 0;
+    if (n == 4) /* only {p}/user/{user}/events/#, which matches the events topic too */
+        return filter && is(&lv[0], "user") && !is_wild(&lv[1]) && lv[1].len &&
+                       is(&lv[2], "events") && is(&lv[3], "#")
+                   ? make(out, "u:", lv[1].s, lv[1].len)
+                   : 0;
     if (n == 1)
         return is(&lv[0], "system") ? make(out, "sys", "", 0) : 0;
     if (lv[1].len == 0 || is_wild(&lv[1]))

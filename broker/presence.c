@@ -242,11 +242,12 @@ static void local_one(void *ctx, void *value)
 
 void presence_local_each(struct presence *p,
                          void (*fn)(void *ctx, const char *user, size_t len, int devices),
-                         void *ctx)
+                         void (*done)(void *ctx), void *ctx)
 {
     struct local_each le = {fn, ctx};
     pthread_mutex_lock(&p->lock);
     strmap_each(&p->users, local_one, &le);
+    done(ctx);
     pthread_mutex_unlock(&p->lock);
 }
 

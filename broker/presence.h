@@ -61,11 +61,12 @@ void presence_device_down(struct presence *p, const char *user, size_t len, int6
 void presence_remote_set(struct presence *p, const char *user, size_t len, int devices);
 
 /* Calls fn for every user this node counts devices for (as last reported
- * to the other nodes: the grace applied), under the lock: fn must not call
- * back into p. */
+ * to the other nodes: the grace applied), then done, all under the lock:
+ * neither may call back into p. What done sends goes out before any
+ * report of a later tick (which hands reports out after the lock). */
 void presence_local_each(struct presence *p,
                          void (*fn)(void *ctx, const char *user, size_t len, int devices),
-                         void *ctx);
+                         void (*done)(void *ctx), void *ctx);
 
 /* A device of user started or stopped viewing room (a live session with
  * a subscription to {p}/room/{room}). */

@@ -46,6 +46,7 @@ static void test_topics(void **state)
     assert_topic(&r, "chat/dm/bob", "u:bob");
     assert_topic(&r, "chat/user/bob/events", "u:bob");
     assert_topic(&r, "chat/user/bob", NULL);
+    assert_topic(&r, "chat/user/bob/events/x", NULL);
     assert_topic(&r, "chat/system", "sys");
     assert_topic(&r, "chat/presence/bob", NULL);
     assert_topic(&r, "chat", NULL);
@@ -100,6 +101,9 @@ static void test_filters(void **state)
     assert_filter(&r, "chat/dm/bob/#", "u:bob");
     assert_filter(&r, "chat/user/bob/events", "u:bob");
     assert_filter(&r, "chat/user/bob/#", "u:bob");
+    assert_filter(&r, "chat/user/bob/events/#", "u:bob");
+    assert_filter(&r, "chat/user/bob/events/+", "");
+    assert_filter(&r, "chat/room/lobby/x/#", "");
     assert_filter(&r, "chat/user/+/events", "");
     assert_filter(&r, "chat/system", "sys");
     assert_filter(&r, "sensors/+/temp", "t:sensors/#");

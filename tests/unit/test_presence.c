@@ -322,6 +322,10 @@ static void test_cluster_remote_devices(void **state)
     presence_free(p);
 }
 
+static void count_done(void *ctx)
+{
+}
+
 static void count_local(void *ctx, const char *user, size_t len, int devices)
 {
     *(int *)ctx += devices;
@@ -338,7 +342,7 @@ static void test_cluster_local_report_after_grace(void **state)
     presence_device_down(p, L("bob"), 20);
     s = tick(p, 30, true);
     int total = 0;
-    presence_local_each(p, count_local, &total);
+    presence_local_each(p, count_local, count_done, &total);
     assert_int_equal(total, 1);
     presence_device_up(p, L("bob"), 40);
     s = tick(p, 20 + GRACE + 10, true);
@@ -348,7 +352,7 @@ static void test_cluster_local_report_after_grace(void **state)
     assert_int_equal(s.reports, 1);
     assert_int_equal(s.reported, 0);
     total = 0;
-    presence_local_each(p, count_local, &total);
+    presence_local_each(p, count_local, count_done, &total);
     assert_int_equal(total, 0);
     presence_free(p);
 }
