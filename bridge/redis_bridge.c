@@ -94,7 +94,8 @@ struct redis_bridge {
 
     char *control_name; /* "{prefix}:control" */
     size_t control_len;
-    bool started; /* the thread runs (redis_bridge_start) */
+    bool started;       /* the thread runs (redis_bridge_start) */
+    uint64_t last_echo; /* loop time one of our own control events last came back */
     uint8_t *frame; /* scratch for frames and full names */
     size_t frame_cap;
 };
@@ -304,8 +305,11 @@ static void update_up(struct redis_bridge *br)
 
     struct chan *c = strmap_get(&br->chans, br->control_name, br->control_len);
     bool control = c && c->state == SUB_CONFIRMED && master_pub_up(br, c->master);
-    if (control && !br->control_up && br->sink.up)
-        br->sink.up(br->sink.ctx);
+    if (control && !br->control_up) {
+        br->last_echo = uv_now(&br->loop);
+        if (br->sink.up)
+            br->sink.up(br->sink.ctx);
+    }
     br->control_up = control;
 }
 
@@ -395,6 +399,8 @@ static void on_frame(struct redis_bridge *br, const char *channel, size_t channe
     if (len < CONTROL_HEADER)
         return;
     unsigned node = get_u16(f + 1);
+    if (f[0] == FRAME_CONTROL && node == br->cfg.node_id)
+        br->last_echo = uv_now(&br->loop); /* the control channel carries */
     if (f[0] == FRAME_MESSAGE && node == br->cfg.node_id)
         return; /* our own, back from Redis */
     if (f[0] == FRAME_MESSAGE && channel_len > strlen(br->cfg.prefix) + 1)
@@ -828,9 +834,26 @@ static void on_wake(uv_async_t *h)
     }
 }
 
+/* The control channel looks up but nothing of ours comes back on it: its
+ * connections are dead without knowing it. */
+static void check_echo(struct redis_bridge *br)
+{
+    if (!br->control_up || !br->cfg.echo_ms ||
+        uv_now(&br->loop) - br->last_echo <= 2 * (uint64_t)br->cfg.echo_ms)
+        return;
+    struct chan *c = strmap_get(&br->chans, br->control_name, br->control_len);
+    if (!c || c->master < 0 || (size_t)c->master >= br->nmasters)
+        return;
+    log_warn("redis bridge: nothing came back on the control channel for %u ms: reconnecting",
+             2 * br->cfg.echo_ms);
+    redis_client_drop(br->masters[c->master].sub, "no traffic on the control channel");
+    redis_client_drop(br->masters[c->master].pub, "no traffic on the control channel");
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct redis_bridge *br = t->data;
+    check_echo(br);
     if (br->refresh_wanted)
         ask_slots(br);
     if (br->sink.tick)

@@ -49,6 +49,10 @@ struct redis_bridge_config {
     unsigned node_id;   /* node.id */
     uint32_t tick_ms;   /* how often sink.tick runs (heartbeats) */
     uint32_t cache_max; /* redis_bridge_cache keeps this many entries */
+    uint32_t echo_ms;   /* the caller sends a control event at least this often; when
+                           none of this node's own comes back for twice as long, the
+                           control channel's connections are taken as dead and made
+                           again */
 };
 
 /* Called on the bridge's thread. */

@@ -686,6 +686,12 @@ void redis_client_close(struct redis_client *rc)
     rc_fail_pending(rc);
 }
 
+void redis_client_drop(struct redis_client *rc, const char *why)
+{
+    if (rc->state == RC_UP)
+        rc_lost(rc, why, NULL);
+}
+
 bool redis_client_is_up(const struct redis_client *rc)
 {
     return rc->state == RC_UP;

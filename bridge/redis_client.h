@@ -83,6 +83,11 @@ void redis_client_start(struct redis_client *rc);
  * has closed the handles: run the loop (uv_run) after this. */
 void redis_client_close(struct redis_client *rc);
 
+/* Takes the connection as lost now (a connection that looks up but is dead:
+ * a NAT or firewall dropped it): `down`, then reconnects with the backoff.
+ * Not from inside this client's own callbacks. No-op unless up. */
+void redis_client_drop(struct redis_client *rc, const char *why);
+
 /* True between `up` and `down`. */
 bool redis_client_is_up(const struct redis_client *rc);
 

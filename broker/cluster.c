@@ -745,6 +745,7 @@ int cluster_open(struct broker *b)
         .prefix = cfg->redis_prefix && cfg->redis_prefix[0] ? cfg->redis_prefix : "mqchat",
         .node_id = cfg->node_id,
         .tick_ms = TICK_MS,
+        .echo_ms = cfg->redis_node_timeout / 3, /* the heartbeat */
         .cache_max = cfg->redis_history_cache,
     };
     struct redis_bridge_sink sink = {cl, on_message, on_control, on_up, on_tick};
