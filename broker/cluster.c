@@ -8,7 +8,8 @@
  * are noticed):
  *   {"k":"hb"}                          heartbeat, every node_timeout / 3
  *   {"k":"hello"}                       connected to Redis: tell me your users
- *   {"k":"bye"}                         stopping: my users' devices are gone
+ *   {"k":"bye"}                         stopping: my users' devices are gone (after
+ *                                       chat.presence_grace, as for a device)
  *   {"k":"dev","u":U,"n":N}             my devices of user U are now N
  *   {"k":"snap","gen":G,"users":{U:N},"end":B}  all my users, in chunks
  *   {"k":"dir",...}                     a directory change (dir_event())
@@ -58,7 +59,7 @@ struct remote_user {
 
 struct node_state {
     bool alive;
-    uint64_t last_ms;    /* message_clock_ms() of its last event */
+    uint64_t dead_at;    /* message_clock_ms() when it counts as dead unless heard from */
     char inst[24];       /* its process's instance id */
     uint32_t gen;        /* the snapshot being received */
     struct strmap users; /* user -> struct remote_user */
@@ -310,7 +311,7 @@ static struct node_state *node_heard(struct cluster *cl, unsigned id, const char
         atomic_fetch_add(&cl->alive, 1);
         log_info("cluster: node %u is up", id);
     }
-    n->last_ms = message_clock_ms();
+    n->dead_at = message_clock_ms() + cl->node_timeout_ms;
     return n;
 }
 
@@ -469,7 +470,7 @@ static void on_control(void *ctx, unsigned node, const char *event, size_t len)
     if (strcmp(kind, "hello") == 0)
         send_snapshot(cl);
     else if (strcmp(kind, "bye") == 0)
-        node_dead(cl, node, n, "stopped");
+        n->dead_at = message_clock_ms() + cl->b->cfg->chat_presence_grace; /* as a device's */
     else if (strcmp(kind, "dev") == 0) {
         size_t ul;
         const char *user = str_of(ev, "u", &ul);
@@ -537,8 +538,8 @@ static void on_tick(void *ctx)
     }
     for (size_t i = 0; i < cl->nknown; i++) {
         struct node_state *n = cl->nodes[cl->known[i]];
-        if (n->alive && now - n->last_ms > cl->node_timeout_ms)
-            node_dead(cl, cl->known[i], n, "not heard from: taken as dead");
+        if (n->alive && now > n->dead_at)
+            node_dead(cl, cl->known[i], n, "gone (stopped, or not heard from)");
     }
 }
 

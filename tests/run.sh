@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/run.sh - runs mqchat's test suites against one build and prints one summary.
 #
-#   sh tests/run.sh BUILD_DIR [unit|broker|chat]
+#   sh tests/run.sh BUILD_DIR [unit|broker|chat|cluster]
 #
 # unit    every BUILD_DIR/tests/unit/test_* (cmocka programs)
 # broker  the raw-packet suites (tests/broker/runtests.py), the client
@@ -12,7 +12,11 @@
 # chat    the chat suites: tests/chat (python, tests/chat/runtests.py) and
 #         the chat client-library programs (BUILD_DIR/tests/chat/client_*),
 #         once, with workers=2 (mqchatd only: skipped for Mosquitto)
-# (none)  all three
+# cluster the cluster suite (tests/cluster, python): several mqchatd nodes
+#         over a throwaway Redis and a three-master Redis Cluster
+#         (tests/redis.sh) and the MariaDB below, once, with workers=2
+#         (mqchatd only: skipped for Mosquitto)
+# (none)  all four
 #
 # Environment: MQCHAT_BROKER (broker binary, default BUILD_DIR/mqchatd; a
 # path to /usr/sbin/mosquitto runs the broker suites against Mosquitto 2.0),
@@ -21,7 +25,10 @@
 # they are missing, Debian's nodejs and npm are installed if apt-get can),
 # MQCHAT_TEST_MYSQL_URL (a MySQL/MariaDB for the storage tests; when unset,
 # and the broker is mqchatd, a throwaway MariaDB is started with
-# tests/mariadb.sh and stopped at the end).
+# tests/mariadb.sh and stopped at the end; the cluster suite needs it),
+# MQCHAT_TEST_REDIS_URL / MQCHAT_TEST_REDIS_CLUSTER_URL (a Redis and a Redis
+# Cluster for the cluster suite; when unset, throwaway ones are started with
+# tests/redis.sh and stopped at the end).
 #
 # The last line is `N passed, N failed`, counted over everything; the exit
 # status is non-zero when anything failed or could not run.
@@ -29,13 +36,13 @@
 set -u
 
 usage() {
-    echo "usage: sh tests/run.sh BUILD_DIR [unit|broker|chat]" >&2
+    echo "usage: sh tests/run.sh BUILD_DIR [unit|broker|chat|cluster]" >&2
     exit 2
 }
 
 [ $# -ge 1 ] || usage
 WHAT=${2:-all}
-case $WHAT in unit | broker | chat | all) ;; *) usage ;; esac
+case $WHAT in unit | broker | chat | cluster | all) ;; *) usage ;; esac
 [ -d "$1" ] || { echo "run.sh: no build directory '$1'" >&2; exit 2; }
 BUILD=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,13 +61,23 @@ CLIENT_TIMEOUT=180   # seconds per client library program
 JS_TIMEOUT=180       # seconds for the MQTT.js suite (one workers setting)
 CHAT_TIMEOUT=240     # seconds for the python chat suite
 CHAT_WORKERS=2       # the chat suites run once, with this workers setting
+CLUSTER_TIMEOUT=240  # seconds for the python cluster suite
+CLUSTER_WORKERS=2    # the cluster suite runs once, with this workers setting
 NODE=${NODE:-node}
 NPM=${NPM:-npm}
 MQTTJS=$ROOT/tests/mqttjs
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mqchat-run.XXXXXX") || exit 2
 MARIA_DIR=
+REDIS_DIR=
+REDIS_CLUSTER_DIR=
 cleanup() {
+    if [ -n "$REDIS_DIR" ]; then
+        sh "$ROOT/tests/redis.sh" stop "$REDIS_DIR"
+    fi
+    if [ -n "$REDIS_CLUSTER_DIR" ]; then
+        sh "$ROOT/tests/redis.sh" cluster-stop "$REDIS_CLUSTER_DIR"
+    fi
     if [ -n "$MARIA_DIR" ]; then
         sh "$ROOT/tests/mariadb.sh" stop "$MARIA_DIR"
     fi
@@ -292,6 +309,71 @@ run_chat() {
     done
 }
 
+# run_cluster: the cluster suite (tests/cluster/runtests.py), once
+# (workers=$CLUSTER_WORKERS), over a throwaway Redis and a three-master Redis
+# Cluster (tests/redis.sh) unless MQCHAT_TEST_REDIS_URL /
+# MQCHAT_TEST_REDIS_CLUSTER_URL name them, and the MariaDB of start_mariadb
+# (each test class makes a database of its own there). A server that does
+# not start is one failure; without Redis the suite does not run.
+run_cluster() {
+    case "${MQCHAT_IMPL:-}:$(basename "$BROKER")" in
+        mosquitto:* | *:mosquitto*)
+            echo "== cluster suite: skipped (Mosquitto has no cluster)"
+            return
+            ;;
+    esac
+    if [ ! -x "$BROKER" ]; then
+        echo "== cluster: $BROKER is missing or not executable"
+        record "cluster: broker binary $BROKER" 0 1
+        return
+    fi
+    redis_url=${MQCHAT_TEST_REDIS_URL:-}
+    if [ -z "$redis_url" ]; then
+        echo "== redis: starting a throwaway server in $TMP/redis"
+        REDIS_DIR=$TMP/redis
+        if ! redis_url=$(sh "$ROOT/tests/redis.sh" start "$REDIS_DIR" 2>"$TMP/redis.err"); then
+            cat "$TMP/redis.err"
+            echo "== redis: FAILED: tests/redis.sh could not start Redis; the cluster suite cannot run"
+            record "redis (tests/redis.sh start)" 0 1
+            return
+        fi
+        echo "== redis: $redis_url"
+    fi
+    cluster_url=${MQCHAT_TEST_REDIS_CLUSTER_URL:-}
+    if [ -z "$cluster_url" ]; then
+        echo "== redis cluster: starting three masters in $TMP/redis-cluster"
+        REDIS_CLUSTER_DIR=$TMP/redis-cluster
+        if cluster_url=$(sh "$ROOT/tests/redis.sh" cluster-start "$REDIS_CLUSTER_DIR" \
+            2>"$TMP/redis-cluster.err"); then
+            echo "== redis cluster: $cluster_url"
+        else
+            # (the cluster-mode module then tries to start one itself, and
+            # fails with its reason)
+            cat "$TMP/redis-cluster.err"
+            echo "== redis cluster: FAILED: tests/redis.sh cluster-start could not make a Redis Cluster"
+            record "redis cluster (tests/redis.sh cluster-start)" 0 1
+            cluster_url=
+        fi
+    fi
+    echo "== cluster suite: $BROKER, workers=$CLUSTER_WORKERS =="
+    out=$TMP/cluster.out
+    MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$CLUSTER_WORKERS MQCHAT_REQUIRE_REDIS=1 \
+        MQCHAT_REQUIRE_MYSQL=1 MQCHAT_TEST_REDIS_URL=$redis_url \
+        MQCHAT_TEST_REDIS_CLUSTER_URL=$cluster_url \
+        timeout "$CLUSTER_TIMEOUT" "$PYTHON" "$ROOT/tests/cluster/runtests.py" >"$out" 2>&1
+    rc=$?
+    cat "$out"
+    counts=$(plain_counts "$out")
+    if [ -z "$counts" ]; then
+        echo "== cluster/python: no result (exit status $rc)"
+        counts="0 1"
+    elif [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
+        counts="${counts% *} 1"
+    fi
+    # shellcheck disable=SC2086
+    record "cluster/python (workers=$CLUSTER_WORKERS)" $counts
+}
+
 # start_mariadb: a throwaway MariaDB (tests/mariadb.sh) in $TMP/maria for
 # the storage tests, unless MQCHAT_TEST_MYSQL_URL names a server already or
 # the broker under test is Mosquitto. Exports MQCHAT_TEST_MYSQL_URL,
@@ -323,7 +405,8 @@ case $WHAT in
     unit) run_unit ;;
     broker) run_broker ;;
     chat) run_chat ;;
-    all) run_unit; run_broker; run_chat ;;
+    cluster) run_cluster ;;
+    all) run_unit; run_broker; run_chat; run_cluster ;;
 esac
 
 echo
