@@ -460,6 +460,11 @@ static void emit_local(void *ctx, const char *user, size_t len, int devices)
     cluster_presence_report(ctx, user, len, devices);
 }
 
+static void emit_local_room(void *ctx, const char *room, size_t len, int64_t viewers)
+{
+    cluster_room_viewers_report(ctx, room, len, viewers);
+}
+
 static void emit_room(void *ctx, const char *room, size_t len, const char *json, size_t json_len)
 {
     struct broker *b = ctx;
@@ -524,8 +529,13 @@ static void on_tick(uv_timer_t *h)
     struct broker *b = h->data;
     struct chat *ch = b->chat;
     int64_t now = now_ms();
-    struct presence_emit emit = {b, emit_user, emit_room, emit_totals, room_events,
-                                 b->cluster ? emit_local : NULL};
+    struct presence_emit emit = {b,
+                                 emit_user,
+                                 emit_room,
+                                 emit_totals,
+                                 room_events,
+                                 b->cluster ? emit_local : NULL,
+                                 b->cluster ? emit_local_room : NULL};
     presence_tick(ch->presence, now, &emit);
     struct unread_emit ue = {b, emit_unread, store_marker};
     unread_tick(ch->unread, &ue);

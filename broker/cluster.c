@@ -7,16 +7,19 @@
  * random id drawn at start-up, so that two processes given one node.id
  * are noticed):
  *   {"k":"hb"}                          heartbeat, every node_timeout / 3
- *   {"k":"hello"}                       connected to Redis: tell me your users
- *   {"k":"bye"}                         stopping: my users' devices are gone (after
+ *   {"k":"hello"}                       connected to Redis: tell me your counts
+ *   {"k":"bye"}                         stopping: my counts are gone (after
  *                                       chat.presence_grace, as for a device)
  *   {"k":"dev","u":U,"n":N}             my devices of user U are now N
- *   {"k":"snap","gen":G,"users":{U:N},"end":B}  all my users, in chunks
+ *   {"k":"view","room":R,"n":N}         my viewers in room R are now N
+ *   {"k":"snap","gen":G,"users":{U:N},"rooms":{R:N},"end":B}  all of them, in chunks
+ *   {"k":"post","room":R,"id":I,"from":U[,"cheers":C,"hearts":H]}  a room message
+ *   {"k":"mark","u":U,"room":R,"upto":I}                           a read marker
  *   {"k":"dir",...}                     a directory change (dir_event())
  *   {"k":"settings","room":R|null,"doc":D}      comment control settings
  *
- * The table of the other nodes (their last heartbeat and the devices they
- * announced per user) is touched on the bridge's thread only.
+ * The table of the other nodes (their instance and deadline) is touched on
+ * the bridge's thread only; what they count is cluster_presence.h's.
  */
 #include "cluster.h"
 
@@ -32,6 +35,7 @@
 #include "chat_control.h"
 #include "chat_dir.h"
 #include "cluster_channel.h"
+#include "cluster_presence.h"
 #include "errors.h"
 #include "json.h"
 #include "log.h"
@@ -46,23 +50,12 @@
 #include "unread.h"
 
 #define MAX_NODES      1024
-#define SNAPSHOT_CHUNK 500 /* users per snapshot event */
 #define TICK_MS        100 /* how often node deadlines are checked (heartbeats: node_timeout / 3) */
-
-/* The devices one other node announced for one user. */
-struct remote_user {
-    int devices;
-    uint32_t gen; /* the node's snapshot that last mentioned it */
-    size_t len;
-    char name[];
-};
 
 struct node_state {
     bool alive;
     uint64_t dead_at;    /* message_clock_ms() when it counts as dead unless heard from */
     char inst[24];       /* its process's instance id */
-    uint32_t gen;        /* the snapshot being received */
-    struct strmap users; /* user -> struct remote_user */
 };
 
 struct cluster {
@@ -73,6 +66,7 @@ struct cluster {
     uint64_t node_timeout_ms;
     /* bridge thread only: */
     struct node_state *nodes[MAX_NODES];
+    struct cluster_presence *presence; /* what the other nodes count */
     unsigned known[MAX_NODES]; /* ids with a node_state */
     size_t nknown;
     uint32_t snap_gen;
@@ -127,147 +121,25 @@ static void send_simple(struct cluster *cl, const char *kind)
     event_send(cl, &jb);
 }
 
-struct snapshot {
-    struct cluster *cl;
-    struct jbuf jb;
-    size_t n;
-};
-
-static void snapshot_start(struct snapshot *sn)
+static void snapshot_begin(void *ctx, struct jbuf *jb)
 {
-    event_begin(sn->cl, &sn->jb, "snap");
-    jbuf_printf(&sn->jb, ",\"gen\":%u,\"users\":{", sn->cl->snap_gen);
-    sn->n = 0;
+    event_begin(ctx, jb, "snap");
 }
 
-static void snapshot_end(struct snapshot *sn, bool last)
+static void snapshot_send(void *ctx, struct jbuf *jb)
 {
-    jbuf_printf(&sn->jb, "},\"end\":%s", last ? "true" : "false");
-    event_send(sn->cl, &sn->jb);
+    event_send(ctx, jb);
 }
 
-static void snapshot_last(void *ctx)
-{
-    snapshot_end(ctx, true);
-}
-
-static void snapshot_user(void *ctx, const char *user, size_t len, int devices)
-{
-    struct snapshot *sn = ctx;
-    if (sn->n == SNAPSHOT_CHUNK) {
-        snapshot_end(sn, false);
-        snapshot_start(sn);
-    }
-    if (sn->n++)
-        jbuf_putc(&sn->jb, ',');
-    jbuf_str(&sn->jb, user, len);
-    jbuf_printf(&sn->jb, ":%d", devices);
-}
-
-/* Every user this node counts devices for, to every other node. */
+/* Every user and room this node counts, to every other node. */
 static void send_snapshot(struct cluster *cl)
 {
     struct chat *ch = cl->b->chat;
-    cl->snap_gen++;
-    struct snapshot sn = {.cl = cl};
-    snapshot_start(&sn);
-    if (ch && ch->presence)
-        presence_local_each(ch->presence, snapshot_user, snapshot_last, &sn);
-    else
-        snapshot_end(&sn, true);
+    struct cluster_snapshot_out out = {cl, snapshot_begin, snapshot_send};
+    cluster_presence_snapshot_build(ch ? ch->presence : NULL, ++cl->snap_gen, &out);
 }
 
 /* ---- the other nodes' users ---------------------------------------------------------------- */
-
-static int remote_sum(struct cluster *cl, const char *user, size_t len)
-{
-    int sum = 0;
-    for (size_t i = 0; i < cl->nknown; i++) {
-        struct node_state *n = cl->nodes[cl->known[i]];
-        struct remote_user *ru = n->alive ? strmap_get(&n->users, user, len) : NULL;
-        if (ru)
-            sum += ru->devices;
-    }
-    return sum;
-}
-
-static void remote_changed(struct cluster *cl, const char *user, size_t len)
-{
-    struct chat *ch = cl->b->chat;
-    if (ch && ch->presence)
-        presence_remote_set(ch->presence, user, len, remote_sum(cl, user, len));
-}
-
-/* Sets what node n says of user (devices 0: forgets it). */
-static void remote_set(struct cluster *cl, struct node_state *n, const char *user, size_t len,
-                       int devices)
-{
-    if (!chat_name_valid(user, len) || devices < 0)
-        return;
-    struct remote_user *ru = strmap_get(&n->users, user, len);
-    if (!devices) {
-        if (ru) {
-            strmap_remove(&n->users, user, len);
-            free(ru);
-            remote_changed(cl, user, len);
-        }
-        return;
-    }
-    if (!ru) {
-        if (!(ru = malloc(sizeof(*ru) + len)))
-            return;
-        ru->len = len;
-        memcpy(ru->name, user, len);
-        if (strmap_put(&n->users, ru->name, len, ru) != MQ_OK) {
-            free(ru);
-            return;
-        }
-        ru->devices = 0;
-    }
-    ru->gen = n->gen;
-    if (ru->devices != devices) {
-        ru->devices = devices;
-        remote_changed(cl, user, len);
-    }
-}
-
-struct collect {
-    struct remote_user **v;
-    size_t n, cap;
-    bool all; /* every user, else those not in gen */
-    uint32_t gen;
-};
-
-static void collect_one(void *ctx, void *value)
-{
-    struct collect *c = ctx;
-    struct remote_user *ru = value;
-    if (!c->all && ru->gen == c->gen)
-        return;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        struct remote_user **v = realloc(c->v, cap * sizeof(*v));
-        if (!v)
-            return;
-        c->v = v;
-        c->cap = cap;
-    }
-    c->v[c->n++] = ru;
-}
-
-/* Forgets the users of n (all, or those its snapshot gen did not name). */
-static void remote_sweep(struct cluster *cl, struct node_state *n, bool all)
-{
-    struct collect c = {.all = all, .gen = n->gen};
-    strmap_each(&n->users, collect_one, &c);
-    for (size_t i = 0; i < c.n; i++) {
-        struct remote_user *ru = c.v[i];
-        strmap_remove(&n->users, ru->name, ru->len);
-        remote_changed(cl, ru->name, ru->len);
-        free(ru);
-    }
-    free(c.v);
-}
 
 static struct node_state *node_get(struct cluster *cl, unsigned id)
 {
@@ -276,10 +148,8 @@ static struct node_state *node_get(struct cluster *cl, unsigned id)
     struct node_state *n = cl->nodes[id];
     if (n)
         return n;
-    if (!(n = calloc(1, sizeof(*n))) || strmap_init(&n->users) != MQ_OK) {
-        free(n);
+    if (!(n = calloc(1, sizeof(*n))))
         return NULL;
-    }
     cl->nodes[id] = n;
     cl->known[cl->nknown++] = id;
     return n;
@@ -292,7 +162,7 @@ static void node_dead(struct cluster *cl, unsigned id, struct node_state *n, con
     log_info("cluster: node %u %s", id, why);
     n->alive = false;
     atomic_fetch_sub(&cl->alive, 1);
-    remote_sweep(cl, n, true);
+    cluster_presence_forget(cl->presence, id);
 }
 
 /* An event from node id, process inst: it is alive. */
@@ -337,19 +207,14 @@ static bool bool_of(const cJSON *o, const char *name)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name));
 }
 
-static void on_snapshot(struct cluster *cl, struct node_state *n, const cJSON *ev)
+/* {"k":"dev","u":U,"n":N} or {"k":"view","room":R,"n":N} */
+static void on_count(struct cluster *cl, unsigned node, const cJSON *ev, enum cluster_count what)
 {
-    uint32_t gen = (uint32_t)num_of(ev, "gen");
-    n->gen = gen;
-    const cJSON *users = cJSON_GetObjectItemCaseSensitive(ev, "users");
-    const cJSON *u;
-    cJSON_ArrayForEach(u, users)
-    {
-        if (cJSON_IsNumber(u) && u->string)
-            remote_set(cl, n, u->string, strlen(u->string), (int)u->valuedouble);
-    }
-    if (bool_of(ev, "end"))
-        remote_sweep(cl, n, false);
+    size_t len = 0;
+    const char *name = str_of(ev, what == CLUSTER_DEVICES ? "u" : "room", &len);
+    double count = num_of(ev, "n");
+    if (name && count >= 0 && count <= 1e6)
+        cluster_presence_set(cl->presence, node, what, name, len, (int64_t)count);
 }
 
 /* Applies a directory change from another node (see dir_event()). */
@@ -471,13 +336,11 @@ static void on_control(void *ctx, unsigned node, const char *event, size_t len)
         send_snapshot(cl);
     else if (strcmp(kind, "bye") == 0)
         n->dead_at = message_clock_ms() + cl->b->cfg->chat_presence_grace; /* as a device's */
-    else if (strcmp(kind, "dev") == 0) {
-        size_t ul;
-        const char *user = str_of(ev, "u", &ul);
-        if (user)
-            remote_set(cl, n, user, ul, (int)num_of(ev, "n"));
-    } else if (strcmp(kind, "snap") == 0)
-        on_snapshot(cl, n, ev);
+    else if (strcmp(kind, "dev") == 0 || strcmp(kind, "view") == 0)
+        on_count(cl, node, ev, kind[0] == 'd' ? CLUSTER_DEVICES : CLUSTER_VIEWERS);
+    else if (strcmp(kind, "snap") == 0)
+        cluster_presence_snapshot(cl->presence, node, (uint32_t)num_of(ev, "gen"), ev,
+                                  bool_of(ev, "end"));
     else if (strcmp(kind, "post") == 0)
         on_post(cl, ev);
     else if (strcmp(kind, "mark") == 0)
@@ -635,6 +498,19 @@ void cluster_read_marker(struct broker *b, const char *user, size_t user_len, co
     event_send(cl, &jb);
 }
 
+void cluster_room_viewers_report(struct broker *b, const char *room, size_t len, int64_t viewers)
+{
+    struct cluster *cl = cl_of(b);
+    if (!cl)
+        return;
+    struct jbuf jb;
+    event_begin(cl, &jb, "view");
+    member_str(&jb, "room", room, len);
+    jbuf_puts(&jb, ",\"n\":");
+    jbuf_i64(&jb, viewers);
+    event_send(cl, &jb);
+}
+
 void cluster_presence_report(struct broker *b, const char *user, size_t len, int devices)
 {
     struct cluster *cl = cl_of(b);
@@ -766,8 +642,11 @@ int cluster_start(struct broker *b)
     struct cluster *cl = cl_of(b);
     if (!cl)
         return MQ_OK;
-    if (b->chat && b->chat->dir)
-        chat_dir_listen(b->chat->dir, dir_event, cl);
+    struct chat *ch = b->chat;
+    if (!(cl->presence = cluster_presence_new(ch ? ch->presence : NULL)))
+        return MQ_ENOMEM;
+    if (ch && ch->dir)
+        chat_dir_listen(ch->dir, dir_event, cl);
     return redis_bridge_start(cl->bridge);
 }
 
@@ -780,16 +659,9 @@ void cluster_close(struct broker *b)
         chat_dir_listen(b->chat->dir, NULL, NULL);
     send_simple(cl, "bye");
     redis_bridge_free(cl->bridge);
-    for (size_t i = 0; i < cl->nknown; i++) {
-        struct node_state *n = cl->nodes[cl->known[i]];
-        struct collect c = {.all = true};
-        strmap_each(&n->users, collect_one, &c);
-        for (size_t j = 0; j < c.n; j++)
-            free(c.v[j]);
-        free(c.v);
-        strmap_free(&n->users);
-        free(n);
-    }
+    for (size_t i = 0; i < cl->nknown; i++)
+        free(cl->nodes[cl->known[i]]);
+    cluster_presence_free(cl->presence);
     cluster_routes_free(&cl->routes);
     free(cl);
     b->cluster = NULL;

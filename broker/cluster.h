@@ -60,6 +60,9 @@ void cluster_room_post(struct broker *b, const char *room, size_t room_len, uint
 void cluster_read_marker(struct broker *b, const char *user, size_t user_len, const char *room,
                          size_t room_len, int64_t upto);
 
+/* This node's viewer count of a room changed (presence_emit.local_room). */
+void cluster_room_viewers_report(struct broker *b, const char *room, size_t len, int64_t viewers);
+
 /* Comment control settings of scope (a room, or "" for the system) were
  * replaced by doc (a JSON object; len 0 = removed). */
 void cluster_settings_changed(struct broker *b, const char *room, size_t room_len,

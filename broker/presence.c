@@ -50,6 +50,8 @@ struct pres_room {
     char **left;           /* names that left since the last update (at most max_names + 1) */
     size_t nleft, leaves;  /* names kept, leaves counted */
     int64_t shown_online;
+    int64_t remote;   /* viewers on the other nodes of a cluster */
+    int64_t reported; /* this node's viewers as last reported to them */
     int64_t cheers, hearts;
     int64_t shown_cheers, shown_hearts;
     int64_t stored_cheers, stored_hearts;
@@ -227,27 +229,39 @@ void presence_remote_set(struct presence *p, const char *user, size_t len, int d
     pthread_mutex_unlock(&p->lock);
 }
 
-struct local_each {
-    void (*fn)(void *ctx, const char *user, size_t len, int devices);
-    void *ctx;
-};
-
-static void local_one(void *ctx, void *value)
+void presence_room_remote_set(struct presence *p, const char *room, size_t len, int64_t viewers)
 {
-    struct local_each *le = ctx;
-    struct pres_user *u = value;
-    if (u->reported)
-        le->fn(le->ctx, u->name, u->len, u->reported);
+    pthread_mutex_lock(&p->lock);
+    struct pres_room *r = room_get(p, room, len, viewers > 0);
+    if (r && r->remote != viewers) {
+        r->remote = viewers;
+        room_touch(p, r);
+    }
+    pthread_mutex_unlock(&p->lock);
 }
 
-void presence_local_each(struct presence *p,
-                         void (*fn)(void *ctx, const char *user, size_t len, int devices),
-                         void (*done)(void *ctx), void *ctx)
+static void local_user(void *ctx, void *value)
 {
-    struct local_each le = {fn, ctx};
+    const struct presence_local *pl = ctx;
+    struct pres_user *u = value;
+    if (u->reported)
+        pl->user(pl->ctx, u->name, u->len, u->reported);
+}
+
+static void local_room(void *ctx, void *value)
+{
+    const struct presence_local *pl = ctx;
+    struct pres_room *r = value;
+    if (r->reported)
+        pl->room(pl->ctx, r->name, r->len, r->reported);
+}
+
+void presence_local_each(struct presence *p, const struct presence_local *pl)
+{
     pthread_mutex_lock(&p->lock);
-    strmap_each(&p->users, local_one, &le);
-    done(ctx);
+    strmap_each(&p->users, local_user, (void *)pl);
+    strmap_each(&p->rooms, local_room, (void *)pl);
+    pl->done(pl->ctx);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -363,7 +377,8 @@ void presence_room_stats(struct presence *p, const char *room, size_t len,
     struct pres_room *r = strmap_get(&p->rooms, room, len);
     *out = (struct presence_room_stats){0};
     if (r)
-        *out = (struct presence_room_stats){(int64_t)r->viewers.count, r->cheers, r->hearts};
+        *out = (struct presence_room_stats){(int64_t)r->viewers.count + r->remote, r->cheers,
+                                            r->hearts};
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -371,12 +386,12 @@ void presence_room_stats(struct presence *p, const char *room, size_t len,
 
 /* What one tick hands out, built under the lock. */
 struct out_item {
-    enum { OUT_USER, OUT_ROOM, OUT_TOTALS, OUT_LOCAL } kind;
+    enum { OUT_USER, OUT_ROOM, OUT_TOTALS, OUT_LOCAL, OUT_LOCAL_ROOM } kind;
     char *name; /* malloc'd */
     size_t len;
     char *json; /* malloc'd (OUT_USER, OUT_ROOM) */
     size_t json_len;
-    int64_t cheers, hearts; /* OUT_TOTALS; cheers is the devices of OUT_LOCAL */
+    int64_t cheers, hearts; /* OUT_TOTALS; cheers is the count of OUT_LOCAL(_ROOM) */
 };
 
 struct batch {
@@ -417,14 +432,16 @@ static void batch_add_json(struct batch *b, int kind, const char *name, size_t l
                                    .json_len = json_len});
 }
 
-/* This node's device count of a user changed (for the other nodes). */
-static void batch_add_report(struct batch *b, const char *name, size_t len, int devices)
+/* This node's count of a user's devices (OUT_LOCAL) or of a room's viewers
+ * (OUT_LOCAL_ROOM) changed: for the other nodes. */
+static void batch_add_report(struct batch *b, int kind, const char *name, size_t len,
+                             int64_t count)
 {
     char *copy = malloc(len ? len : 1);
     if (!copy)
         return;
     memcpy(copy, name, len);
-    batch_add(b, (struct out_item){.kind = OUT_LOCAL, .name = copy, .len = len, .cheers = devices});
+    batch_add(b, (struct out_item){.kind = kind, .name = copy, .len = len, .cheers = count});
 }
 
 /* Decides about one dirty user; true when it stays dirty (in its grace).
@@ -437,7 +454,7 @@ static bool tick_user(struct presence *p, struct pres_user *u, int64_t now_ms, s
     bool local_gone = !local && u->reported;
     if (local != u->reported) {
         u->reported = local;
-        batch_add_report(b, u->name, u->len, local);
+        batch_add_report(b, OUT_LOCAL, u->name, u->len, local);
     }
     int show = local + u->remote;
     if (show == u->shown_devices)
@@ -544,7 +561,8 @@ static void list_joined(void *ctx, void *value)
 static void room_update(struct presence *p, struct pres_room *r, bool events, int64_t now_ms,
                         struct batch *b)
 {
-    bool changed = r->joins || r->leaves || (int64_t)r->viewers.count != r->shown_online ||
+    bool changed = r->joins || r->leaves ||
+                   (int64_t)r->viewers.count + r->remote != r->shown_online ||
                    r->cheers != r->shown_cheers || r->hearts != r->shown_hearts;
     if (!changed)
         return;
@@ -555,7 +573,12 @@ static void room_update(struct presence *p, struct pres_room *r, bool events, in
     struct joined_ctx j = {&joined, names, true, 0};
     if (r->joins)
         strmap_each(&r->viewers, list_joined, &j);
-    int64_t online = (int64_t)(r->viewers.count - j.ghosts);
+    int64_t local = (int64_t)(r->viewers.count - j.ghosts);
+    if (local != r->reported) {
+        r->reported = local;
+        batch_add_report(b, OUT_LOCAL_ROOM, r->name, r->len, local);
+    }
+    int64_t online = local + r->remote;
     if (j.ghosts == r->joins && !r->leaves && online == r->shown_online &&
         r->cheers == r->shown_cheers && r->hearts == r->shown_hearts) {
         jbuf_free(&joined);
@@ -612,7 +635,7 @@ static bool tick_room(struct presence *p, struct pres_room *r, const struct pres
             r->stored_hearts = r->hearts;
         }
     }
-    *drop = r->viewers.count == 0 && !r->cheers && !r->hearts;
+    *drop = r->viewers.count == 0 && !r->remote && !r->reported && !r->cheers && !r->hearts;
     return r->in_grace > 0;
 }
 
@@ -663,6 +686,8 @@ void presence_tick(struct presence *p, int64_t now_ms, const struct presence_emi
             emit->totals(emit->ctx, it->name, it->len, it->cheers, it->hearts);
         else if (it->kind == OUT_LOCAL && emit->local)
             emit->local(emit->ctx, it->name, it->len, (int)it->cheers);
+        else if (it->kind == OUT_LOCAL_ROOM && emit->local_room)
+            emit->local_room(emit->ctx, it->name, it->len, it->cheers);
         free(it->name);
         free(it->json);
     }

@@ -60,13 +60,22 @@ void presence_device_down(struct presence *p, const char *user, size_t len, int6
  * sum). The user is shown online when this node or another counts one. */
 void presence_remote_set(struct presence *p, const char *user, size_t len, int devices);
 
-/* Calls fn for every user this node counts devices for (as last reported
- * to the other nodes: the grace applied), then done, all under the lock:
- * neither may call back into p. What done sends goes out before any
- * report of a later tick (which hands reports out after the lock). */
-void presence_local_each(struct presence *p,
-                         void (*fn)(void *ctx, const char *user, size_t len, int devices),
-                         void (*done)(void *ctx), void *ctx);
+/* In a cluster: the viewers room has on the other nodes (their sum),
+ * added to this node's in the room's online count. */
+void presence_room_remote_set(struct presence *p, const char *room, size_t len, int64_t viewers);
+
+/* This node's part, as last reported to the other nodes (the grace
+ * applied): user() for every user it counts devices for, room() for every
+ * room it counts viewers in, then done(), all under the lock: none may
+ * call back into p. What done sends goes out before any report of a later
+ * tick (which hands reports out after the lock). */
+struct presence_local {
+    void *ctx;
+    void (*user)(void *ctx, const char *user, size_t len, int devices);
+    void (*room)(void *ctx, const char *room, size_t len, int64_t viewers);
+    void (*done)(void *ctx);
+};
+void presence_local_each(struct presence *p, const struct presence_local *pl);
 
 /* A device of user started or stopped viewing room (a live session with
  * a subscription to {p}/room/{room}). */
@@ -104,7 +113,9 @@ void presence_room_stats(struct presence *p, const char *room, size_t len,
  * - room(ctx, room, json): a room's presence changed;
  * - totals(ctx, room, cheers, hearts): a room's totals changed (to store);
  * - local(ctx, user, devices): this node's device count of user changed,
- *   the grace applied (for the other nodes of a cluster; may be NULL).
+ *   the grace applied (for the other nodes of a cluster; may be NULL);
+ * - local_room(ctx, room, viewers): this node's viewer count of room
+ *   changed (likewise).
  * events(ctx, room) tells whether the room wants names (presence_events).
  * Called without the lock held.
  */
@@ -115,6 +126,7 @@ struct presence_emit {
     void (*totals)(void *ctx, const char *room, size_t len, int64_t cheers, int64_t hearts);
     bool (*events)(void *ctx, const char *room, size_t len);
     void (*local)(void *ctx, const char *user, size_t len, int devices);
+    void (*local_room)(void *ctx, const char *room, size_t len, int64_t viewers);
 };
 void presence_tick(struct presence *p, int64_t now_ms, const struct presence_emit *emit);
 

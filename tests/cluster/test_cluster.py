@@ -704,6 +704,35 @@ class ClusterChatTest(ClusterTest):
         ev.wait(cleared, WAIT, 'for the marker set on %s to clear %s on %s'
                 % (B.name, room, C.name))
 
+    # ---- extra: room viewers across nodes ----
+
+    def test_room_viewers_across_nodes(self):
+        """doc/cluster.md, "Shared state": a room's online count is the sum
+        of every node's viewers, in chat/room/{room}/presence and in GET
+        /v1/rooms/{room}."""
+        A, B, C = self.nodes
+        owner, owtok = self.new_user_on(A, 'own')
+        room = self.room_on(A, owtok)
+        topic = self.room_topic(room)
+        self.known_everywhere(room)
+        watch = self.inbox(self.device(C, owner, owtok,
+                                       subs=[(topic + '/presence', 0)], name='watch'))
+        viewers = []
+        for node in (A, B, B):
+            u, tok = self.new_user_on(node, 'v')
+            viewers.append(self.device(node, u, tok, subs=[(topic, 1)]))
+
+        def online(ib, n):
+            for _, p, v, _ in reversed(ib.got):
+                if v is not None and p.topic == topic + '/presence':
+                    return v.get('online') == n
+            return False
+        watch.wait(lambda ib: online(ib, 3), WAIT, 'for 3 viewers (1 on A, 2 on B) seen on C')
+        got = self.napi(C, 'GET', '/v1/rooms/%s' % room)
+        self.assertEqual(got.get('online'), 3, 'GET /v1/rooms/%s on C: %r' % (room, got))
+        viewers[1].close()
+        watch.wait(lambda ib: online(ib, 2), WAIT, 'for a viewer on B gone, seen on C')
+
     # ---- extra: the recent-history cache in Redis ----
 
     def test_history_cache_in_redis(self):

@@ -27,6 +27,8 @@
 struct seen {
     int users, rooms, totals;
     int reports, reported; /* local reports (for the other nodes), the last count */
+    int room_reports;
+    int64_t room_reported;
     char user_json[512];
     char room_json[4096];
     char totals_room[80];
@@ -64,6 +66,13 @@ static void on_local(void *ctx, const char *user, size_t len, int devices)
     s->reported = devices;
 }
 
+static void on_local_room(void *ctx, const char *room, size_t len, int64_t viewers)
+{
+    struct seen *s = ctx;
+    s->room_reports++;
+    s->room_reported = viewers;
+}
+
 static bool on_events(void *ctx, const char *room, size_t len)
 {
     return ((struct seen *)ctx)->events;
@@ -72,7 +81,7 @@ static bool on_events(void *ctx, const char *room, size_t len)
 static struct seen tick(struct presence *p, int64_t now, bool events)
 {
     struct seen s = {.events = events};
-    struct presence_emit e = {&s, on_user, on_room, on_totals, on_events, on_local};
+    struct presence_emit e = {&s, on_user, on_room, on_totals, on_events, on_local, on_local_room};
     presence_tick(p, now, &e);
     return s;
 }
@@ -326,6 +335,10 @@ static void count_done(void *ctx)
 {
 }
 
+static void count_room(void *ctx, const char *room, size_t len, int64_t viewers)
+{
+}
+
 static void count_local(void *ctx, const char *user, size_t len, int devices)
 {
     *(int *)ctx += devices;
@@ -342,7 +355,7 @@ static void test_cluster_local_report_after_grace(void **state)
     presence_device_down(p, L("bob"), 20);
     s = tick(p, 30, true);
     int total = 0;
-    presence_local_each(p, count_local, count_done, &total);
+    presence_local_each(p, &(struct presence_local){&total, count_local, count_room, count_done});
     assert_int_equal(total, 1);
     presence_device_up(p, L("bob"), 40);
     s = tick(p, 20 + GRACE + 10, true);
@@ -352,8 +365,35 @@ static void test_cluster_local_report_after_grace(void **state)
     assert_int_equal(s.reports, 1);
     assert_int_equal(s.reported, 0);
     total = 0;
-    presence_local_each(p, count_local, count_done, &total);
+    presence_local_each(p, &(struct presence_local){&total, count_local, count_room, count_done});
     assert_int_equal(total, 0);
+    presence_free(p);
+}
+
+/* In a cluster: a room's online count adds the other nodes' viewers, and
+ * this node's viewer count is reported when it changes. */
+static void test_cluster_room_viewers(void **state)
+{
+    struct presence *p = make(20);
+    presence_room_remote_set(p, L("hall"), 5);
+    struct seen s = tick(p, 100, true);
+    assert_int_equal(s.rooms, 1);
+    assert_int_equal((int)num(s.room_json, "online"), 5);
+    assert_int_equal(s.room_reports, 0);
+    presence_room_enter(p, L("hall"), L("ann"), 150);
+    s = tick(p, 200, true);
+    assert_int_equal((int)num(s.room_json, "online"), 6);
+    assert_int_equal(s.room_reports, 1);
+    assert_int_equal(s.room_reported, 1);
+    presence_room_remote_set(p, L("hall"), 0);
+    s = tick(p, 300, true);
+    assert_int_equal((int)num(s.room_json, "online"), 1);
+    assert_int_equal(s.room_reports, 0);
+    presence_room_leave(p, L("hall"), L("ann"), 400);
+    s = tick(p, 400 + GRACE + 1, true);
+    assert_int_equal((int)num(s.room_json, "online"), 0);
+    assert_int_equal(s.room_reports, 1);
+    assert_int_equal(s.room_reported, 0);
     presence_free(p);
 }
 
@@ -368,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_restore_last_seen),
         cmocka_unit_test(test_cluster_remote_devices),
         cmocka_unit_test(test_cluster_local_report_after_grace),
+        cmocka_unit_test(test_cluster_room_viewers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
