@@ -30,6 +30,7 @@
 #include "db_internal.h"
 #include "errors.h"
 #include "log.h"
+#include "textutil.h"
 
 #define CONNECT_TIMEOUT_S 3     /* seconds to wait for a TCP/socket connection */
 #define IO_TIMEOUT_S      60    /* seconds a read or write may stall on a live connection */
@@ -172,41 +173,13 @@ static void my_target_free(struct my_target *t)
 /* host[:port] or [v6]:port from s[0..len). */
 static int my_parse_host(const char *s, size_t len, struct my_target *t)
 {
-    const char *end = s + len, *colon = NULL;
-    const char *h = s, *hend;
-    if (len > 0 && s[0] == '[') {
-        const char *rb = memchr(s, ']', len);
-        if (!rb)
-            return MQ_EINVAL;
-        h = s + 1;
-        hend = rb;
-        if (rb + 1 < end) {
-            if (rb[1] != ':')
-                return MQ_EINVAL;
-            colon = rb + 1;
-        }
-    } else {
-        colon = memchr(s, ':', len);
-        hend = colon ? colon : end;
-    }
-    t->port = 3306;
-    if (colon) {
-        unsigned long port = 0;
-        const char *p = colon + 1;
-        if (p == end || end - p > 5)
-            return MQ_EINVAL;
-        for (; p < end; p++) {
-            if (*p < '0' || *p > '9')
-                return MQ_EINVAL;
-            port = port * 10 + (unsigned long)(*p - '0');
-        }
-        if (port == 0 || port > 65535)
-            return MQ_EINVAL;
-        t->port = (unsigned)port;
-    }
-    if (hend > h)
-        return my_decode(h, (size_t)(hend - h), &t->host);
-    return MQ_OK;
+    const char *h;
+    size_t n;
+    uint16_t port;
+    if (text_split_hostport(s, len, &h, &n, &port, 3306) != MQ_OK)
+        return MQ_EINVAL;
+    t->port = port;
+    return n ? my_decode(h, n, &t->host) : MQ_OK;
 }
 
 /* Parses the query string: only socket=PATH. */

@@ -44,6 +44,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "textutil.h"
 
 #define RC_BACKOFF_MIN_MS 100u
 #define RC_BACKOFF_MAX_MS 5000u
@@ -771,45 +772,16 @@ static int rc_decode(const char *s, size_t len, char *out, size_t outlen)
 /* host[:port] or [v6][:port] from s[0..len). */
 static int rc_parse_hostport(const char *s, size_t len, char *host, size_t hostlen, uint16_t *port)
 {
-    const char *end = s + len, *h = s, *hend, *colon = NULL;
-    if (len > 0 && s[0] == '[') {
-        const char *rb = memchr(s, ']', len);
-        if (!rb)
-            return MQ_EINVAL;
-        h = s + 1;
-        hend = rb;
-        if (rb + 1 < end) {
-            if (rb[1] != ':')
-                return MQ_EINVAL;
-            colon = rb + 1;
-        }
-    } else {
-        colon = memchr(s, ':', len);
-        hend = colon ? colon : end;
-    }
-    size_t n = (size_t)(hend - h);
-    if (n == 0 || n >= hostlen)
+    const char *h;
+    size_t n;
+    if (text_split_hostport(s, len, &h, &n, port, 6379) != MQ_OK || n == 0 || n >= hostlen)
         return MQ_EINVAL;
-    for (const char *p = h; p < hend; p++)
+    for (const char *p = h; p < h + n; p++)
         if ((unsigned char)*p <= ' ' || *p == '@' || *p == '[' || *p == ']' || *p == 0x7f ||
             (h == s && (*p == '%' || *p == ':')))
             return MQ_EINVAL;
-    unsigned long v = 6379;
-    if (colon) {
-        const char *p = colon + 1;
-        if (p == end || end - p > 5)
-            return MQ_EINVAL;
-        for (v = 0; p < end; p++) {
-            if (*p < '0' || *p > '9')
-                return MQ_EINVAL;
-            v = v * 10 + (unsigned long)(*p - '0');
-        }
-        if (v == 0 || v > 65535)
-            return MQ_EINVAL;
-    }
     memcpy(host, h, n);
     host[n] = '\0';
-    *port = (uint16_t)v;
     return MQ_OK;
 }
 

@@ -38,40 +38,13 @@
 #include "session.h"
 #include "storage.h"
 #include "store.h"
+#include "topic.h"
 #include "worker.h"
 
 #define MAX_META_BYTES 4096
 #define MAX_JSON_DEPTH 8
 
 /* ---- topics ----------------------------------------------------------- */
-
-/* One level of a topic or filter. */
-struct level {
-    const char *s;
-    size_t len;
-};
-
-/* Splits topic[0..len) at '/' into at most max levels; returns how many
- * there are (more than max when the topic is longer: the rest is lost). */
-static size_t split_levels(const char *topic, size_t len, struct level *lv, size_t max)
-{
-    size_t n = 0, start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && topic[i] != '/')
-            continue;
-        if (n < max)
-            lv[n] = (struct level){topic + start, i - start};
-        n++;
-        start = i + 1;
-    }
-    return n;
-}
-
-static bool level_is(const struct level *l, const char *word)
-{
-    size_t n = strlen(word);
-    return l->len == n && memcmp(l->s, word, n) == 0;
-}
 
 static bool same_name(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -101,31 +74,31 @@ enum chat_kind chat_topic_parse(const struct chat *ch, const char *topic, size_t
         return len == ch->prefix_len && memcmp(topic, ch->prefix, len) == 0
                    ? (out->kind = CHAT_INVALID)
                    : CHAT_NOT_CHAT;
-    struct level lv[4];
-    size_t n = split_levels(rest, rest_len, lv, 4);
+    struct topic_level lv[4];
+    size_t n = topic_levels(rest, rest_len, lv, 4);
     out->kind = CHAT_INVALID;
-    if (n == 1 && level_is(&lv[0], "system"))
+    if (n == 1 && topic_level_is(&lv[0], "system"))
         return out->kind = CHAT_SYSTEM;
     if (n < 2 || n > 3 || !chat_name_valid(lv[1].s, lv[1].len))
         return out->kind;
     out->name = lv[1].s;
     out->name_len = lv[1].len;
-    if (level_is(&lv[0], "room")) {
+    if (topic_level_is(&lv[0], "room")) {
         if (n == 2)
             out->kind = CHAT_ROOM;
-        else if (level_is(&lv[2], "presence"))
+        else if (topic_level_is(&lv[2], "presence"))
             out->kind = CHAT_ROOM_PRESENCE;
-        else if (level_is(&lv[2], "read"))
+        else if (topic_level_is(&lv[2], "read"))
             out->kind = CHAT_ROOM_READ;
-        else if (level_is(&lv[2], "history"))
+        else if (topic_level_is(&lv[2], "history"))
             out->kind = CHAT_ROOM_HISTORY;
-        else if (level_is(&lv[2], "system"))
+        else if (topic_level_is(&lv[2], "system"))
             out->kind = CHAT_ROOM_SYSTEM;
-    } else if (level_is(&lv[0], "dm") && n == 2) {
+    } else if (topic_level_is(&lv[0], "dm") && n == 2) {
         out->kind = CHAT_DM;
-    } else if (level_is(&lv[0], "user") && n == 3 && level_is(&lv[2], "events")) {
+    } else if (topic_level_is(&lv[0], "user") && n == 3 && topic_level_is(&lv[2], "events")) {
         out->kind = CHAT_USER_EVENTS;
-    } else if (level_is(&lv[0], "presence") && n == 2) {
+    } else if (topic_level_is(&lv[0], "presence") && n == 2) {
         out->kind = CHAT_PRESENCE;
     }
     if (out->kind == CHAT_INVALID)
@@ -279,14 +252,14 @@ int chat_authenticate(struct chat *ch, const char *user, size_t user_len, const 
 
 /* A room filter: {p}/room/{room}[/presence|/system|/+|/#]. *joined: this
  * call made the user a member of a public room. */
-static int subscribe_room(struct chat *ch, const struct session *s, const struct level *lv,
+static int subscribe_room(struct chat *ch, const struct session *s, const struct topic_level *lv,
                           size_t n, bool *joined)
 {
-    const struct level *room = &lv[1];
+    const struct topic_level *room = &lv[1];
     if (!chat_name_valid(room->s, room->len))
         return MQTT5_RC_NOT_AUTHORIZED;
-    if (n == 3 && !level_is(&lv[2], "presence") && !level_is(&lv[2], "system") &&
-        !level_is(&lv[2], "+") && !level_is(&lv[2], "#"))
+    if (n == 3 && !topic_level_is(&lv[2], "presence") && !topic_level_is(&lv[2], "system") &&
+        !topic_level_is(&lv[2], "+") && !topic_level_is(&lv[2], "#"))
         return MQTT5_RC_NOT_AUTHORIZED;
     const char *user = s->username;
     size_t user_len = strlen(user);
@@ -334,26 +307,26 @@ int chat_subscribe_check(struct chat *ch, const struct session *s, const char *f
         return 0;
     if (exact)
         return MQTT5_RC_NOT_AUTHORIZED;
-    struct level lv[4];
-    size_t n = split_levels(rest, rest_len, lv, 4);
+    struct topic_level lv[4];
+    size_t n = topic_levels(rest, rest_len, lv, 4);
     if (n > 4)
         return MQTT5_RC_NOT_AUTHORIZED;
     const char *me = s->username;
     size_t me_len = strlen(me);
     if (n == 1)
-        return level_is(&lv[0], "system") ? 0 : MQTT5_RC_NOT_AUTHORIZED;
-    if (level_is(&lv[0], "room") && n <= 3)
+        return topic_level_is(&lv[0], "system") ? 0 : MQTT5_RC_NOT_AUTHORIZED;
+    if (topic_level_is(&lv[0], "room") && n <= 3)
         return subscribe_room(ch, s, lv, n, joined);
     bool mine = same_name(lv[1].s, lv[1].len, me, me_len);
-    if (level_is(&lv[0], "dm") && mine && (n == 2 || (n == 3 && level_is(&lv[2], "#"))))
+    if (topic_level_is(&lv[0], "dm") && mine && (n == 2 || (n == 3 && topic_level_is(&lv[2], "#"))))
         return 0;
-    if (level_is(&lv[0], "user") && mine && n == 3 &&
-        (level_is(&lv[2], "events") || level_is(&lv[2], "#") || level_is(&lv[2], "+")))
+    if (topic_level_is(&lv[0], "user") && mine && n == 3 &&
+        (topic_level_is(&lv[2], "events") || topic_level_is(&lv[2], "#") || topic_level_is(&lv[2], "+")))
         return 0;
-    if (level_is(&lv[0], "user") && mine && n == 4 && level_is(&lv[2], "events") &&
-        level_is(&lv[3], "#"))
+    if (topic_level_is(&lv[0], "user") && mine && n == 4 && topic_level_is(&lv[2], "events") &&
+        topic_level_is(&lv[3], "#"))
         return 0;
-    if (level_is(&lv[0], "presence") && n == 2 && chat_name_valid(lv[1].s, lv[1].len))
+    if (topic_level_is(&lv[0], "presence") && n == 2 && chat_name_valid(lv[1].s, lv[1].len))
         return 0;
     return MQTT5_RC_NOT_AUTHORIZED;
 }
@@ -367,8 +340,8 @@ void chat_subscribe_undo_join(struct chat *ch, const struct session *s, const ch
     size_t rest_len;
     if (!under_prefix(ch, filter, len, &rest, &rest_len))
         return;
-    struct level lv[3];
-    if (split_levels(rest, rest_len, lv, 3) < 2 || !level_is(&lv[0], "room"))
+    struct topic_level lv[3];
+    if (topic_levels(rest, rest_len, lv, 3) < 2 || !topic_level_is(&lv[0], "room"))
         return;
     t.name = lv[1].s;
     t.name_len = lv[1].len;

@@ -11,37 +11,9 @@
 #include "log.h"
 #include "topic.h"
 
-/* One level of a topic or filter: [s, s + len); next is past its '/' or NULL. */
-struct level {
-    const char *s;
-    size_t len;
-};
-
-/* Splits p[0..len) into at most max levels; returns how many, or max + 1
- * when there are more. */
-static size_t split(const char *p, size_t len, struct level *out, size_t max)
+static bool is_wild(const struct topic_level *l)
 {
-    size_t n = 0, start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && p[i] != '/')
-            continue;
-        if (n == max)
-            return max + 1;
-        out[n++] = (struct level){p + start, i - start};
-        start = i + 1;
-    }
-    return n;
-}
-
-static bool is(const struct level *l, const char *word)
-{
-    size_t n = strlen(word);
-    return l->len == n && memcmp(l->s, word, n) == 0;
-}
-
-static bool is_wild(const struct level *l)
-{
-    return is(l, "+") || is(l, "#");
+    return topic_level_is(l, "+") || topic_level_is(l, "#");
 }
 
 static size_t make(char *out, const char *kind, const char *name, size_t len)
@@ -69,25 +41,25 @@ static const char *under_prefix(const struct cluster_routes *r, const char *p, s
 /* A chat topic (filter false) or filter (true) below the prefix. */
 static size_t chat_channel(const char *rest, size_t len, bool filter, char *out)
 {
-    struct level lv[4];
-    size_t n = split(rest, len, lv, 4);
+    struct topic_level lv[4];
+    size_t n = topic_levels(rest, len, lv, 4);
     if (n > 4 || n == 0)
         return 0;
     if (n == 4) /* only {p}/user/{user}/events/#, which matches the events topic too */
-        return filter && is(&lv[0], "user") && !is_wild(&lv[1]) && lv[1].len &&
-                       is(&lv[2], "events") && is(&lv[3], "#")
+        return filter && topic_level_is(&lv[0], "user") && !is_wild(&lv[1]) && lv[1].len &&
+                       topic_level_is(&lv[2], "events") && topic_level_is(&lv[3], "#")
                    ? make(out, "u:", lv[1].s, lv[1].len)
                    : 0;
     if (n == 1)
-        return is(&lv[0], "system") ? make(out, "sys", "", 0) : 0;
+        return topic_level_is(&lv[0], "system") ? make(out, "sys", "", 0) : 0;
     if (lv[1].len == 0 || is_wild(&lv[1]))
         return 0; /* no one room or user: stays on its node */
     bool any_below = filter && n == 3 && is_wild(&lv[2]);
-    if (is(&lv[0], "room") && (n == 2 || is(&lv[2], "system") || any_below))
+    if (topic_level_is(&lv[0], "room") && (n == 2 || topic_level_is(&lv[2], "system") || any_below))
         return make(out, "r:", lv[1].s, lv[1].len);
-    if (is(&lv[0], "dm") && (n == 2 || (filter && n == 3 && is(&lv[2], "#"))))
+    if (topic_level_is(&lv[0], "dm") && (n == 2 || (filter && n == 3 && topic_level_is(&lv[2], "#"))))
         return make(out, "u:", lv[1].s, lv[1].len);
-    if (is(&lv[0], "user") && n == 3 && (is(&lv[2], "events") || any_below))
+    if (topic_level_is(&lv[0], "user") && n == 3 && (topic_level_is(&lv[2], "events") || any_below))
         return make(out, "u:", lv[1].s, lv[1].len);
     return 0;
 }
@@ -130,14 +102,14 @@ void cluster_filter_channels(const struct cluster_routes *r, const char *filter,
 
 /* The level of p starting at *pos ([*pos, end of level)); advances *pos
  * past its '/'; false when p is used up. */
-static bool next_level(const char *p, size_t len, size_t *pos, bool *done, struct level *out)
+static bool next_level(const char *p, size_t len, size_t *pos, bool *done, struct topic_level *out)
 {
     if (*done)
         return false;
     size_t start = *pos, i = start;
     while (i < len && p[i] != '/')
         i++;
-    *out = (struct level){p + start, i - start};
+    *out = (struct topic_level){p + start, i - start};
     if (i >= len)
         *done = true;
     *pos = i + 1;
@@ -149,18 +121,18 @@ bool cluster_filters_overlap(const char *a, size_t alen, const char *b, size_t b
     size_t pa = 0, pb = 0;
     bool da = false, db = false;
     for (;;) {
-        struct level la, lb;
+        struct topic_level la, lb;
         bool ha = next_level(a, alen, &pa, &da, &la);
         bool hb = next_level(b, blen, &pb, &db, &lb);
         if (!ha && !hb)
             return true;
-        if (ha && is(&la, "#"))
+        if (ha && topic_level_is(&la, "#"))
             return true;
-        if (hb && is(&lb, "#"))
+        if (hb && topic_level_is(&lb, "#"))
             return true;
         if (!ha || !hb)
             return false; /* one is longer, and not by a '#' ("a/#" covers "a": seen above) */
-        if (is(&la, "+") || is(&lb, "+"))
+        if (topic_level_is(&la, "+") || topic_level_is(&lb, "+"))
             continue;
         if (la.len != lb.len || memcmp(la.s, lb.s, la.len) != 0)
             return false;

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errors.h"
+
 void text_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
@@ -31,4 +33,42 @@ char *text_trim(char *z)
     while (n > 0 && text_is_blank(z[n - 1]))
         z[--n] = '\0';
     return z;
+}
+
+int text_split_hostport(const char *s, size_t len, const char **host, size_t *host_len,
+                        uint16_t *port, uint16_t default_port)
+{
+    const char *end = s + len, *h = s, *hend, *colon = NULL;
+    if (len > 0 && s[0] == '[') {
+        const char *rb = memchr(s, ']', len);
+        if (!rb)
+            return MQ_EINVAL;
+        h = s + 1;
+        hend = rb;
+        if (rb + 1 < end) {
+            if (rb[1] != ':')
+                return MQ_EINVAL;
+            colon = rb + 1;
+        }
+    } else {
+        colon = memchr(s, ':', len);
+        hend = colon ? colon : end;
+    }
+    unsigned long v = default_port;
+    if (colon) {
+        const char *p = colon + 1;
+        if (p == end || end - p > 5)
+            return MQ_EINVAL;
+        for (v = 0; p < end; p++) {
+            if (*p < '0' || *p > '9')
+                return MQ_EINVAL;
+            v = v * 10 + (unsigned long)(*p - '0');
+        }
+        if (v == 0 || v > 65535)
+            return MQ_EINVAL;
+    }
+    *host = h;
+    *host_len = (size_t)(hend - h);
+    *port = (uint16_t)v;
+    return MQ_OK;
 }

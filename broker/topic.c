@@ -138,3 +138,23 @@ bool topic_filter_covers(const char *super, size_t slen, const char *sub, size_t
             bi = be + 1;
     }
 }
+
+size_t topic_levels(const char *p, size_t len, struct topic_level *lv, size_t max)
+{
+    size_t n = 0, start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && p[i] != '/')
+            continue;
+        if (n < max)
+            lv[n] = (struct topic_level){p + start, i - start};
+        n++;
+        start = i + 1;
+    }
+    return n;
+}
+
+bool topic_level_is(const struct topic_level *l, const char *word)
+{
+    size_t n = strlen(word);
+    return l->len == n && memcmp(l->s, word, n) == 0;
+}

@@ -19,6 +19,19 @@
  * checked by the codec, not here. */
 int topic_validate_name(const char *topic, size_t len);
 
+/* One level of a topic name or filter: s[0..len), not NUL-terminated. */
+struct topic_level {
+    const char *s;
+    size_t len;
+};
+
+/* Splits p[0..len) at '/' into lv (at most max levels kept); returns how
+ * many levels there are, more than max when p has more. */
+size_t topic_levels(const char *p, size_t len, struct topic_level *lv, size_t max);
+
+/* True when the level is exactly word. */
+bool topic_level_is(const struct topic_level *l, const char *word);
+
 /* MQ_OK or MQ_EPROTOCOL (empty, or a wildcard not alone in its level, or
  * '#' not last). */
 int topic_validate_filter(const char *filter, size_t len);
