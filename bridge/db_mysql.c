@@ -124,17 +124,6 @@ static int my_not_connected(struct db *db)
 
 /* ---- the URL ---------------------------------------------------------------- */
 
-static int my_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..len) into a new string in *out. */
 static int my_decode(const char *s, size_t len, char **out)
 {
@@ -146,8 +135,8 @@ static int my_decode(const char *s, size_t len, char **out)
             *p++ = s[i];
             continue;
         }
-        int hi = i + 2 < len ? my_hex(s[i + 1]) : -1;
-        int lo = hi >= 0 ? my_hex(s[i + 2]) : -1;
+        int hi = i + 2 < len ? text_hex_digit(s[i + 1]) : -1;
+        int lo = hi >= 0 ? text_hex_digit(s[i + 2]) : -1;
         if (lo < 0 || (hi == 0 && lo == 0)) {
             free(d);
             return MQ_EINVAL;

@@ -733,17 +733,6 @@ const char *redis_client_name(const struct redis_client *rc)
 
 /* ---- URLs ------------------------------------------------------------------------------ */
 
-static int rc_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..len) into out (size outlen, NUL-terminated). A
  * decoded NUL, a bad escape or too little room: MQ_EINVAL. */
 static int rc_decode(const char *s, size_t len, char *out, size_t outlen)
@@ -752,8 +741,8 @@ static int rc_decode(const char *s, size_t len, char *out, size_t outlen)
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c == '%') {
-            int hi = i + 2 < len ? rc_hex(s[i + 1]) : -1;
-            int lo = hi >= 0 ? rc_hex(s[i + 2]) : -1;
+            int hi = i + 2 < len ? text_hex_digit(s[i + 1]) : -1;
+            int lo = hi >= 0 ? text_hex_digit(s[i + 2]) : -1;
             if (lo < 0 || (hi == 0 && lo == 0))
                 return MQ_EINVAL;
             c = (char)(hi * 16 + lo);

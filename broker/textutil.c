@@ -35,6 +35,17 @@ char *text_trim(char *z)
     return z;
 }
 
+int text_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 int text_split_hostport(const char *s, size_t len, const char **host, size_t *host_len,
                         uint16_t *port, uint16_t default_port)
 {

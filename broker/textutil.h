@@ -21,6 +21,9 @@ bool text_is_blank(char ch);
  * in place. */
 char *text_trim(char *z);
 
+/* The value of a hexadecimal digit, or -1. */
+int text_hex_digit(char c);
+
 /* Splits s[0..len), "host[:port]" or "[v6 address][:port]", into *host
  * (into s, without brackets; *host_len may be 0) and *port (default_port
  * when absent). MQ_OK, or MQ_EINVAL for a bracket not closed or not
