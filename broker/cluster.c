@@ -217,6 +217,39 @@ static void on_count(struct cluster *cl, unsigned node, const cJSON *ev, enum cl
         cluster_presence_set(cl->presence, node, what, name, len, (int64_t)count);
 }
 
+/* A room made on first use here and on another node at the same moment:
+ * every node keeps the one made first (then the owner's name decides), so
+ * all end up with the same owner whatever order the events came in; the
+ * other maker stays a member. */
+static void settle_first_use(struct chat *ch, const char *room, size_t len,
+                             const struct chat_room_info *theirs)
+{
+    struct chat_room_info ours;
+    if (!chat_dir_room_get(ch->dir, room, len, &ours))
+        return;
+    bool theirs_first = theirs->created_ms < ours.created_ms ||
+                        (theirs->created_ms == ours.created_ms &&
+                         strcmp(theirs->owner, ours.owner) < 0);
+    if (!theirs_first)
+        return;
+    chat_dir_room_put(ch->dir, room, len, theirs);
+    if (chat_dir_member_role(ch->dir, room, len, ours.owner, strlen(ours.owner)) == CHAT_OWNER)
+        chat_dir_member_put(ch->dir, room, len, ours.owner, strlen(ours.owner), CHAT_MEMBER);
+}
+
+/* The role a member from another node gets here: an owner only if the
+ * room says so (two nodes that made one room at once each made its user
+ * the owner; settle_first_use kept one). */
+static enum chat_member_role mirrored_role(struct chat *ch, const char *room, size_t len,
+                                           const char *user, size_t user_len, int role)
+{
+    struct chat_room_info info;
+    if (role == CHAT_OWNER && chat_dir_room_get(ch->dir, room, len, &info) &&
+        (strlen(info.owner) != user_len || memcmp(info.owner, user, user_len) != 0))
+        return CHAT_MEMBER;
+    return (enum chat_member_role)role;
+}
+
 /* Applies a directory change from another node (see dir_event()). */
 static void on_dir(struct cluster *cl, const cJSON *ev)
 {
@@ -241,15 +274,16 @@ static void on_dir(struct cluster *cl, const cJSON *ev)
                                       .created_ms = (int64_t)num_of(ev, "created")};
         const char *owner = str_of(ev, "owner", &hl);
         snprintf(info.owner, sizeof(info.owner), "%s", owner ? owner : "");
-        if (op[4] == '+')
-            chat_dir_room_add(ch->dir, a, al, &info);
-        else
+        if (op[4] != '+')
             chat_dir_room_put(ch->dir, a, al, &info);
+        else if (chat_dir_room_add(ch->dir, a, al, &info) == MQ_EEXIST)
+            settle_first_use(ch, a, al, &info);
     } else if (strcmp(op, "room-") == 0) {
         chat_dir_room_delete(ch->dir, a, al);
     } else if (bname && strcmp(op, "member") == 0) {
         /* The cap was checked where the member was added. */
-        int rc = chat_dir_member_put(ch->dir, a, al, bname, bl, (enum chat_member_role)role);
+        int rc = chat_dir_member_put(ch->dir, a, al, bname, bl,
+                                     mirrored_role(ch, a, al, bname, bl, role));
         if (rc == MQ_OK)
             unread_join(ch->unread, bname, bl, a, al); /* as where the member joined */
         else if (rc == MQ_EFULL)

@@ -91,7 +91,7 @@ static const char *client__code(const struct bench_clients *s, uint8_t code, cha
     return buf;
 }
 
-/* --token-secret: writes client c's user name ("u<id>") into user and a
+/* --token-secret: writes client c's user name ("u<login>") into user and a
  * token for it, valid BENCH_TOKEN_TTL seconds, into token (BENCH_TOKEN_MAX
  * bytes). Returns MQ_OK or what jwt_sign() returns. */
 static int client__mint_token(const struct bench_clients *s, const struct bench_client *c,
@@ -100,7 +100,7 @@ static int client__mint_token(const struct bench_clients *s, const struct bench_
     struct jwt_claims claims;
 
     memset(&claims, 0, sizeof(claims));
-    snprintf(claims.sub, sizeof(claims.sub), "u%u", (unsigned)c->id);
+    snprintf(claims.sub, sizeof(claims.sub), "u%u", (unsigned)c->login);
     claims.exp = (int64_t)time(NULL) + BENCH_TOKEN_TTL;
     snprintf(user, user_len, "%s", claims.sub);
     int n = jwt_sign(s->token_secret, s->token_secret_len, &claims, token, BENCH_TOKEN_MAX);
@@ -375,6 +375,10 @@ int bench_clients_init(struct bench_clients *s, const struct bench_opts *o, uint
     int rc = bench_loop_init(&s->loop, o->host, o->port, BENCH_MAX_PACKET);
     if (rc != MQ_OK)
         return rc;
+    if (o->port2 && (rc = bench_loop_set_second(&s->loop, o->host, o->port2)) != MQ_OK) {
+        bench_loop_free(&s->loop);
+        return rc;
+    }
     s->version = o->version == MQTT_V5 ? MQTT_V5 : MQTT_V311;
     s->a = calloc(n ? n : 1, sizeof(*s->a));
     if (!s->a || client__build_pub_props(s, o->props) != MQ_OK) {
@@ -386,6 +390,7 @@ int bench_clients_init(struct bench_clients *s, const struct bench_opts *o, uint
     for (uint32_t i = 0; i < n; i++) {
         s->a[i].conn.fd = -1;
         s->a[i].id = i;
+        s->a[i].login = i;
         s->a[i].pub = -1;
     }
     s->n = n;
@@ -419,7 +424,7 @@ void bench_clients_free(struct bench_clients *s)
 /* Opens client c and queues its CONNECT. */
 static void client__start(struct bench_clients *s, struct bench_client *c)
 {
-    if (bench_conn_open(&s->loop, &c->conn) != MQ_OK) {
+    if (bench_conn_open(&s->loop, &c->conn, c->second) != MQ_OK) {
         client__note(s, "connect: ", strerror(errno), c->id);
         c->state = BENCH_CL_FAILED;
         s->n_failed++;

@@ -22,9 +22,14 @@
  *
  * Credentials: either the one --user/--password pair for every client, or,
  * with --token-secret, a chat user per client (doc/protocol.md, "Token
- * login"): client i connects with user name "u<i>" and, as its password, a
+ * login"): client i connects with user name "u<login>" (login is i unless
+ * the scenario gives two connections one user) and, as its password, a
  * token for that user signed with the secret (jwt_sign()), minted when its
  * CONNECT is written.
+ *
+ * Two brokers: with --port2 the loop knows a second broker, and a client
+ * whose `second` flag the scenario set connects there (bench_conn_open()).
+ * Nothing else differs: one loop serves the connections to both.
  */
 #ifndef MQCHAT_BENCH_CLIENT_H
 #define MQCHAT_BENCH_CLIENT_H
@@ -52,6 +57,9 @@ struct bench_client {
     int32_t pub;        /* index of the publisher sending on it, -1 for none */
     const char *filter; /* subscription filter, NUL-terminated, NULL for none;
                            owned by the scenario, which outlives the client */
+    uint32_t login;     /* --token-secret: logs in as chat user "u<login>" (its id
+                           unless the scenario gives two connections one user) */
+    bool second;        /* connects to the second broker (--port2), when there is one */
 };
 
 struct bench_clients;
@@ -95,7 +103,8 @@ struct bench_clients {
 
 /*
  * Allocates n idle clients and the loop, from the connection options in o
- * (host, port, user, password, token_secret, qos, version, props). Returns MQ_OK,
+ * (host, port, port2, user, password, token_secret, qos, version, props);
+ * every client's login is its id and none is `second`. Returns MQ_OK,
  * MQ_EINVAL (bad host), MQ_ENOMEM or MQ_EIO. The caller then sets each
  * client's pub and filter.
  * On error nothing is left allocated.

@@ -71,6 +71,17 @@ int bench_loop_init(struct bench_loop *l, const char *host, uint16_t port, uint3
     return MQ_OK;
 }
 
+int bench_loop_set_second(struct bench_loop *l, const char *host, uint16_t port)
+{
+    memset(&l->addr2, 0, sizeof(l->addr2));
+    l->addr2.sin_family = AF_INET;
+    l->addr2.sin_port = htons(port);
+    if (inet_pton(AF_INET, host, &l->addr2.sin_addr) != 1)
+        return MQ_EINVAL;
+    l->has_addr2 = true;
+    return MQ_OK;
+}
+
 void bench_loop_free(struct bench_loop *l)
 {
     if (l->epfd >= 0)
@@ -80,10 +91,11 @@ void bench_loop_free(struct bench_loop *l)
     l->scratch = NULL;
 }
 
-int bench_conn_open(struct bench_loop *l, struct bench_conn *c)
+int bench_conn_open(struct bench_loop *l, struct bench_conn *c, bool second)
 {
     int one = 1;
     struct epoll_event ev;
+    const struct sockaddr_in *to = second && l->has_addr2 ? &l->addr2 : &l->addr;
 
     memset(c, 0, sizeof(*c));
     c->loop = l;
@@ -91,7 +103,7 @@ int bench_conn_open(struct bench_loop *l, struct bench_conn *c)
     if (c->fd < 0)
         return MQ_EIO;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(c->fd, (const struct sockaddr *)&l->addr, sizeof(l->addr)) == 0)
+    if (connect(c->fd, (const struct sockaddr *)to, sizeof(*to)) == 0)
         c->connected = true;
     else if (errno != EINPROGRESS)
         goto err;

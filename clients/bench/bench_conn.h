@@ -60,6 +60,8 @@ typedef void (*bench_close_fn)(void *ctx, struct bench_conn *c, int err);
 struct bench_loop {
     int epfd;
     struct sockaddr_in addr;  /* the broker */
+    struct sockaddr_in addr2; /* a second broker (bench_loop_set_second()) */
+    bool has_addr2;           /* addr2 is set */
     uint8_t *scratch;         /* read buffer shared by all connections */
     size_t scratch_cap;       /* bytes at scratch: >= 2 * max_packet */
     uint32_t max_packet;      /* largest packet accepted from the broker, bytes */
@@ -83,6 +85,13 @@ struct bench_loop {
  */
 int bench_loop_init(struct bench_loop *l, const char *host, uint16_t port, uint32_t max_packet);
 
+/*
+ * Gives the loop a second broker, host:port (an IPv4 address), for the
+ * connections opened with `second` set (another node of a cluster).
+ * Returns MQ_OK or MQ_EINVAL for a bad address.
+ */
+int bench_loop_set_second(struct bench_loop *l, const char *host, uint16_t port);
+
 /* Frees the loop; its connections must have been closed first. */
 void bench_loop_free(struct bench_loop *l);
 
@@ -91,11 +100,12 @@ uint64_t bench_now_ns(void);
 
 /*
  * Starts a non-blocking connect of c (zeroed or closed before) to the loop's
- * broker. Bytes may be queued with bench_conn_send() at once: they go out
- * when the connection completes. Returns MQ_OK or MQ_EIO (errno is kept);
- * on error c stays closed and no callback is made.
+ * broker, or to its second broker when `second` is set and the loop has one.
+ * Bytes may be queued with bench_conn_send() at once: they go out when the
+ * connection completes. Returns MQ_OK or MQ_EIO (errno is kept); on error c
+ * stays closed and no callback is made.
  */
-int bench_conn_open(struct bench_loop *l, struct bench_conn *c);
+int bench_conn_open(struct bench_loop *l, struct bench_conn *c, bool second);
 
 /*
  * Returns a pointer to n bytes at the end of c's out buffer, for the caller

@@ -47,6 +47,15 @@ static void usage(FILE *out)
             "options:\n"
             "  --host ADDR          broker IPv4 address (127.0.0.1)\n"
             "  --port PORT          broker port (1883)\n"
+            "  --port2 PORT         a second broker on --host (another node of a cluster):\n"
+            "                       connections are spread over both as --split says\n"
+            "  --split alternate|pubsub   where each connection goes (alternate):\n"
+            "                       alternate: with --port2, the connections with an odd\n"
+            "                       index to --port2 (in rooms, half of every room's\n"
+            "                       members); pubsub: publishing connections to --port,\n"
+            "                       subscribing ones to --port2, and in rooms and chat-rooms\n"
+            "                       every member has two connections, one of each (as the\n"
+            "                       same chat user); without --port2 that layout on --port\n"
             "  --mqtt 3|5           protocol of every client: 3 is MQTT 3.1.1 (3)\n"
             "  --props N            MQTT 5: N user properties of 16 B and a Content Type on\n"
             "                       every publish, 0-%u (0)\n"
@@ -62,7 +71,8 @@ static void usage(FILE *out)
             "  --subs N --pubs N --rooms K --members M --conns N   see the scenarios\n"
             "  --conn-window N      connection handshakes in progress at once (100)\n"
             "  --setup-timeout S    seconds allowed for connecting everything (60; probe: 2)\n"
-            "  --pid PID            broker process: report its CPU and RSS from /proc\n"
+            "  --pid PID            broker process: report its CPU and RSS from /proc;\n"
+            "                       up to %u times (e.g. two nodes and their Redis): summed\n"
             "  --user NAME --password SECRET   MQTT credentials\n"
             "  --token-secret S     log in as chat users: client i as user u<i>, its password\n"
             "                       an HS256 token signed with S (the broker's\n"
@@ -72,7 +82,7 @@ static void usage(FILE *out)
             "  --quiet              no progress lines on stderr\n"
             "  --help\n",
             BENCH_TEXT_HEADER, BENCH_MAX_CHAT_SIZE, BENCH_MAX_PROPS, BENCH_PAYLOAD_MIN,
-            BENCH_MAX_SIZE, BENCH_MAX_DURATION, BENCH_INFLIGHT_BUDGET);
+            BENCH_MAX_SIZE, BENCH_MAX_DURATION, BENCH_INFLIGHT_BUDGET, BENCH_MAX_PIDS);
 }
 
 /* Parses a decimal number in [lo, hi] into *out; false (and a message)
@@ -94,6 +104,36 @@ bad:
     fprintf(stderr, "mqchat-bench: --%s wants a number from %llu to %llu, not '%s'\n", opt, lo, hi,
             arg ? arg : "");
     return false;
+}
+
+/* Parses --split into *split; false (and a message) for anything else. */
+static bool parse_split(const char *arg, enum bench_split *split)
+{
+    if (arg && strcmp(arg, "alternate") == 0) {
+        *split = BENCH_SPLIT_ALTERNATE;
+        return true;
+    }
+    if (arg && strcmp(arg, "pubsub") == 0) {
+        *split = BENCH_SPLIT_PUBSUB;
+        return true;
+    }
+    fprintf(stderr, "mqchat-bench: --split wants alternate or pubsub, not '%s'\n", arg ? arg : "");
+    return false;
+}
+
+/* Adds one --pid to o; false (and a message) for a bad one or one too many. */
+static bool parse_pid(const char *arg, struct bench_opts *o)
+{
+    unsigned long long v = 0;
+
+    if (o->n_pids >= BENCH_MAX_PIDS) {
+        fprintf(stderr, "mqchat-bench: --pid at most %u times\n", BENCH_MAX_PIDS);
+        return false;
+    }
+    if (!parse_num("pid", arg, 1, INT_MAX, &v))
+        return false;
+    o->pids[o->n_pids++] = (pid_t)v;
+    return true;
 }
 
 static bool parse_scenario(const char *name, enum bench_scenario *sc)
@@ -118,6 +158,8 @@ static bool parse_scenario(const char *name, enum bench_scenario *sc)
 enum {
     OPT_HOST = 256,
     OPT_PORT,
+    OPT_PORT2,
+    OPT_SPLIT,
     OPT_MQTT,
     OPT_PROPS,
     OPT_QOS,
@@ -151,6 +193,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
         {"port", required_argument, NULL, OPT_PORT},
+        {"port2", required_argument, NULL, OPT_PORT2},
+        {"split", required_argument, NULL, OPT_SPLIT},
         {"mqtt", required_argument, NULL, OPT_MQTT},
         {"props", required_argument, NULL, OPT_PROPS},
         {"qos", required_argument, NULL, OPT_QOS},
@@ -209,6 +253,13 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         case OPT_PORT:
             ok = parse_num("port", optarg, 1, 65535, &v);
             o->port = (uint16_t)v;
+            break;
+        case OPT_PORT2:
+            ok = parse_num("port2", optarg, 1, 65535, &v);
+            o->port2 = (uint16_t)v;
+            break;
+        case OPT_SPLIT:
+            ok = parse_split(optarg, &o->split);
             break;
         case OPT_MQTT:
             if (optarg && strcmp(optarg, "3") == 0) {
@@ -283,8 +334,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
             o->setup_timeout = (uint32_t)v;
             break;
         case OPT_PID:
-            ok = parse_num("pid", optarg, 1, INT_MAX, &v);
-            o->pid = (pid_t)v;
+            ok = parse_pid(optarg, o);
             break;
         case OPT_USER:
             o->user = optarg;
@@ -344,7 +394,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         }
     }
     if ((o->scenario == BENCH_ROOMS || o->scenario == BENCH_CHAT_ROOMS) &&
-        (uint64_t)(o->rooms ? o->rooms : 100) * (o->members ? o->members : 50) > BENCH_MAX_CONNS) {
+        (uint64_t)(o->rooms ? o->rooms : 100) * (o->members ? o->members : 50) *
+                (o->split == BENCH_SPLIT_PUBSUB ? 2 : 1) >
+            BENCH_MAX_CONNS) {
         fprintf(stderr, "mqchat-bench: --rooms x --members is over %u connections\n",
                 BENCH_MAX_CONNS);
         return -1;
@@ -360,8 +412,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
 static void raise_nofile(const struct bench_opts *o)
 {
     struct rlimit rl;
+    uint64_t per_member = o->split == BENCH_SPLIT_PUBSUB ? 2 : 1;
     uint64_t need =
-        (uint64_t)o->conns + o->subs + 2ull * o->pubs + (uint64_t)o->rooms * o->members + 16;
+        (uint64_t)o->conns + o->subs + 2ull * o->pubs + per_member * o->rooms * o->members + 16;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bench_proc.h"
 #include "mqtt_codec.h"
 
 enum bench_scenario {
@@ -24,6 +25,15 @@ enum bench_scenario {
     BENCH_CONNS,      /* N idle subscribed connections: broker memory per connection */
     BENCH_PROBE,      /* one CONNECT/CONNACK round trip: exit 0 when the broker answers */
     BENCH_FREEPORT,   /* print a loopback TCP port nothing listens on */
+};
+
+/* Where the connections go (--split), and how rooms members are made up. */
+enum bench_split {
+    BENCH_SPLIT_ALTERNATE, /* one connection per member; with --port2, the connections
+                              with an odd index go to the second broker */
+    BENCH_SPLIT_PUBSUB,    /* publishing connections on --port, subscribing ones on
+                              --port2 (or --port without it); in rooms and chat-rooms each
+                              member then has two connections, one of each */
 };
 
 /* Limits the parser enforces, so every run is bounded. */
@@ -38,6 +48,9 @@ struct bench_opts {
     enum bench_scenario scenario;
     const char *host;       /* --host: IPv4 address, default "127.0.0.1" */
     uint16_t port;          /* --port: default 1883 */
+    uint16_t port2;         /* --port2: a second broker on --host (another node of a
+                               cluster), 0 = none: every connection goes to --port */
+    enum bench_split split; /* --split alternate|pubsub: default alternate */
     uint8_t version;        /* --mqtt 3|5: protocol level of every client, MQTT_V311 (the
                                default, "--mqtt 3") or MQTT_V5; nothing else picks it */
     uint32_t props;         /* --props: user properties (and a Content Type) on every
@@ -57,15 +70,17 @@ struct bench_opts {
     uint32_t conns;         /* --conns: idle connections (conns) */
     uint32_t conn_window;   /* --conn-window: connection handshakes in progress at once */
     uint32_t setup_timeout; /* --setup-timeout: seconds for connecting and subscribing */
-    pid_t pid;              /* --pid: broker process to sample in /proc, 0 = none */
-    const char *user;       /* --user: MQTT username, NULL = none */
-    const char *password;   /* --password: MQTT password, NULL = none */
-    const char *token_secret; /* --token-secret: HS256 secret (the broker's chat.token_secret);
-                                 client i then logs in as user "u<i>" with a token minted
-                                 for it; NULL = none (then --user/--password apply) */
-    const char *label;        /* --label: free text copied into the report, NULL = none */
-    bool json;                /* --json: one JSON line instead of text */
-    bool quiet;               /* --quiet: no progress lines on stderr */
+    pid_t pids[BENCH_MAX_PIDS]; /* --pid, repeatable: broker processes to sample in /proc
+                                   (their CPU and RSS are summed) */
+    uint32_t n_pids;            /* how many --pid, 0 = none */
+    const char *user;           /* --user: MQTT username, NULL = none */
+    const char *password;       /* --password: MQTT password, NULL = none */
+    const char *token_secret;   /* --token-secret: HS256 secret (the broker's chat.token_secret);
+                                   client i then logs in as user "u<i>" with a token minted
+                                   for it; NULL = none (then --user/--password apply) */
+    const char *label;          /* --label: free text copied into the report, NULL = none */
+    bool json;                  /* --json: one JSON line instead of text */
+    bool quiet;                 /* --quiet: no progress lines on stderr */
 };
 
 #endif

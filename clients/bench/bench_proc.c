@@ -96,6 +96,26 @@ err:
     return MQ_EIO;
 }
 
+int bench_proc_sample_all(const pid_t *pids, uint32_t n, struct bench_proc_sample *each,
+                          struct bench_proc_sample *sum)
+{
+    struct bench_proc_sample one;
+
+    memset(sum, 0, sizeof(*sum));
+    for (uint32_t i = 0; i < n && i < BENCH_MAX_PIDS; i++) {
+        if (bench_proc_sample(pids[i], &one) != MQ_OK) {
+            memset(sum, 0, sizeof(*sum));
+            return MQ_EIO;
+        }
+        if (each)
+            each[i] = one;
+        sum->rss_kb += one.rss_kb;
+        sum->cpu_ns += one.cpu_ns;
+        sum->at_ns = one.at_ns;
+    }
+    return n ? MQ_OK : MQ_EIO;
+}
+
 double bench_proc_cpu_pct(const struct bench_proc_sample *a, const struct bench_proc_sample *b)
 {
     if (b->at_ns <= a->at_ns || b->cpu_ns < a->cpu_ns)

@@ -8,6 +8,13 @@
  * bench_traffic.c's, printing bench_stats.c's. Subscribers are always set
  * up before publishers, so no message is published before its audience
  * exists.
+ *
+ * Two brokers (--port2, two nodes of a cluster): scenario__place() sends
+ * each connection to one of them as --split says; with --split pubsub the
+ * rooms scenarios give every member a subscribing connection (ids 0..N-1)
+ * and a publishing one (ids N..2N-1, logged in as the same chat user), so
+ * that every delivery crosses from the publishers' broker to the
+ * subscribers'.
  */
 #include "bench_scenarios.h"
 
@@ -156,6 +163,51 @@ static const char *scenario__room_at(struct scenario *s, uint32_t k)
     return scenario__name_at(s, k, "room/", num);
 }
 
+/* rooms, chat-rooms: member i (room k = i / members) subscribes to its room
+ * on client i and publishes to it on client i, or with --split pubsub on
+ * client N + i, which logs in as the same chat user. */
+static int scenario__build_rooms(struct scenario *s, uint32_t fanout)
+{
+    const struct bench_opts *o = s->o;
+    struct bench_client *a = s->clients.a;
+    uint32_t n = o->rooms * o->members;
+    int rc = MQ_OK;
+
+    for (uint32_t k = 0; k < o->rooms && rc == MQ_OK; k++) {
+        const char *topic = scenario__room_at(s, k);
+        for (uint32_t m = 0; m < o->members && rc == MQ_OK; m++) {
+            uint32_t i = k * o->members + m;
+            struct bench_client *pub = o->split == BENCH_SPLIT_PUBSUB ? &a[n + i] : &a[i];
+            a[i].filter = topic;
+            pub->login = i;
+            rc = bench_traffic_add_sub(&s->traffic, &a[i], o->members);
+            if (rc == MQ_OK)
+                rc = bench_traffic_add_pub(&s->traffic, i, pub, topic, fanout, m);
+        }
+    }
+    return rc;
+}
+
+/* Sends each connection to the first or the second broker (--port2) as
+ * --split says: alternate, the odd ids to the second; pubsub, the
+ * connections that publish to the first and the others to the second.
+ * Without --port2 they all go to the first. */
+static void scenario__place(struct scenario *s)
+{
+    const struct bench_opts *o = s->o;
+
+    if (o->port2)
+        s->r.split = o->split == BENCH_SPLIT_PUBSUB ? "pubsub" : "alternate";
+    else if (o->split == BENCH_SPLIT_PUBSUB)
+        s->r.split = "pubsub, one broker";
+    if (!o->port2)
+        return;
+    for (uint32_t i = 0; i < s->clients.n; i++) {
+        struct bench_client *c = &s->clients.a[i];
+        c->second = o->split == BENCH_SPLIT_PUBSUB ? c->pub < 0 : (i & 1u) != 0;
+    }
+}
+
 /* Builds the connections, subscriptions and publishers of o->scenario. */
 static int scenario__build(struct scenario *s)
 {
@@ -188,11 +240,11 @@ static int scenario__build(struct scenario *s)
         break;
     case BENCH_ROOMS:
     case BENCH_CHAT_ROOMS:
-        n_clients = o->rooms * o->members;
-        n_pubs = n_clients;
+        n_pubs = o->rooms * o->members;
+        n_clients = o->split == BENCH_SPLIT_PUBSUB ? 2 * n_pubs : n_pubs;
         fanout = o->members;
         n_names = o->rooms;
-        s->r.subs = n_clients;
+        s->r.subs = n_pubs;
         break;
     case BENCH_CONNS:
         n_clients = o->conns;
@@ -257,16 +309,7 @@ static int scenario__build(struct scenario *s)
         break;
     case BENCH_ROOMS:
     case BENCH_CHAT_ROOMS:
-        for (uint32_t k = 0; k < o->rooms && rc == MQ_OK; k++) {
-            const char *topic = scenario__room_at(s, k);
-            for (uint32_t m = 0; m < o->members && rc == MQ_OK; m++) {
-                uint32_t i = k * o->members + m;
-                a[i].filter = topic;
-                rc = bench_traffic_add_sub(&s->traffic, &a[i], o->members);
-                if (rc == MQ_OK)
-                    rc = bench_traffic_add_pub(&s->traffic, i, &a[i], topic, fanout, m);
-            }
-        }
+        rc = scenario__build_rooms(s, fanout);
         break;
     case BENCH_CONNS:
         for (uint32_t i = 0; i < o->conns; i++) {
@@ -277,6 +320,8 @@ static int scenario__build(struct scenario *s)
     default:
         break;
     }
+    if (rc == MQ_OK)
+        scenario__place(s);
     return rc;
 }
 
@@ -294,7 +339,7 @@ static uint64_t scenario__settle(struct scenario *s)
         while (bench_now_ns() < step_end)
             if (bench_clients_poll(&s->clients, SCENARIO_SETTLE_STEP_MS) < 0)
                 break;
-        if (bench_proc_sample(s->o->pid, &ps) != MQ_OK)
+        if (bench_proc_sample_all(s->o->pids, s->o->n_pids, NULL, &ps) != MQ_OK)
             return 0;
         uint64_t now = bench_now_ns();
         uint64_t diff = ps.rss_kb > prev ? ps.rss_kb - prev : prev - ps.rss_kb;
@@ -332,6 +377,8 @@ static void scenario__collect(struct scenario *s)
     r->delivery_b = t->delivery_b;
     r->bench_cpu_pct = t->bench_cpu_pct;
     r->broker_cpu_pct = t->broker_cpu_pct;
+    r->n_procs = t->n_broker_pids;
+    memcpy(r->proc_cpu_pct, t->proc_cpu_pct, sizeof(r->proc_cpu_pct));
     if (!t->broker_sampled)
         r->have_proc = false;
 }
@@ -357,11 +404,11 @@ int bench_scenario_run(const struct bench_opts *o)
         status = 2;
         goto out;
     }
-    if (o->pid) {
-        s.r.have_proc = bench_proc_sample(o->pid, &ps) == MQ_OK;
+    if (o->n_pids) {
+        s.r.have_proc = bench_proc_sample_all(o->pids, o->n_pids, NULL, &ps) == MQ_OK;
         if (!s.r.have_proc)
-            fprintf(stderr, "mqchat-bench: cannot read /proc/%ld: broker figures left out\n",
-                    (long)o->pid);
+            fprintf(stderr, "mqchat-bench: cannot read /proc of every --pid: broker figures "
+                            "left out\n");
         s.r.rss_before_kb = ps.rss_kb;
     }
 
@@ -384,7 +431,7 @@ int bench_scenario_run(const struct bench_opts *o)
     } else if (rc == MQ_OK) {
         rc = bench_traffic_run(&s.traffic, o->duration, o->drain_ms);
         scenario__collect(&s);
-        if (s.r.have_proc && bench_proc_sample(o->pid, &ps) == MQ_OK)
+        if (s.r.have_proc && bench_proc_sample_all(o->pids, o->n_pids, NULL, &ps) == MQ_OK)
             s.r.rss_after_kb = ps.rss_kb;
         else
             s.r.have_proc = false;

@@ -25,6 +25,15 @@
  *           (bench_traffic.h). Every message is also archived by the broker.
  *   conns   --conns N (1000) idle connections with a subscription each;
  *           with --pid, the broker's RSS growth per connection
+ *
+ * With --port2 the connections are spread over two brokers (two nodes of
+ * a cluster): --split alternate sends the odd connection ids to the second
+ * (in rooms, half of every room's members, each publishing and subscribing
+ * on its one connection); --split pubsub sends the publishing connections
+ * to the first and the subscribing ones to the second, and gives every
+ * rooms member two connections, so that every delivery crosses between
+ * the brokers. --split pubsub without --port2 is the same layout on one
+ * broker, the reference for it.
  */
 #ifndef MQCHAT_BENCH_SCENARIOS_H
 #define MQCHAT_BENCH_SCENARIOS_H

@@ -159,17 +159,34 @@ static void print__json(const struct bench_result *r, FILE *out)
                 ms(bench_hist_percentile(h, 50)), ms(bench_hist_percentile(h, 99)), ms(h->max_ns),
                 ms(h->sum_ns / h->n));
     fprintf(out, ",\"bench_cpu_pct\":%.1f", r->bench_cpu_pct);
-    if (r->have_proc)
+    if (r->split) {
+        fprintf(out, ",\"split\":");
+        json__string(out, r->split);
+    }
+    if (r->have_proc) {
         fprintf(out,
                 ",\"broker_cpu_pct\":%.1f,\"rss_before_kb\":%llu,\"rss_after_kb\":%llu,"
                 "\"rss_per_conn_b\":%.1f",
                 r->broker_cpu_pct, (unsigned long long)r->rss_before_kb,
                 (unsigned long long)r->rss_after_kb, r->rss_per_conn_b);
+        for (uint32_t i = 0; r->n_procs > 1 && i < r->n_procs && i < BENCH_MAX_PIDS; i++)
+            fprintf(out, ",\"broker%u_cpu_pct\":%.1f", (unsigned)i + 1, r->proc_cpu_pct[i]);
+    }
     if (r->error) {
         fprintf(out, ",\"error\":");
         json__string(out, r->error);
     }
     fprintf(out, "}\n");
+}
+
+/* The broker CPU of the text report: "CPU 80.0%, ", or with several --pid
+ * "CPU 80.0% (50.0 + 20.0 + 10.0), " in the order given. */
+static void print__cpu(const struct bench_result *r, FILE *out)
+{
+    fprintf(out, "CPU %.1f%%", r->broker_cpu_pct);
+    for (uint32_t i = 0; r->n_procs > 1 && i < r->n_procs && i < BENCH_MAX_PIDS; i++)
+        fprintf(out, "%s%.1f", i ? " + " : " (", r->proc_cpu_pct[i]);
+    fprintf(out, "%s, ", r->n_procs > 1 ? ")" : "");
 }
 
 static void print__text(const struct bench_result *r, FILE *out)
@@ -186,8 +203,11 @@ static void print__text(const struct bench_result *r, FILE *out)
     if (r->delivery_b && r->delivery_b != r->size)
         fprintf(out, ", delivered payload %u B", (unsigned)r->delivery_b);
     fprintf(out, "\n");
-    fprintf(out, "connections     %u ready of %u, %u failed, set-up %.2f s\n",
+    fprintf(out, "connections     %u ready of %u, %u failed, set-up %.2f s",
             (unsigned)r->conns_ready, (unsigned)r->conns, (unsigned)r->conns_failed, r->setup_s);
+    if (r->split)
+        fprintf(out, ", split %s", r->split);
+    fprintf(out, "\n");
     if (r->pubs && r->duration_s > 0) {
         fprintf(out, "traffic         %u publishers -> %u subscribers, QoS %u, %u B payload, ",
                 (unsigned)r->pubs, (unsigned)r->subs, (unsigned)r->qos, (unsigned)r->size);
@@ -219,7 +239,7 @@ static void print__text(const struct bench_result *r, FILE *out)
     if (r->have_proc) {
         fprintf(out, "broker          ");
         if (r->pubs)
-            fprintf(out, "CPU %.1f%%, ", r->broker_cpu_pct);
+            print__cpu(r, out);
         fprintf(out, "RSS %llu -> %llu KiB", (unsigned long long)r->rss_before_kb,
                 (unsigned long long)r->rss_after_kb);
         if (r->rss_per_conn_b > 0)

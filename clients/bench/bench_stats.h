@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bench_proc.h"
+
 #define BENCH_HIST_BUCKETS 1344 /* covers values below 2^46 ns (about 19 hours) */
 
 struct bench_hist {
@@ -71,9 +73,15 @@ struct bench_result {
     uint64_t protocol_errors;  /* packets from the broker that were wrong or unexpected */
     struct bench_hist *hist;   /* delivery latency; NULL when none was measured */
     double bench_cpu_pct;      /* this process's CPU over the run, % of one core */
+    const char *split;         /* where the connections went: "alternate" or "pubsub" across
+                                  two brokers, "pubsub" on one; NULL: one broker, one
+                                  connection per member (not printed) */
     bool have_proc;
-    double broker_cpu_pct;  /* broker utime+stime over the run, % of one core */
-    uint64_t rss_before_kb; /* broker VmRSS before connecting */
+    double broker_cpu_pct; /* broker utime+stime over the run, % of one core (several
+                              --pid: their sum) */
+    uint32_t n_procs;      /* --pid given; with more than one, each one's share: */
+    double proc_cpu_pct[BENCH_MAX_PIDS];
+    uint64_t rss_before_kb; /* broker VmRSS before connecting (several --pid: summed) */
     uint64_t rss_after_kb;  /* broker VmRSS at the end (conns: after settling) */
     double rss_per_conn_b;  /* (after - before) / conns_ready, bytes (conns only) */
     const char *error;      /* first error seen, or NULL */

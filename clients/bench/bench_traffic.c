@@ -52,7 +52,8 @@ int bench_traffic_init(struct bench_traffic *t, struct bench_clients *clients,
     t->qos = o->qos;
     t->size = o->size;
     t->magic = BENCH_PAYLOAD_MAGIC ^ (uint32_t)getpid();
-    t->broker_pid = o->pid;
+    t->broker_pids = o->pids;
+    t->n_broker_pids = o->n_pids;
     t->quiet = o->quiet;
     t->pubs = calloc(n_pubs ? n_pubs : 1, sizeof(*t->pubs));
     t->expect = calloc(clients->n ? clients->n : 1, sizeof(*t->expect));
@@ -418,10 +419,32 @@ static bool traffic__drained(const struct bench_traffic *t)
     return t->qos == 0 || t->acked >= t->published;
 }
 
+/* Samples the brokers into each[] and *sum; false when there are none or
+ * one is gone. */
+static bool traffic__sample_brokers(const struct bench_traffic *t, struct bench_proc_sample *each,
+                                    struct bench_proc_sample *sum)
+{
+    if (!t->n_broker_pids)
+        return false;
+    return bench_proc_sample_all(t->broker_pids, t->n_broker_pids, each, sum) == MQ_OK;
+}
+
+/* The brokers' CPU over [b0, b1]: the sum, and each one's. */
+static void traffic__broker_cpu(struct bench_traffic *t, const struct bench_proc_sample *e0,
+                                const struct bench_proc_sample *e1,
+                                const struct bench_proc_sample *b0,
+                                const struct bench_proc_sample *b1)
+{
+    t->broker_cpu_pct = bench_proc_cpu_pct(b0, b1);
+    for (uint32_t i = 0; i < t->n_broker_pids && i < BENCH_MAX_PIDS; i++)
+        t->proc_cpu_pct[i] = bench_proc_cpu_pct(&e0[i], &e1[i]);
+}
+
 int bench_traffic_run(struct bench_traffic *t, uint32_t duration_s, uint32_t drain_ms)
 {
     struct bench_clients *s = t->clients;
     struct bench_proc_sample b0, b1, m0, m1;
+    struct bench_proc_sample e0[BENCH_MAX_PIDS], e1[BENCH_MAX_PIDS];
     bool have_broker = false;
     int rc = MQ_OK;
     uint64_t j = 0;
@@ -430,8 +453,7 @@ int bench_traffic_run(struct bench_traffic *t, uint32_t duration_s, uint32_t dra
     s->on_puback = traffic__on_puback;
     s->ctx = t;
     bench_hist_reset(&t->hist);
-    if (t->broker_pid)
-        have_broker = bench_proc_sample(t->broker_pid, &b0) == MQ_OK;
+    have_broker = traffic__sample_brokers(t, e0, &b0);
     bench_proc_sample(0, &m0);
 
     t->t0 = bench_now_ns();
@@ -464,7 +486,7 @@ int bench_traffic_run(struct bench_traffic *t, uint32_t duration_s, uint32_t dra
             t->t_end = now;
             drain_end = now + (uint64_t)drain_ms * 1000000u;
             if (have_broker)
-                have_broker = bench_proc_sample(t->broker_pid, &b1) == MQ_OK;
+                have_broker = traffic__sample_brokers(t, e1, &b1);
             bench_proc_sample(0, &m1);
         }
         if (publishing) {
@@ -511,12 +533,13 @@ int bench_traffic_run(struct bench_traffic *t, uint32_t duration_s, uint32_t dra
     if (publishing) {
         t->t_end = bench_now_ns();
         if (have_broker)
-            have_broker = bench_proc_sample(t->broker_pid, &b1) == MQ_OK;
+            have_broker = traffic__sample_brokers(t, e1, &b1);
         bench_proc_sample(0, &m1);
     }
     t->bench_cpu_pct = bench_proc_cpu_pct(&m0, &m1);
     t->broker_sampled = have_broker;
-    t->broker_cpu_pct = have_broker ? bench_proc_cpu_pct(&b0, &b1) : 0.0;
+    if (have_broker)
+        traffic__broker_cpu(t, e0, e1, &b0, &b1);
     s->on_publish = NULL;
     s->on_puback = NULL;
     return rc;

@@ -99,10 +99,11 @@ struct bench_traffic {
     uint64_t count;     /* cap on messages in all, 0 = none */
     uint8_t qos;
     enum bench_payload format;
-    uint32_t size;    /* payload bytes, >= BENCH_PAYLOAD_MIN (BENCH_TEXT_HEADER for text) */
-    uint32_t magic;   /* BENCH_PAYLOAD_MAGIC ^ pid */
-    pid_t broker_pid; /* sampled for CPU over the publishing time, 0 = none */
-    bool quiet;       /* no progress lines */
+    uint32_t size;            /* payload bytes, >= BENCH_PAYLOAD_MIN (BENCH_TEXT_HEADER for text) */
+    uint32_t magic;           /* BENCH_PAYLOAD_MAGIC ^ pid */
+    const pid_t *broker_pids; /* sampled for CPU over the publishing time (o->pids) */
+    uint32_t n_broker_pids;   /* 0 = none */
+    bool quiet;               /* no progress lines */
 
     uint64_t t0;             /* publishing started, ns */
     uint64_t t_warm;         /* the warm-up is over: rates are measured from here, ns */
@@ -122,8 +123,9 @@ struct bench_traffic {
     uint32_t delivery_b;   /* payload bytes of the first delivery of this run, 0 before */
     uint64_t throttled;
     uint64_t window_timeouts;
-    double broker_cpu_pct; /* over [t0, t_end], when broker_pid is set */
-    bool broker_sampled;   /* broker_cpu_pct is real: the broker was there at both ends */
+    double broker_cpu_pct;               /* over [t0, t_end], when broker_pids are set: their sum */
+    double proc_cpu_pct[BENCH_MAX_PIDS]; /* the same, each of broker_pids */
+    bool broker_sampled; /* broker_cpu_pct is real: the brokers were there at both ends */
     double bench_cpu_pct;
     struct bench_hist hist; /* delivery latency */
 };

@@ -20,16 +20,29 @@
 # viewers a personal block of a fellow member and sets a system-wide word
 # filter before the load starts.
 #
+# The cluster section (issue 7, doc/cluster.md) runs two mqchatd nodes
+# (node.id 1 and 2, each its own port and data_dir) on one throwaway
+# redis-server (tests/redis.sh: a free port on 127.0.0.1, no persistence),
+# with mqchat-bench --port2 spreading the clients over both: --split
+# alternate puts half of every room's members on each node, --split pubsub
+# the publishers on node 1 and the subscribers on node 2. Plain rooms cross
+# through redis.bridge_topics mqbench/#, chat rooms through their room
+# channels. Both nodes' and redis-server's CPU are sampled (--pid x3).
+#
 # Environment (all optional):
 #   BENCH_DURATION  seconds of publishing per traffic run (10)
 #   BENCH_CONNS     idle connections of the conns scenario (19000)
 #   BENCH_OUT       the report to write (doc/benchmarks.md)
 #   MOSQUITTO       the Mosquitto binary (/usr/sbin/mosquitto)
+#   BENCH_CLUSTER   on (default): the cluster section too; off: without it
+#                   (no redis-server needed); only: just the cluster section
+#                   and the one-node runs it compares with, printed on stdout
+#                   (the report is left alone), about 3 minutes
 #
 # Bounds: every mqchat-bench run is under `timeout`, every wait loop has a
 # fixed number of turns, everything listens on 127.0.0.1 only. The whole run
-# takes about 6-7 minutes (the storage section, clients/bench/storage-bench.sh,
-# about 2 of them; the chat rooms runs about 1).
+# takes about 8-9 minutes (the storage section, clients/bench/storage-bench.sh,
+# about 2 of them; the chat rooms runs about 1; the cluster section under 2).
 
 # ulimit -n and -H are not POSIX, but dash and bash (the sh of Debian and of CI) have them.
 # shellcheck disable=SC3045
@@ -43,6 +56,7 @@ MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 OUT=${BENCH_OUT:-doc/benchmarks.md}
 DURATION=${BENCH_DURATION:-10}
 CONNS=${BENCH_CONNS:-19000}
+CLUSTER=${BENCH_CLUSTER:-on}
 NOFILE=20000
 # Limits given to both brokers (equal, and equal to both brokers' defaults
 # where they have the same default).
@@ -58,7 +72,23 @@ TOKEN_SECRET=mqchat-bench-$$-secret
 SERVICE_KEY=mqchat-bench-$$-service-key-0123456789abcdef
 MOD_WORDS=20
 HTTP_PORT=
+# The cluster section: what crosses nodes besides chat topics (the rooms
+# scenario's topics are mqbench/PID/room/K), and the script that starts and
+# stops the throwaway redis-server.
+BRIDGE_TOPICS='mqbench/#'
+# The light cross-node latency run: rooms x members at 1 msg/s per member,
+# so little load that the latency is the hop's, not the shared cores'.
+LIGHT_ROOMS=10
+LIGHT_MEMBERS=10
+REDIS_SH=$(dirname "$0")/../../tests/redis.sh
 
+case $CLUSTER in
+on | off | only) ;;
+*)
+    echo "run-bench: BENCH_CLUSTER is on, off or only, not '$CLUSTER'" >&2
+    exit 2
+    ;;
+esac
 if [ ! -x "$BENCH" ]; then
     echo "run-bench: $BENCH is missing: run make first" >&2
     exit 1
@@ -67,29 +97,57 @@ fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mqchat-bench.XXXXXX") || exit 1
 BROKER_PID=""
 BROKER_PORT=""
+# Extra mqchatd settings for the next start_broker (the cluster's), unquoted
+# words without blanks.
+BROKER_EXTRA=""
+# The cluster runs: node 1, parked here while node 2 is BROKER_*, and the
+# throwaway redis-server (REDIS_URL is empty while none runs).
+NODE1_PID=""
+NODE1_PORT=""
+NODE1_DIR=""
+REDIS_DIR=$TMP/redis
+REDIS_URL=""
+REDIS_PID=""
+REDIS_PORT=""
 
 log() {
     echo "run-bench: $*" >&2
 }
 
-stop_broker() {
-    [ -n "$BROKER_PID" ] || return 0
-    kill "$BROKER_PID" 2>/dev/null
+# stop_pid PID: SIGTERM, then SIGKILL after 5 s; waits for it.
+stop_pid() {
+    kill "$1" 2>/dev/null
     i=0
-    while [ $i -lt 50 ] && kill -0 "$BROKER_PID" 2>/dev/null; do
+    while [ $i -lt 50 ] && kill -0 "$1" 2>/dev/null; do
         sleep 0.1
         i=$((i + 1))
     done
-    if kill -0 "$BROKER_PID" 2>/dev/null; then
-        log "broker $BROKER_PID did not stop in 5 s: SIGKILL"
-        kill -9 "$BROKER_PID" 2>/dev/null
+    if kill -0 "$1" 2>/dev/null; then
+        log "broker $1 did not stop in 5 s: SIGKILL"
+        kill -9 "$1" 2>/dev/null
     fi
-    wait "$BROKER_PID" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+# stop_broker: the broker running, and node 1 of a cluster run.
+stop_broker() {
+    [ -z "$BROKER_PID" ] || stop_pid "$BROKER_PID"
     BROKER_PID=""
+    [ -z "$NODE1_PID" ] || stop_pid "$NODE1_PID"
+    NODE1_PID=""
+}
+
+# stop_redis: the cluster runs' redis-server, if it runs (tests/redis.sh
+# signals only the process it started, by the PID it recorded).
+stop_redis() {
+    [ -n "$REDIS_URL" ] || return 0
+    sh "$REDIS_SH" stop "$REDIS_DIR" >/dev/null 2>&1
+    REDIS_URL=""
 }
 
 cleanup() {
     stop_broker
+    stop_redis
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -109,7 +167,8 @@ fi
 
 # start_broker NAME: starts mqchatd, mqchatd-chat (mqchatd with the chat
 # settings) or mosquitto on a free port; sets BROKER_PID, BROKER_PORT and
-# BROKER_DIR. Returns 1 when it does not answer in 5 s.
+# BROKER_DIR. mqchatd also gets BROKER_EXTRA (the cluster's settings).
+# Returns 1 when it does not answer in 5 s.
 start_broker() {
     name=$1
     BROKER_PORT=$("$BENCH" freeport) || return 1
@@ -120,17 +179,18 @@ start_broker() {
     mqchatd | mqchatd-chat | mqchatd-mod)
         set -- --set http.port=0
         [ "$name" != mqchatd ] &&
-            set -- --set chat.token_secret="$TOKEN_SECRET" --set chat.auto_create_rooms=true
+            set -- "$@" --set chat.token_secret="$TOKEN_SECRET" --set chat.auto_create_rooms=true
         if [ "$name" = mqchatd-mod ]; then
             HTTP_PORT=$("$BENCH" freeport) || return 1
             set -- "$@" --set http.port="$HTTP_PORT" --set http.bind_address=127.0.0.1 \
                 --set chat.service_key="$SERVICE_KEY"
         fi
+        # shellcheck disable=SC2086
         "$MQCHATD" -p "$BROKER_PORT" --set bind_address=127.0.0.1 \
             --set allow_anonymous=true --set sys_interval=0 --set data_dir="$dir/data" \
             --set workers=2 --set max_inflight_messages=$INFLIGHT \
             --set max_queued_messages=$QUEUED --set max_queued_bytes=$QUEUED_BYTES "$@" \
-            >"$dir/log" 2>&1 &
+            $BROKER_EXTRA >"$dir/log" 2>&1 &
         ;;
     mosquitto)
         cat >"$dir/mosquitto.conf" <<EOF
@@ -216,6 +276,103 @@ run_one() {
             'SELECT (SELECT count(*) FROM spool) || " " || (SELECT count(*) FROM messages)' \
             >"$TMP/$key.$name.rows" 2>/dev/null
     fi
+}
+
+# start_redis: the throwaway redis-server of the cluster runs (tests/redis.sh:
+# a free port on 127.0.0.1, no persistence); sets REDIS_URL, REDIS_PORT and
+# REDIS_PID. Returns 1 (logged) when there is none.
+start_redis() {
+    if ! REDIS_URL=$(sh "$REDIS_SH" start "$REDIS_DIR" 2>"$TMP/redis.err"); then
+        log "cluster: no redis-server: $(head -c 300 "$TMP/redis.err")"
+        REDIS_URL=""
+        return 1
+    fi
+    REDIS_PID=$(cat "$REDIS_DIR/pid")
+    REDIS_PORT=$(cat "$REDIS_DIR/port")
+}
+
+# redis_publishes: PUBLISH commands redis-server has run so far ("" when
+# redis-cli cannot tell).
+redis_publishes() {
+    timeout 10 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" info commandstats 2>/dev/null |
+        sed -n 's/^cmdstat_publish:calls=\([0-9]*\).*/\1/p'
+}
+
+# connected_to_redis DIR: true once the node logging in DIR/log is on Redis.
+connected_to_redis() {
+    grep -q 'cluster: connected to Redis' "$1/log" 2>/dev/null
+}
+
+# start_cluster NAME: two nodes of NAME (mqchatd or mqchatd-chat) on
+# REDIS_URL, node.id 1 and 2, each on its own port with its own data_dir,
+# redis.bridge_topics BRIDGE_TOPICS; node 1 in NODE1_PID, NODE1_PORT,
+# NODE1_DIR, node 2 in BROKER_PID, BROKER_PORT, BROKER_DIR. Waits (5 s at
+# most) until both are connected to Redis. Returns 1 when they are not.
+start_cluster() {
+    for id in 1 2; do
+        BROKER_EXTRA="--set redis.url=$REDIS_URL --set node.id=$id"
+        BROKER_EXTRA="$BROKER_EXTRA --set redis.bridge_topics=$BRIDGE_TOPICS"
+        start_broker "$1" || break
+        if [ $id = 1 ]; then
+            NODE1_PID=$BROKER_PID NODE1_PORT=$BROKER_PORT NODE1_DIR=$BROKER_DIR
+            BROKER_PID=""
+        fi
+    done
+    BROKER_EXTRA=""
+    if [ -z "$NODE1_PID" ] || [ -z "$BROKER_PID" ]; then
+        stop_broker
+        return 1
+    fi
+    i=0
+    while [ $i -lt 50 ]; do
+        connected_to_redis "$NODE1_DIR" && connected_to_redis "$BROKER_DIR" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    log "cluster: the nodes are not connected to Redis after 5 s"
+    stop_broker
+    return 1
+}
+
+# node_check KEY DIR N PID: after a cluster run, notes in $TMP/KEY.cluster.notes
+# whether node N died during the run and the warnings and errors it logged.
+node_check() {
+    notes=$TMP/$1.cluster.notes
+    kill -0 "$4" 2>/dev/null || echo "node $3 (pid $4) was not running at the end of the run" >>"$notes"
+    grep -e ' warn ' -e ' error ' -e ' fatal ' "$2/log" 2>/dev/null |
+        grep -v 'chat.token_secret is' | head -n 3 | cut -c 1-200 |
+        sed "s/^/node $3 logged: /" >>"$notes"
+}
+
+# run_cluster BROKER KEY ARGS...: one scenario against two fresh nodes of
+# BROKER (start_cluster), mqchat-bench's --port on node 1 and --port2 on
+# node 2, sampling both nodes and redis-server (--pid three times); the JSON
+# result goes to $TMP/KEY.BROKER-2n.json, the PUBLISH commands Redis ran
+# during it to $TMP/KEY.BROKER-2n.publishes, what the nodes logged to
+# $TMP/KEY.cluster.notes.
+run_cluster() {
+    name=$1
+    key=$2
+    shift 2
+    res=$TMP/$key.$name-2n.json
+    : >"$res"
+    : >"$TMP/$key.cluster.notes"
+    [ -x "$MQCHATD" ] || { log "mqchatd: $MQCHATD not built"; return 1; }
+    [ -n "$REDIS_URL" ] || { log "$key: no redis-server, not run"; return 1; }
+    start_cluster "$name" || { log "$key: the cluster did not start"; return 1; }
+    log "$key on 2 x $name (ports $NODE1_PORT $BROKER_PORT, pids $NODE1_PID $BROKER_PID," \
+        "redis $REDIS_PID): $*"
+    p0=$(redis_publishes)
+    timeout 180 "$BENCH" "$@" --port "$NODE1_PORT" --port2 "$BROKER_PORT" --pid "$NODE1_PID" \
+        --pid "$BROKER_PID" --pid "$REDIS_PID" --json --quiet --label "$name-2n" \
+        >"$res" 2>"$TMP/$key.$name-2n.err"
+    rc=$?
+    [ $rc -eq 0 ] || log "$key on 2 x $name: mqchat-bench exit $rc $(head -c 300 "$TMP/$key.$name-2n.err")"
+    p1=$(redis_publishes)
+    [ -z "$p0" ] || [ -z "$p1" ] || echo $((p1 - p0)) >"$TMP/$key.$name-2n.publishes"
+    node_check "$key" "$NODE1_DIR" 1 "$NODE1_PID"
+    node_check "$key" "$BROKER_DIR" 2 "$BROKER_PID"
+    stop_broker
 }
 
 # jget FILE KEY: a value from a one-line JSON result ("" when absent).
@@ -387,6 +544,223 @@ traffic_table() {
     run_errors "$1"
 }
 
+# cpu_parts FILE: a cluster run's CPU % per process, "node 1 + node 2 +
+# redis-server", "-" for a one-node run or when missing.
+cpu_parts() {
+    a=$(num "$1" broker1_cpu_pct 1)
+    b=$(num "$1" broker2_cpu_pct 1)
+    c=$(num "$1" broker3_cpu_pct 1)
+    if [ "$a" = - ] || [ "$b" = - ] || [ "$c" = - ]; then
+        echo "-"
+    else
+        echo "$a + $b + $c"
+    fi
+}
+
+# per_msg FILE PUBLISHES: Redis PUBLISH commands of a cluster run per message
+# the load generator published, "-" when unknown.
+per_msg() {
+    p=$(cat "$2" 2>/dev/null)
+    m=$(num "$1" published 0)
+    awk -v p="$p" -v m="$m" 'BEGIN {
+        if (p == "" || m == "-" || m + 0 == 0) print "-"; else printf "%.3f", p / m }'
+}
+
+# cl_pair ONE TWO FIELD DIGITS: "one | two | two / one" for a table row.
+cl_pair() {
+    a=$(num "$1" "$3" "$4")
+    b=$(num "$2" "$3" "$4")
+    echo "$a | $b | $(ratio "$b" "$a")"
+}
+
+# cl_cpu_pair ONE TWO: cl_pair of the broker CPU µs per delivery.
+cl_cpu_pair() {
+    a=$(cpu_us "$1")
+    b=$(cpu_us "$2")
+    echo "$a | $b | $(ratio "$b" "$a")"
+}
+
+# cl_rows ONE TWO ONE0 TWO0: the rows of a cluster table, one node against two
+# at 1 msg/s per member (ONE, TWO) and flat out (ONE0, TWO0); without ONE0
+# and TWO0 (""), only the first three columns.
+cl_rows() {
+    pub2=${2%.json}.publishes
+    pub20=${4%.json}.publishes
+    for f in "deliveries/s;delivered_per_s;0" "published msg/s;published_per_s;0" \
+        "loss %;loss_pct;3" "duplicates;duplicates;0" "latency p50 ms;lat_p50_ms;2" \
+        "latency p99 ms;lat_p99_ms;2" "latency max ms;lat_max_ms;2" \
+        "broker CPU % of one core (2 nodes: both nodes + redis-server);broker_cpu_pct;1"; do
+        label=${f%%;*}
+        rest=${f#*;}
+        field=${rest%%;*}
+        digits=${rest#*;}
+        line="| $label | $(cl_pair "$1" "$2" "$field" "$digits")"
+        [ -z "$4" ] || line="$line | $(cl_pair "$3" "$4" "$field" "$digits")"
+        echo "$line |"
+    done
+    line="| CPU %: node 1 + node 2 + redis-server | - | $(cpu_parts "$2") | -"
+    [ -z "$4" ] || line="$line | - | $(cpu_parts "$4") | -"
+    echo "$line |"
+    line="| broker CPU µs per delivery (2 nodes: the sum) | $(cl_cpu_pair "$1" "$2")"
+    [ -z "$4" ] || line="$line | $(cl_cpu_pair "$3" "$4")"
+    echo "$line |"
+    line="| Redis PUBLISH commands per message published | - | $(per_msg "$2" "$pub2") | -"
+    [ -z "$4" ] || line="$line | - | $(per_msg "$4" "$pub20") | -"
+    echo "$line |"
+    line="| load generator CPU % | $(cl_pair "$1" "$2" bench_cpu_pct 0)"
+    [ -z "$4" ] || line="$line | $(cl_pair "$3" "$4" bench_cpu_pct 0)"
+    echo "$line |"
+}
+
+# cl_errors KEY NAME: the first error of cluster run KEY on 2 x NAME, or why
+# it did not run, and what its nodes logged (warnings, errors, a node that
+# died).
+cl_errors() {
+    f=$TMP/$1.$2-2n.json
+    e=$(sed -n 's/.*"error":"\([^"]*\)".*/\1/p' "$f" 2>/dev/null | tr -d '|')
+    [ -s "$f" ] || e="did not run (see the make bench output)"
+    [ -z "$e" ] || echo "
+$1 on 2 x $2: $e"
+    if [ -s "$TMP/$1.cluster.notes" ]; then
+        echo
+        tr -d '|' <"$TMP/$1.cluster.notes" | sed "s/^/$1 on 2 x $2: /; s/\$/  /"
+    fi
+}
+
+# cluster_runs: the cluster section's runs (two nodes and a redis-server),
+# timed. The one-node runs they compare with are the rooms and chat rooms
+# runs above, except for the pubsub layout's, run here before its two-node
+# run.
+cluster_runs() {
+    CL_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    cl_t0=$(date +%s)
+    log "cluster: two mqchatd nodes on one redis-server"
+    if start_redis; then
+        run_cluster mqchatd clrooms rooms --split alternate --rooms $ROOMS --members $MEMBERS \
+            --rate 1 --qos 0 --size 100 --duration "$DURATION"
+        run_cluster mqchatd clrooms0 rooms --split alternate --rooms $ROOMS --members $MEMBERS \
+            --rate 0 --qos 0 --size 100 --duration "$DURATION"
+        run_cluster mqchatd-chat clchat chat-rooms --split alternate \
+            --token-secret "$TOKEN_SECRET" --rooms $ROOMS --members $MEMBERS --rate 1 --qos 0 \
+            --size 100 --duration "$DURATION"
+        run_cluster mqchatd-chat clchat0 chat-rooms --split alternate \
+            --token-secret "$TOKEN_SECRET" --rooms $ROOMS --members $MEMBERS --rate 0 --qos 0 \
+            --size 100 --duration "$DURATION"
+        run_one mqchatd xnode rooms --split pubsub --rooms $ROOMS --members $MEMBERS --rate 1 \
+            --qos 0 --size 100 --duration "$DURATION"
+        run_cluster mqchatd xnode rooms --split pubsub --rooms $ROOMS --members $MEMBERS \
+            --rate 1 --qos 0 --size 100 --duration "$DURATION"
+        run_one mqchatd xlight rooms --split pubsub --rooms $LIGHT_ROOMS --members $LIGHT_MEMBERS \
+            --rate 1 --qos 0 --size 100 --duration "$DURATION"
+        run_cluster mqchatd xlight rooms --split pubsub --rooms $LIGHT_ROOMS \
+            --members $LIGHT_MEMBERS --rate 1 --qos 0 --size 100 --duration "$DURATION"
+        stop_redis
+    fi
+    CL_ELAPSED=$(($(date +%s) - cl_t0))
+    CL_LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+}
+
+# cluster_section: the markdown of the cluster section.
+cluster_section() {
+    redis_version=$(redis-server --version 2>/dev/null | sed 's/^Redis server v=\([^ ]*\).*/\1/')
+    cpu_model=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+    cat <<EOF
+## Cluster over Redis (issue 7)
+
+Two mqchatd nodes (\`node.id\` 1 and 2, each its own port and data directory, 2 workers, the
+settings above) on one throwaway redis-server ${redis_version:-(version unknown)}, started by
+tests/redis.sh (127.0.0.1, no persistence). All of it, and the load generator, ran on this
+machine's $(nproc) CPUs ($cpu_model); the section took ${CL_ELAPSED} s, load average
+$CL_LOAD_BEFORE before it (the runs before count in it) and $CL_LOAD_AFTER after it.
+doc/cluster.md says how the nodes fan out. mqchat-bench spreads its clients over the two nodes
+(\`--port2\`, \`--split\`). The rooms are the ${ROOMS} x ${MEMBERS} rooms of the sections above,
+each member subscribed to its room and publishing to it; the "1 node" columns are those
+sections' mqchatd runs (no Redis).
+
+**Read these numbers as the cost of the Redis hop, not as scaling.** Two nodes (2 workers and a
+Redis thread each), redis-server and the load generator share the same two cores that one node
+and the load generator had in the runs above: nothing here can go faster with a second node,
+and every message that crosses costs a PUBLISH on its node, Redis's work, and the receiving
+node's read and fan-out on top. With a core or more per node the nodes would add capacity;
+this machine cannot show how much. Node 1, node 2 and redis-server are all sampled (\`--pid\`
+three times): their CPU is summed, and CPU per delivery is that sum over the deliveries. The
+flat-out runs (\`--rate 0\`, closed loop, a window of 4 messages per member as above) measure what
+the shared cores can move; their latency is queueing.
+
+Each figure is one ${DURATION} s run. With two nodes, redis-server and the load generator on two
+cores, the flat-out figures and the latency tails (p99, max) move a lot from one run to the
+next, more so while other work shares the machine (the load average above): in repeated runs of this section
+during its development the 2-node / 1-node flat-out ratio of plain rooms ranged from about 0.6
+to 1.6, and the p99 ratios at 1 msg/s from about 1 to 10. What did not move: every 1 msg/s run
+kept up with no loss and no duplicate, and each plain message crossed with exactly one PUBLISH.
+
+### Rooms split across two nodes
+
+\`mqchat-bench rooms --port A --port2 B --split alternate\`: the members with an odd index (half
+of every room) connect to node 2, the others to node 1. Each message is delivered to the
+$((MEMBERS / 2)) members on its own node and crosses once, through Redis, to the $((MEMBERS / 2)) on
+the other.
+
+Plain MQTT rooms (\`mqbench/PID/room/K\`) cross because of \`redis.bridge_topics ${BRIDGE_TOPICS}\`:
+one Redis channel for the filter, to which both nodes are subscribed.
+
+| ${ROOMS} x ${MEMBERS}, QoS 0, 100 B | 1 node, 1 msg/s | 2 nodes, 1 msg/s | 2 / 1 | 1 node, flat out | 2 nodes, flat out | 2 / 1 |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+EOF
+    cl_rows "$TMP/rooms.mqchatd.json" "$TMP/clrooms.mqchatd-2n.json" \
+        "$TMP/rooms0.mqchatd.json" "$TMP/clrooms0.mqchatd-2n.json"
+    cl_errors clrooms mqchatd
+    cl_errors clrooms0 mqchatd
+    cat <<EOF
+
+Chat rooms (\`chat-rooms\`: token logins, envelopes, archive, as in the chat rooms section) cross
+through their room channels (\`{prefix}:r:{room}\`), without bridge topics, and each message is
+also appended to the room's recent-history list in Redis (RPUSH and LTRIM in the same pipeline
+as the PUBLISH). Each room is created by its first subscriber, on either node
+(\`chat.auto_create_rooms\`); each node has its own SQLite database.
+
+| ${ROOMS} x ${MEMBERS}, QoS 0, 100 B | 1 node, 1 msg/s | 2 nodes, 1 msg/s | 2 / 1 | 1 node, flat out | 2 nodes, flat out | 2 / 1 |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+EOF
+    cl_rows "$TMP/chatrooms.mqchatd-chat.json" "$TMP/clchat.mqchatd-chat-2n.json" \
+        "$TMP/chatrooms0.mqchatd-chat.json" "$TMP/clchat0.mqchatd-chat-2n.json"
+    cl_errors clchat mqchatd-chat
+    cl_errors clchat0 mqchatd-chat
+    cat <<EOF
+
+### Cross-node delivery latency
+
+\`mqchat-bench rooms --split pubsub\`: every member has two connections, one subscribed to its
+room and one publishing to it at 1 msg/s. With \`--port2\` every publishing connection is on
+node 1 and every subscribing one on node 2, so every delivery crosses: node 1 accepts the
+message and publishes it to Redis, node 2 gets it from Redis and delivers it to the room's
+subscribers. "1 node" is the same connections on one mqchatd (no Redis), run just before.
+Latency is from the publisher's send to the subscriber's read, on one clock (one load generator
+process). At the full rooms load (${ROOMS} x ${MEMBERS}: $((ROOMS * MEMBERS * 2)) connections,
+$((ROOMS * MEMBERS * MEMBERS)) deliveries/s) the cores are busy and latency is mostly waiting
+for one; the light load (${LIGHT_ROOMS} x ${LIGHT_MEMBERS}: $((LIGHT_ROOMS * LIGHT_MEMBERS)) msg/s,
+$((LIGHT_ROOMS * LIGHT_MEMBERS * LIGHT_MEMBERS)) deliveries/s) shows the hop itself; its CPU is
+mostly the nodes' idle work (timers, heartbeats), not the messages'.
+
+| 1 msg/s per member, QoS 0, 100 B | 1 node, ${ROOMS} x ${MEMBERS} | node 1 -> node 2, ${ROOMS} x ${MEMBERS} | 2 / 1 | 1 node, ${LIGHT_ROOMS} x ${LIGHT_MEMBERS} | node 1 -> node 2, ${LIGHT_ROOMS} x ${LIGHT_MEMBERS} | 2 / 1 |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+EOF
+    cl_rows "$TMP/xnode.mqchatd.json" "$TMP/xnode.mqchatd-2n.json" \
+        "$TMP/xlight.mqchatd.json" "$TMP/xlight.mqchatd-2n.json"
+    broker_errors mqchatd xnode xlight
+    cl_errors xnode mqchatd
+    cl_errors xlight mqchatd
+    cat <<EOF
+
+"Redis PUBLISH commands per message" counts every PUBLISH Redis ran during the run (from
+\`INFO commandstats\`), the nodes' heartbeats (one a second per node) and control events
+included: for plain topics, 1 plus those is what "published once" looks like. A chat message
+costs two: the message on its room channel, to the nodes with members of the room subscribed,
+and a \`post\` event on the control channel, which every node reads (for unread counts and
+room totals); the chat runs' room creations, joins and presence announcements add the rest.
+EOF
+}
+
 # verdict COND: "met" or "NOT met" from an awk condition on the variables given.
 verdict() {
     awk "BEGIN { exit !($1) }" && echo "met" || echo "NOT met"
@@ -401,6 +775,23 @@ T0=$(date +%s)
 
 ROOMS=100
 MEMBERS=50
+
+# BENCH_CLUSTER=only: the one-node runs the cluster section compares with,
+# the cluster runs, and the section on stdout.
+if [ "$CLUSTER" = only ]; then
+    run_one mqchatd rooms rooms --rooms $ROOMS --members $MEMBERS --rate 1 --qos 0 --size 100 \
+        --duration "$DURATION"
+    run_one mqchatd rooms0 rooms --rooms $ROOMS --members $MEMBERS --rate 0 --qos 0 --size 100 \
+        --duration "$DURATION"
+    run_one mqchatd-chat chatrooms chat-rooms --token-secret "$TOKEN_SECRET" --rooms $ROOMS \
+        --members $MEMBERS --rate 1 --qos 0 --size 100 --duration "$DURATION"
+    run_one mqchatd-chat chatrooms0 chat-rooms --token-secret "$TOKEN_SECRET" --rooms $ROOMS \
+        --members $MEMBERS --rate 0 --qos 0 --size 100 --duration "$DURATION"
+    cluster_runs
+    cluster_section
+    log "cluster section in $(($(date +%s) - T0)) s"
+    exit 0
+fi
 # The MQTT 5 fan-out runs and their control (3.1.1 with the payload padded to
 # the size of the MQTT 5 PUBLISH with properties) follow the 3.1.1 run on the
 # same broker, so that the four meet about the same load from the machine's
@@ -444,6 +835,9 @@ done
 for b in mqchatd mosquitto; do
     run_one $b p2p p2p --pubs 100 --qos 0 --size 100 --duration "$DURATION"
 done
+if [ "$CLUSTER" = on ]; then
+    cluster_runs
+fi
 
 # The storage section (spool cost, archive rate, restart time), mqchatd only.
 log "storage: spool on/off, archive rate, restart time"
@@ -763,16 +1157,22 @@ cat <<EOF
 EOF
 traffic_table p2p
 echo
+if [ "$CLUSTER" = on ]; then
+    cluster_section
+    echo
+fi
 cat "$TMP/storage.md"
 cat <<EOF
 
 ## Reproducing
 
-    make bench                                  # everything above, about 6-7 minutes
+    make bench                                  # everything above, about 8-9 minutes
+    BENCH_CLUSTER=only sh clients/bench/run-bench.sh build   # the cluster section, on stdout
     build/mqchat-bench fanout --subs 1000 --pid \$(pidof mqchatd)    # one scenario by hand
     build/mqchat-bench fanout --mqtt 5 --props $PROPS --subs 1000    # the same over MQTT 5
     build/mqchatd --set chat.token_secret=S --set chat.auto_create_rooms=true --set http.port=0 &
     build/mqchat-bench chat-rooms --token-secret S --rooms 10 --members 10  # through the chat layer
+    build/mqchat-bench rooms --port P1 --port2 P2 --split alternate  # over two nodes (cluster)
     build/mqchat-bench --help
 
 Raw results of this run (one JSON line per scenario and broker):

@@ -27,7 +27,7 @@ N_SEQ = 30          # messages per publisher in the room test
 
 class ClusterChatTest(ClusterTest):
     NODES = 3
-    NODE_CONFIG = {'redis.bridge_topics': 'sensors/#'}
+    NODE_CONFIG = {'redis.bridge_topics': 'sensors/#', 'chat.auto_create_rooms': 'true'}
 
     # ---- helpers ----
 
@@ -732,6 +732,37 @@ class ClusterChatTest(ClusterTest):
         self.assertEqual(got.get('online'), 3, 'GET /v1/rooms/%s on C: %r' % (room, got))
         viewers[1].close()
         watch.wait(lambda ib: online(ib, 2), WAIT, 'for a viewer on B gone, seen on C')
+
+    # ---- extra: a room made on first use on two nodes at once ----
+
+    def test_room_made_on_two_nodes_at_once(self):
+        """Two users subscribe to the same new room on A and B at the same
+        moment (chat.auto_create_rooms): both nodes may make it, each with
+        its user as owner; they settle on the one made first, so every node
+        names the same owner and the other maker is a member."""
+        A, B, C = self.nodes
+        ua, ta = self.new_user_on(A, 'fa')
+        ub, tb = self.new_user_on(B, 'fb')
+        ca, cb = self.device(A, ua, ta), self.device(B, ub, tb)
+        room = self.uid('r')
+        topic = self.room_topic(room)
+        ca.send(broker.subscribe(7, [(topic, 1)]))
+        cb.send(broker.subscribe(7, [(topic, 1)]))
+        ca.expect(broker.suback(7, [1]))
+        cb.expect(broker.suback(7, [1]))
+        self.known_everywhere(room)
+
+        def owners():
+            return [self.napi(n, 'GET', '/v1/rooms/%s' % room).get('owner') for n in self.nodes]
+        ok = poll(lambda: len(set(owners())) == 1, WAIT)
+        self.assertTrue(ok, 'owners of %s per node: %s' % (room, owners()))
+        owner = owners()[0]
+        self.assertIn(owner, (ua, ub))
+        other, otok = (ub, tb) if owner == ua else (ua, ta)
+        for n in self.nodes:
+            # Naming a moderator is the owner's: the other maker is refused.
+            self.napi(n, 'PUT', '/v1/rooms/%s/members/%s' % (room, owner), {'role': 'member'},
+                      bearer=otok, status=403)
 
     # ---- extra: the recent-history cache in Redis ----
 
