@@ -196,10 +196,14 @@ static const char *str_of(const cJSON *o, const char *name, size_t *len)
     return it->valuestring;
 }
 
-static double num_of(const cJSON *o, const char *name)
+/* A whole number member in lo..hi, else lo (a JSON number is a double:
+ * anything outside the range is not converted). */
+static int64_t int_of(const cJSON *o, const char *name, int64_t lo, int64_t hi)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(it) ? it->valuedouble : 0;
+    if (!cJSON_IsNumber(it) || !(it->valuedouble >= (double)lo && it->valuedouble <= (double)hi))
+        return lo;
+    return (int64_t)it->valuedouble;
 }
 
 static bool bool_of(const cJSON *o, const char *name)
@@ -212,9 +216,8 @@ static void on_count(struct cluster *cl, unsigned node, const cJSON *ev, enum cl
 {
     size_t len = 0;
     const char *name = str_of(ev, what == CLUSTER_DEVICES ? "u" : "room", &len);
-    double count = num_of(ev, "n");
-    if (name && count >= 0 && count <= 1e6)
-        cluster_presence_set(cl->presence, node, what, name, len, (int64_t)count);
+    if (name)
+        cluster_presence_set(cl->presence, node, what, name, len, int_of(ev, "n", 0, 1000000));
 }
 
 /* A room made on first use here and on another node at the same moment:
@@ -261,7 +264,7 @@ static void on_dir(struct cluster *cl, const cJSON *ev)
     const char *op = str_of(ev, "op", &hl);
     if (!a || !op)
         return;
-    int role = (int)num_of(ev, "role");
+    int role = (int)int_of(ev, "role", 0, 3);
     applying_remote = true;
     if (strcmp(op, "user") == 0) {
         const char *hash = str_of(ev, "hash", &hl);
@@ -270,8 +273,8 @@ static void on_dir(struct cluster *cl, const cJSON *ev)
         chat_dir_user_delete(ch->dir, a, al);
     } else if (strcmp(op, "room") == 0 || strcmp(op, "room+") == 0) {
         struct chat_room_info info = {.is_private = bool_of(ev, "private"),
-                                      .member_cap = (int64_t)num_of(ev, "cap"),
-                                      .created_ms = (int64_t)num_of(ev, "created")};
+                                      .member_cap = int_of(ev, "cap", 0, INT32_MAX),
+                                      .created_ms = int_of(ev, "created", 0, INT64_C(1) << 52)};
         const char *owner = str_of(ev, "owner", &hl);
         snprintf(info.owner, sizeof(info.owner), "%s", owner ? owner : "");
         if (op[4] != '+')
@@ -330,7 +333,7 @@ static void on_post(struct cluster *cl, const cJSON *ev)
     if (!ch || !room || !from || v <= 0 || !chat_name_valid(room, rl))
         return;
     unread_message(ch->unread, room, rl, v, from, fl);
-    int64_t cheers = (int64_t)num_of(ev, "cheers"), hearts = (int64_t)num_of(ev, "hearts");
+    int64_t cheers = int_of(ev, "cheers", 0, 1000000), hearts = int_of(ev, "hearts", 0, 1000000);
     if (cheers > 0 || hearts > 0)
         presence_room_support(ch->presence, room, rl, cheers, hearts);
 }
@@ -338,9 +341,10 @@ static void on_post(struct cluster *cl, const cJSON *ev)
 static void on_mark(struct cluster *cl, const cJSON *ev)
 {
     struct chat *ch = cl->b->chat;
-    size_t ul = 0, rl = 0;
+    size_t ul = 0, rl = 0, il = 0;
     const char *user = str_of(ev, "u", &ul), *room = str_of(ev, "room", &rl);
-    int64_t upto = (int64_t)num_of(ev, "upto");
+    const char *id = str_of(ev, "upto", &il);
+    int64_t upto = id ? (int64_t)strtoull(id, NULL, 10) : 0;
     if (ch && user && room && upto > 0 && chat_name_valid(user, ul) && chat_name_valid(room, rl))
         unread_mark(ch->unread, user, ul, room, rl, upto);
 }
@@ -373,7 +377,7 @@ static void on_control(void *ctx, unsigned node, const char *event, size_t len)
     else if (strcmp(kind, "dev") == 0 || strcmp(kind, "view") == 0)
         on_count(cl, node, ev, kind[0] == 'd' ? CLUSTER_DEVICES : CLUSTER_VIEWERS);
     else if (strcmp(kind, "snap") == 0)
-        cluster_presence_snapshot(cl->presence, node, (uint32_t)num_of(ev, "gen"), ev,
+        cluster_presence_snapshot(cl->presence, node, (uint32_t)int_of(ev, "gen", 0, UINT32_MAX), ev,
                                   bool_of(ev, "end"));
     else if (strcmp(kind, "post") == 0)
         on_post(cl, ev);
@@ -527,8 +531,8 @@ void cluster_read_marker(struct broker *b, const char *user, size_t user_len, co
     event_begin(cl, &jb, "mark");
     member_str(&jb, "u", user, user_len);
     member_str(&jb, "room", room, room_len);
-    jbuf_puts(&jb, ",\"upto\":");
-    jbuf_i64(&jb, upto);
+    jbuf_puts(&jb, ",\"upto\":"); /* a string: a JSON number is a double, ids need 64 bits */
+    jbuf_id(&jb, (uint64_t)upto);
     event_send(cl, &jb);
 }
 

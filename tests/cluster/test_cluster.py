@@ -694,8 +694,12 @@ class ClusterChatTest(ClusterTest):
         ev.wait(count, WAIT, 'for 3 unread in %s on %s' % (room, C.name))
         self.assertEqual(self.napi(C, 'GET', '/v1/users/%s/unread' % m, bearer=mtok)
                          .get('rooms', {}).get(room), 3, 'GET unread on C')
-        hist = self.napi(B, 'GET', '/v1/rooms/%s/messages?limit=10' % room, bearer=mtok)
-        last = hist['messages'][-1]['id']
+        def history():
+            return self.napi(B, 'GET', '/v1/rooms/%s/messages?limit=10' % room,
+                             bearer=mtok).get('messages', [])
+        self.assertTrue(poll(lambda: len(history()) == 3, WAIT),
+                        'history on %s: %r' % (B.name, history()))
+        last = history()[-1]['id']
         self.napi(B, 'POST', '/v1/rooms/%s/read' % room, {'upto': last}, bearer=mtok)
 
         def cleared(ib):
