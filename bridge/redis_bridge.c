@@ -23,7 +23,8 @@
 #define CONTROL_CHANNEL "control"
 #define FRAME_MESSAGE   'M'
 #define FRAME_CONTROL   'C'
-/* The message frame header: 'M', node(2), flags, expiry(4), sender_len, topic_len(2), props_len(4). */
+/* The message frame header: 'M', node(2), flags, expiry(4), sender_len, topic_len(2), props_len(4).
+ */
 #define MESSAGE_HEADER 15
 #define CONTROL_HEADER 3 /* 'C', node(2) */
 #define FLAG_RETAIN    0x04
@@ -96,7 +97,7 @@ struct redis_bridge {
     size_t control_len;
     bool started;       /* the thread runs (redis_bridge_start) */
     uint64_t last_echo; /* loop time one of our own control events last came back */
-    uint8_t *frame; /* scratch for frames and full names */
+    uint8_t *frame;     /* scratch for frames and full names */
     size_t frame_cap;
 };
 
@@ -415,7 +416,6 @@ static bool reply_is(const redisReply *r, const char *word)
     size_t n = strlen(word);
     return r->type == REDIS_REPLY_STRING && r->len == n && memcmp(r->str, word, n) == 0;
 }
-
 
 static void on_push(void *ctx, struct redis_client *rc, const redisReply *r)
 {

@@ -105,8 +105,8 @@ void redis_bridge_control(struct redis_bridge *br, const char *event, size_t len
 
 /* Any thread: appends value to the list at key (after the prefix) and cuts
  * it to the last cache_max entries. */
-void redis_bridge_cache(struct redis_bridge *br, const char *key, size_t key_len,
-                        const char *value, size_t value_len);
+void redis_bridge_cache(struct redis_bridge *br, const char *key, size_t key_len, const char *value,
+                        size_t value_len);
 
 const struct redis_bridge_stats *redis_bridge_stats(const struct redis_bridge *br);
 

@@ -49,13 +49,13 @@
 #include "strmap.h"
 #include "unread.h"
 
-#define MAX_NODES      1024
-#define TICK_MS        100 /* how often node deadlines are checked (heartbeats: node_timeout / 3) */
+#define MAX_NODES 1024
+#define TICK_MS   100 /* how often node deadlines are checked (heartbeats: node_timeout / 3) */
 
 struct node_state {
     bool alive;
-    uint64_t dead_at;    /* message_clock_ms() when it counts as dead unless heard from */
-    char inst[24];       /* its process's instance id */
+    uint64_t dead_at; /* message_clock_ms() when it counts as dead unless heard from */
+    char inst[24];    /* its process's instance id */
 };
 
 struct cluster {
@@ -67,7 +67,7 @@ struct cluster {
     /* bridge thread only: */
     struct node_state *nodes[MAX_NODES];
     struct cluster_presence *presence; /* what the other nodes count */
-    unsigned known[MAX_NODES]; /* ids with a node_state */
+    unsigned known[MAX_NODES];         /* ids with a node_state */
     size_t nknown;
     uint32_t snap_gen;
     uint64_t next_heartbeat; /* message_clock_ms() */
@@ -230,9 +230,9 @@ static void settle_first_use(struct chat *ch, const char *room, size_t len,
     struct chat_room_info ours;
     if (!chat_dir_room_get(ch->dir, room, len, &ours))
         return;
-    bool theirs_first = theirs->created_ms < ours.created_ms ||
-                        (theirs->created_ms == ours.created_ms &&
-                         strcmp(theirs->owner, ours.owner) < 0);
+    bool theirs_first =
+        theirs->created_ms < ours.created_ms ||
+        (theirs->created_ms == ours.created_ms && strcmp(theirs->owner, ours.owner) < 0);
     if (!theirs_first)
         return;
     chat_dir_room_put(ch->dir, room, len, theirs);
@@ -377,8 +377,8 @@ static void on_control(void *ctx, unsigned node, const char *event, size_t len)
     else if (strcmp(kind, "dev") == 0 || strcmp(kind, "view") == 0)
         on_count(cl, node, ev, kind[0] == 'd' ? CLUSTER_DEVICES : CLUSTER_VIEWERS);
     else if (strcmp(kind, "snap") == 0)
-        cluster_presence_snapshot(cl->presence, node, (uint32_t)int_of(ev, "gen", 0, UINT32_MAX), ev,
-                                  bool_of(ev, "end"));
+        cluster_presence_snapshot(cl->presence, node, (uint32_t)int_of(ev, "gen", 0, UINT32_MAX),
+                                  ev, bool_of(ev, "end"));
     else if (strcmp(kind, "post") == 0)
         on_post(cl, ev);
     else if (strcmp(kind, "mark") == 0)
@@ -405,8 +405,8 @@ static bool message_acceptable(struct cluster *cl, const char *channel, size_t l
            topic_validate_name(msg->topic, msg->topic_len) == MQ_OK &&
            mqtt_utf8_check(msg->topic, msg->topic_len) == MQ_OK &&
            (!msg->chat || (msg->sender && chat_name_valid(msg->sender, msg->sender_len))) &&
-           (!msg->props_len || mqtt5_props_decode(msg->props, msg->props_len,
-                                                  MQTT5_CTX_PUBLISH_OUT, &props) == MQ_OK);
+           (!msg->props_len ||
+            mqtt5_props_decode(msg->props, msg->props_len, MQTT5_CTX_PUBLISH_OUT, &props) == MQ_OK);
 }
 
 static void on_message(void *ctx, const char *channel, size_t len, struct message *msg)

@@ -65,8 +65,8 @@ void cluster_room_viewers_report(struct broker *b, const char *room, size_t len,
 
 /* Comment control settings of scope (a room, or "" for the system) were
  * replaced by doc (a JSON object; len 0 = removed). */
-void cluster_settings_changed(struct broker *b, const char *room, size_t room_len,
-                              const char *doc, size_t len);
+void cluster_settings_changed(struct broker *b, const char *room, size_t room_len, const char *doc,
+                              size_t len);
 
 /* A reader of the rooms' recent-history cache for a thread that serves
  * history (redis_recent.h; free it with redis_recent_free), or NULL

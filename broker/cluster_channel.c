@@ -57,7 +57,8 @@ static size_t chat_channel(const char *rest, size_t len, bool filter, char *out)
     bool any_below = filter && n == 3 && is_wild(&lv[2]);
     if (topic_level_is(&lv[0], "room") && (n == 2 || topic_level_is(&lv[2], "system") || any_below))
         return make(out, "r:", lv[1].s, lv[1].len);
-    if (topic_level_is(&lv[0], "dm") && (n == 2 || (filter && n == 3 && topic_level_is(&lv[2], "#"))))
+    if (topic_level_is(&lv[0], "dm") &&
+        (n == 2 || (filter && n == 3 && topic_level_is(&lv[2], "#"))))
         return make(out, "u:", lv[1].s, lv[1].len);
     if (topic_level_is(&lv[0], "user") && n == 3 && (topic_level_is(&lv[2], "events") || any_below))
         return make(out, "u:", lv[1].s, lv[1].len);

@@ -140,7 +140,7 @@ void cluster_presence_set(struct cluster_presence *cp, unsigned node, enum clust
 struct collect {
     struct remote_count **v;
     size_t n, cap;
-    bool all;     /* every entry, else those the snapshot gen did not name */
+    bool all; /* every entry, else those the snapshot gen did not name */
     uint32_t gen;
 };
 
@@ -228,7 +228,8 @@ void cluster_presence_free(struct cluster_presence *cp)
     free(cp);
 }
 
-/* ---- this node's table, out ------------------------------------------------------------------- */
+/* ---- this node's table, out -------------------------------------------------------------------
+ */
 
 struct build {
     const struct cluster_snapshot_out *out;
