@@ -70,24 +70,12 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
-# alive PID: true while the process exists and is not a zombie (this
-# machine's init may not reap the servers our shells leave behind).
-alive() {
-    kill -0 "$1" 2>/dev/null || return 1
-    state=$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)
-    [ "$state" != Z ] && [ "$state" != X ]
-}
+# alive, recorded_pid
+. "$(dirname "$SELF")/lib.sh"
 
 # server_pid: the recorded process id, if that process is a live mariadbd.
 server_pid() {
-    [ -f "$DIR/pid" ] || return 1
-    pid=$(cat "$DIR/pid")
-    [ -n "$pid" ] || return 1
-    alive "$pid" || return 1
-    case $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) in
-        *mariadbd* | *mysqld*) echo "$pid" ;;
-        *) return 1 ;;
-    esac
+    recorded_pid "$DIR/pid" mariadbd mysqld
 }
 
 url() {

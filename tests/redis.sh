@@ -98,25 +98,13 @@ quote() {
     printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
 }
 
-# alive PID: true while the process exists and is not a zombie (this
-# machine's init may not reap the servers our shells leave behind).
-alive() {
-    kill -0 "$1" 2>/dev/null || return 1
-    state=$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)
-    [ "$state" != Z ] && [ "$state" != X ]
-}
+# alive, recorded_pid
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 # server_pid D: the process id recorded in D/pid, if it is a live
 # redis-server.
 server_pid() {
-    [ -f "$1/pid" ] || return 1
-    pid=$(cat "$1/pid")
-    [ -n "$pid" ] || return 1
-    alive "$pid" || return 1
-    case $({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) in
-        *redis-server*) echo "$pid" ;;
-        *) return 1 ;;
-    esac
+    recorded_pid "$1/pid" redis-server
 }
 
 # write_run D ARG...: D/run, the server's command line (port from D/port).
