@@ -32,6 +32,7 @@
 #define FLAG_SHADOW    0x10
 #define PREFIX_MAX     200  /* bytes of redis.prefix */
 #define STOP_FLUSH_MS  1000 /* how long stopping waits for queued commands to be written */
+#define CONTROL_BATCH  65536 /* bytes of control events gathered into one frame */
 
 enum item_kind { ITEM_FORWARD, ITEM_INTEREST, ITEM_CONTROL, ITEM_CACHE };
 
@@ -42,6 +43,7 @@ struct item {
     size_t name_len;
     struct message *msg; /* ITEM_FORWARD: a reference */
     int delta;           /* ITEM_INTEREST */
+    bool lazy;           /* ITEM_CONTROL: may go out after later messages */
     char *data;          /* ITEM_CONTROL, ITEM_CACHE: malloc'd */
     size_t data_len;
 };
@@ -98,6 +100,9 @@ struct redis_bridge {
     bool started;       /* the thread runs (redis_bridge_start) */
     uint64_t last_echo; /* loop time one of our own control events last came back */
     uint8_t *frame;     /* scratch for frames and full names */
+    uint8_t *batch;     /* the control frame being gathered ('C', node, events) */
+    size_t batch_len, batch_cap;
+    bool batch_ordered; /* it holds an event that must go before later messages */
     size_t frame_cap;
 };
 
@@ -394,6 +399,19 @@ static void deliver_message(struct redis_bridge *br, const char *channel, size_t
     br->sink.message(br->sink.ctx, channel + plen, channel_len - plen, msg);
 }
 
+/* A control frame: events separated by newlines, each to the sink. */
+static void control_events(struct redis_bridge *br, unsigned node, const char *p, size_t len)
+{
+    while (len) {
+        const char *nl = memchr(p, '\n', len);
+        size_t n = nl ? (size_t)(nl - p) : len;
+        if (n)
+            br->sink.control(br->sink.ctx, node, p, n);
+        p += n + (nl ? 1 : 0);
+        len -= n + (nl ? 1 : 0);
+    }
+}
+
 static void on_frame(struct redis_bridge *br, const char *channel, size_t channel_len,
                      const uint8_t *f, size_t len)
 {
@@ -407,8 +425,7 @@ static void on_frame(struct redis_bridge *br, const char *channel, size_t channe
     if (f[0] == FRAME_MESSAGE && channel_len > strlen(br->cfg.prefix) + 1)
         deliver_message(br, channel, channel_len, f, len);
     else if (f[0] == FRAME_CONTROL && br->sink.control)
-        br->sink.control(br->sink.ctx, node, (const char *)f + CONTROL_HEADER,
-                         len - CONTROL_HEADER);
+        control_events(br, node, (const char *)f + CONTROL_HEADER, len - CONTROL_HEADER);
 }
 
 static bool reply_is(const redisReply *r, const char *word)
@@ -629,20 +646,46 @@ static void forward(struct redis_bridge *br, const char *name, size_t name_len, 
     atomic_fetch_add_explicit(&br->stats.forwarded, 1, memory_order_relaxed);
 }
 
-static void control(struct redis_bridge *br, const char *event, size_t len)
+/* Publishes the control events gathered in br->batch as one frame. */
+static void control_flush(struct redis_bridge *br)
 {
-    uint8_t *f = scratch(br, CONTROL_HEADER + len);
-    if (!f)
+    if (br->batch_len <= CONTROL_HEADER)
         return;
-    f[0] = FRAME_CONTROL;
-    put_u16(f + 1, br->cfg.node_id);
-    memcpy(f + CONTROL_HEADER, event, len);
     int m = master_of(br, br->control_name, br->control_len);
     const char *cmd = br->cfg.cluster ? "SPUBLISH" : "PUBLISH";
-    const char *argv[3] = {cmd, br->control_name, (const char *)f};
-    size_t argvlen[3] = {strlen(cmd), br->control_len, CONTROL_HEADER + len};
+    const char *argv[3] = {cmd, br->control_name, (const char *)br->batch};
+    size_t argvlen[3] = {strlen(cmd), br->control_len, br->batch_len};
     if (master_pub_up(br, m))
         redis_client_command(br->masters[m].pub, 3, argv, argvlen, on_publish_reply, br);
+    br->batch_len = 0;
+    br->batch_ordered = false;
+}
+
+/* Adds an event to the frame being gathered (one per wake-up, cut at
+ * CONTROL_BATCH bytes): events are JSON, which never holds a raw newline,
+ * so a newline separates them. */
+static void control(struct redis_bridge *br, const char *event, size_t len, bool lazy)
+{
+    br->batch_ordered |= !lazy;
+    if (br->batch_len > CONTROL_HEADER && br->batch_len + 1 + len > CONTROL_BATCH)
+        control_flush(br);
+    size_t need = (br->batch_len ? br->batch_len + 1 : CONTROL_HEADER) + len;
+    if (need > br->batch_cap) {
+        uint8_t *b = realloc(br->batch, need > CONTROL_BATCH ? need : CONTROL_BATCH);
+        if (!b)
+            return;
+        br->batch = b;
+        br->batch_cap = need > CONTROL_BATCH ? need : CONTROL_BATCH;
+    }
+    if (!br->batch_len) {
+        br->batch[0] = FRAME_CONTROL;
+        put_u16(br->batch + 1, br->cfg.node_id);
+        br->batch_len = CONTROL_HEADER;
+    } else {
+        br->batch[br->batch_len++] = '\n';
+    }
+    memcpy(br->batch + br->batch_len, event, len);
+    br->batch_len += len;
 }
 
 static void cache(struct redis_bridge *br, const char *key, size_t key_len, const char *value,
@@ -685,13 +728,15 @@ static void drain(struct redis_bridge *br)
         struct item *it = &items[i];
         switch (it->kind) {
         case ITEM_FORWARD:
+            if (br->batch_ordered)
+                control_flush(br); /* a block before the message it stops */
             forward(br, it->name, it->name_len, it->msg);
             break;
         case ITEM_INTEREST:
             interest(br, it->name, it->name_len, it->delta);
             break;
         case ITEM_CONTROL:
-            control(br, it->data, it->data_len);
+            control(br, it->data, it->data_len, it->lazy);
             break;
         case ITEM_CACHE:
             cache(br, it->name, it->name_len, it->data, it->data_len);
@@ -700,6 +745,7 @@ static void drain(struct redis_bridge *br)
         item_free(it);
     }
     free(items);
+    control_flush(br);
 }
 
 /* Queues it (taking over what it holds) and wakes the thread. */
@@ -762,9 +808,10 @@ void redis_bridge_interest(struct redis_bridge *br, const char *channel, size_t 
     post(br, &it);
 }
 
-void redis_bridge_control(struct redis_bridge *br, const char *event, size_t len)
+void redis_bridge_control(struct redis_bridge *br, const char *event, size_t len, bool lazy)
 {
-    struct item it = {.kind = ITEM_CONTROL, .data = copy_bytes(event, len), .data_len = len};
+    struct item it = {.kind = ITEM_CONTROL, .data = copy_bytes(event, len), .data_len = len,
+                      .lazy = lazy};
     if (it.data)
         post(br, &it);
 }
@@ -960,6 +1007,7 @@ void redis_bridge_free(struct redis_bridge *br)
     pthread_mutex_destroy(&br->lock);
     free(br->map);
     free(br->frame);
+    free(br->batch);
     free(br->control_name);
     free((char *)br->cfg.prefix);
     free(br);

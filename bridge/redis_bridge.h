@@ -22,8 +22,10 @@
  *
  * On the wire a message is a binary frame: 'M', the origin node id, flags
  * (QoS, retain, chat, shadow), the remaining expiry, sender, topic, MQTT 5
- * properties, payload. A control event is 'C', the node id and the event's
- * bytes. Messages from this node's own id are dropped on arrival; control
+ * properties, payload. Control events are 'C', the node id and the events'
+ * bytes: the events of one wake-up go out in one frame, separated by
+ * newlines (they are JSON, which never holds a raw one), and come to the
+ * sink one by one. Messages from this node's own id are dropped on arrival; control
  * events are not (the sink tells its own from another process that was
  * given the same node id).
  *
@@ -100,8 +102,11 @@ void redis_bridge_forward(struct redis_bridge *br, const char *channel, size_t l
 /* Any thread: delta (+1 or -1) local subscriptions to channel. */
 void redis_bridge_interest(struct redis_bridge *br, const char *channel, size_t len, int delta);
 
-/* Any thread: event (copied) to every other node. */
-void redis_bridge_control(struct redis_bridge *br, const char *event, size_t len);
+/* Any thread: event (copied) to every other node. Events keep their order
+ * among themselves; lazy ones may also go out after messages forwarded
+ * later (counts), the others never do (a block goes before the message it
+ * stops). */
+void redis_bridge_control(struct redis_bridge *br, const char *event, size_t len, bool lazy);
 
 /* Any thread: appends value to the list at key (after the prefix) and cuts
  * it to the last cache_max entries. */

@@ -95,13 +95,15 @@ static void event_begin(struct cluster *cl, struct jbuf *jb, const char *kind)
     jbuf_str(jb, cl->inst, strlen(cl->inst));
 }
 
-static void event_send(struct cluster *cl, struct jbuf *jb)
+/* Sends the event begun in jb (and frees jb). lazy: a count or a beat, whose
+ * order against messages does not matter (redis_bridge_control). */
+static void event_send(struct cluster *cl, struct jbuf *jb, bool lazy)
 {
     jbuf_putc(jb, '}');
     if (jb->oom)
         log_warn("cluster: an event not sent: out of memory");
     else
-        redis_bridge_control(cl->bridge, jb->p, jb->len);
+        redis_bridge_control(cl->bridge, jb->p, jb->len, lazy);
     jbuf_free(jb);
 }
 
@@ -118,7 +120,7 @@ static void send_simple(struct cluster *cl, const char *kind)
 {
     struct jbuf jb;
     event_begin(cl, &jb, kind);
-    event_send(cl, &jb);
+    event_send(cl, &jb, true);
 }
 
 static void snapshot_begin(void *ctx, struct jbuf *jb)
@@ -128,7 +130,7 @@ static void snapshot_begin(void *ctx, struct jbuf *jb)
 
 static void snapshot_send(void *ctx, struct jbuf *jb)
 {
-    event_send(ctx, jb);
+    event_send(ctx, jb, true);
 }
 
 /* Every user and room this node counts, to every other node. */
@@ -484,7 +486,7 @@ static void dir_event(void *ctx, const struct chat_dir_change *c)
     }
     if (c->kind == CHAT_DIR_DECO_PUT && c->json_len)
         member_str(&jb, "json", c->json, c->json_len);
-    event_send(cl, &jb);
+    event_send(cl, &jb, false);
 }
 
 void cluster_settings_changed(struct broker *b, const char *room, size_t room_len, const char *doc,
@@ -497,7 +499,7 @@ void cluster_settings_changed(struct broker *b, const char *room, size_t room_le
     event_begin(cl, &jb, "settings");
     member_str(&jb, "room", room, room_len);
     member_str(&jb, "doc", doc, len);
-    event_send(cl, &jb);
+    event_send(cl, &jb, false);
 }
 
 void cluster_room_post(struct broker *b, const char *room, size_t room_len, uint64_t id,
@@ -518,7 +520,7 @@ void cluster_room_post(struct broker *b, const char *room, size_t room_len, uint
         jbuf_puts(&jb, ",\"hearts\":");
         jbuf_i64(&jb, hearts);
     }
-    event_send(cl, &jb);
+    event_send(cl, &jb, true);
 }
 
 void cluster_read_marker(struct broker *b, const char *user, size_t user_len, const char *room,
@@ -533,7 +535,7 @@ void cluster_read_marker(struct broker *b, const char *user, size_t user_len, co
     member_str(&jb, "room", room, room_len);
     jbuf_puts(&jb, ",\"upto\":"); /* a string: a JSON number is a double, ids need 64 bits */
     jbuf_id(&jb, (uint64_t)upto);
-    event_send(cl, &jb);
+    event_send(cl, &jb, true);
 }
 
 void cluster_room_viewers_report(struct broker *b, const char *room, size_t len, int64_t viewers)
@@ -546,7 +548,7 @@ void cluster_room_viewers_report(struct broker *b, const char *room, size_t len,
     member_str(&jb, "room", room, len);
     jbuf_puts(&jb, ",\"n\":");
     jbuf_i64(&jb, viewers);
-    event_send(cl, &jb);
+    event_send(cl, &jb, true);
 }
 
 void cluster_presence_report(struct broker *b, const char *user, size_t len, int devices)
@@ -558,7 +560,7 @@ void cluster_presence_report(struct broker *b, const char *user, size_t len, int
     event_begin(cl, &jb, "dev");
     member_str(&jb, "u", user, len);
     jbuf_printf(&jb, ",\"n\":%d", devices);
-    event_send(cl, &jb);
+    event_send(cl, &jb, true);
 }
 
 /* ---- messages and subscriptions -------------------------------------------------------------- */
