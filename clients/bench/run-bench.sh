@@ -755,9 +755,11 @@ EOF
 "Redis PUBLISH commands per message" counts every PUBLISH Redis ran during the run (from
 \`INFO commandstats\`), the nodes' heartbeats (one a second per node) and control events
 included: for plain topics, 1 plus those is what "published once" looks like. A chat message
-costs two: the message on its room channel, to the nodes with members of the room subscribed,
-and a \`post\` event on the control channel, which every node reads (for unread counts and
-room totals); the chat runs' room creations, joins and presence announcements add the rest.
+costs its PUBLISH on the room channel, to the nodes with members of the room subscribed, plus
+its share of one on the control channel: its \`post\` event (every node reads them, for unread
+counts and room totals) goes out gathered with the others of the same wake-up of the bridge,
+so flat out the share is near 0 and at 1 msg/s, with fewer events per wake-up, larger; room
+creations, joins and presence announcements add the rest.
 EOF
 }
 
