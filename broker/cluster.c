@@ -609,13 +609,18 @@ void cluster_interest(struct broker *b, const char *filter, size_t len, int delt
 
 /* ---- start and stop ------------------------------------------------------------------------- */
 
+/* redis.prefix, or its default when set empty. */
+static const char *redis_prefix(const struct config *cfg)
+{
+    return cfg->redis_prefix && cfg->redis_prefix[0] ? cfg->redis_prefix : "mqchat";
+}
+
 struct redis_recent *cluster_recent_open(const struct broker *b)
 {
     const struct config *cfg = b->cfg;
     if (!b->cluster || !cfg->redis_history_cache)
         return NULL;
-    return redis_recent_new(
-        cfg->redis_url, cfg->redis_prefix && cfg->redis_prefix[0] ? cfg->redis_prefix : "mqchat");
+    return redis_recent_new(cfg->redis_url, redis_prefix(cfg));
 }
 
 const struct redis_bridge *cluster_bridge(const struct broker *b)
@@ -659,7 +664,7 @@ int cluster_open(struct broker *b)
     struct redis_bridge_config bc = {
         .url = cfg->redis_url,
         .cluster = cfg->redis_cluster,
-        .prefix = cfg->redis_prefix && cfg->redis_prefix[0] ? cfg->redis_prefix : "mqchat",
+        .prefix = redis_prefix(cfg),
         .node_id = cfg->node_id,
         .tick_ms = TICK_MS,
         .echo_ms = cfg->redis_node_timeout / 3, /* the heartbeat */
