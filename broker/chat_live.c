@@ -796,10 +796,14 @@ int chat_live_open(struct broker *b, struct db *db)
 void chat_live_close(struct chat *ch)
 {
     if (ch->live && ch->presence) {
-        /* The support totals of the last interval, to the chat store
-         * (stopped after us): nothing else of the tick outlives the run. */
+        /* The support totals and the read markers moved in the last
+         * interval, to the chat store (stopped after us): nothing else of
+         * the tick outlives the run. */
         struct presence_emit last = {.ctx = ch->live->b, .totals = emit_totals};
         presence_tick(ch->presence, now_ms(), &last);
+        struct unread_emit markers = {.ctx = ch->live->b, .marker = store_marker};
+        if (ch->unread)
+            unread_tick(ch->unread, &markers);
     }
     if (ch->live) {
         store_stop(ch->live->history);
