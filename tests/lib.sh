@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # tests/lib.sh - shell helpers shared by the throwaway servers of the test
 # suites (tests/mariadb.sh, tests/redis.sh). Sourced, not run.
 

@@ -71,6 +71,7 @@ print(s.getsockname()[1])'
 }
 
 # alive, recorded_pid
+# shellcheck source=tests/lib.sh
 . "$(dirname "$SELF")/lib.sh"
 
 # server_pid: the recorded process id, if that process is a live mariadbd.

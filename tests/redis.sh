@@ -99,6 +99,7 @@ quote() {
 }
 
 # alive, recorded_pid
+# shellcheck source=tests/lib.sh
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 # server_pid D: the process id recorded in D/pid, if it is a live

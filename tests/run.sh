@@ -228,16 +228,7 @@ run_broker() {
         MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$w \
             timeout "$PY_TIMEOUT" "$PYTHON" "$ROOT/tests/broker/runtests.py" >"$out" 2>&1
         rc=$?
-        cat "$out"
-        counts=$(plain_counts "$out")
-        if [ -z "$counts" ]; then
-            echo "== broker/python (workers=$w): no result (exit status $rc)"
-            counts="0 1"
-        elif [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
-            counts="${counts% *} 1"
-        fi
-        # shellcheck disable=SC2086
-        record "broker/python (workers=$w)" $counts
+        record_output "broker/python (workers=$w)" "$out" "$rc"
 
         for src in "$ROOT"/tests/broker/client_*.c; do
             [ -f "$src" ] || continue
@@ -247,6 +238,22 @@ run_broker() {
 
         run_mqttjs "$w"
     done
+}
+
+# record_output NAME OUT RC: shows OUT (a suite's output, which ends with
+# `N passed, N failed`) and records its counts under NAME; no such line, or
+# a non-zero exit status RC with nothing failed, is one failure more.
+record_output() {
+    cat "$2"
+    counts=$(plain_counts "$2")
+    if [ -z "$counts" ]; then
+        echo "== $1: no result (exit status $3)"
+        counts="0 1"
+    elif [ "$3" -ne 0 ] && [ "${counts#* }" = 0 ]; then
+        counts="${counts% *} 1"
+    fi
+    # shellcheck disable=SC2086
+    record "$1" $counts
 }
 
 # run_program NAME PROGRAM WORKERS: runs one client-library test program
@@ -261,16 +268,7 @@ run_program() {
     out=$TMP/client.out
     MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$3 timeout "$CLIENT_TIMEOUT" "$2" >"$out" 2>&1
     rc=$?
-    cat "$out"
-    counts=$(plain_counts "$out")
-    if [ -z "$counts" ]; then
-        echo "== $1: no result (exit status $rc)"
-        counts="0 1"
-    elif [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
-        counts="${counts% *} 1"
-    fi
-    # shellcheck disable=SC2086
-    record "$1" $counts
+    record_output "$1" "$out" "$rc"
 }
 
 # run_chat: the chat suites, once (workers=$CHAT_WORKERS): the python
@@ -292,16 +290,7 @@ run_chat() {
     MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$CHAT_WORKERS \
         timeout "$CHAT_TIMEOUT" "$PYTHON" "$ROOT/tests/chat/runtests.py" >"$out" 2>&1
     rc=$?
-    cat "$out"
-    counts=$(plain_counts "$out")
-    if [ -z "$counts" ]; then
-        echo "== chat/python: no result (exit status $rc)"
-        counts="0 1"
-    elif [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
-        counts="${counts% *} 1"
-    fi
-    # shellcheck disable=SC2086
-    record "chat/python (workers=$CHAT_WORKERS)" $counts
+    record_output "chat/python (workers=$CHAT_WORKERS)" "$out" "$rc"
     for src in "$ROOT"/tests/chat/client_*.c; do
         [ -f "$src" ] || continue
         prog=$BUILD/tests/chat/$(basename "$src" .c)
@@ -362,16 +351,7 @@ run_cluster() {
         MQCHAT_TEST_REDIS_CLUSTER_URL=$cluster_url \
         timeout "$CLUSTER_TIMEOUT" "$PYTHON" "$ROOT/tests/cluster/runtests.py" >"$out" 2>&1
     rc=$?
-    cat "$out"
-    counts=$(plain_counts "$out")
-    if [ -z "$counts" ]; then
-        echo "== cluster/python: no result (exit status $rc)"
-        counts="0 1"
-    elif [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
-        counts="${counts% *} 1"
-    fi
-    # shellcheck disable=SC2086
-    record "cluster/python (workers=$CLUSTER_WORKERS)" $counts
+    record_output "cluster/python (workers=$CLUSTER_WORKERS)" "$out" "$rc"
 }
 
 # start_mariadb: a throwaway MariaDB (tests/mariadb.sh) in $TMP/maria for
