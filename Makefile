@@ -12,10 +12,11 @@ BUILD    ?= build
 OPT      ?= -O2
 SAN      ?=
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wmissing-prototypes \
-            -Wshadow -Wno-unused-parameter $(OPT) -g $(SAN) -Ibroker -Ibridge -I$(BUILD)/gen
+            -Wshadow -Wno-unused-parameter $(OPT) -g $(SAN) -Ibroker -Ibridge -I$(BUILD)/gen \
+            -DMQCHAT_WEB_DIR='"$(CURDIR)/clients/web/dist"'
 PKG_LIBS  = libuv openssl sqlite3 libmariadb libargon2 libcjson libmicrohttpd hiredis
 CFLAGS   += $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lpthread -lm
+LDLIBS   += $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lwslay -lpthread -lm
 LDFLAGS  += $(SAN)
 FUZZ_SECONDS ?= 60
 

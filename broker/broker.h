@@ -26,6 +26,7 @@ struct acl_db;
 struct storage;
 struct chat;
 struct cluster;
+struct tls_server;
 
 #define MQCHAT_VERSION "0.1.0"
 
@@ -73,8 +74,11 @@ struct broker {
     struct storage *storage;       /* the node's database (storage.h); NULL = none */
     struct chat *chat;             /* the chat policy and directory (chat.h) */
     struct cluster *cluster;       /* the other nodes, through Redis (cluster.h); NULL = alone */
+    struct tls_server *tls;        /* certificate of the TLS listeners (tls.h); NULL = no TLS */
     atomic_int connections;        /* open network connections, all workers */
-    atomic_uint_fast64_t sockets_accepted;
+    atomic_uint_fast64_t sockets_accepted[4];  /* per listener, by enum link_kind */
+    atomic_uint_fast64_t handshakes_failed[4]; /* TLS handshakes and WebSocket upgrades
+                                                  that did not finish, by enum link_kind */
     uint64_t start_time;  /* uv_hrtime() at start, ns */
     uv_loop_t *main_loop; /* the main thread's loop (listener, signals, $SYS) */
 

@@ -72,6 +72,17 @@ static const struct config_key config_keys[] = {
     KEY("session.max_subscriptions", KEY_U32, max_subscriptions, 0, 4294967295u),
     KEY("conn.out_soft_bytes", KEY_U64, out_soft_bytes, 1, UINT64_MAX),
     KEY("conn.out_hard_bytes", KEY_U64, out_hard_bytes, 1, UINT64_MAX),
+    KEY("conn.handshake_timeout", KEY_U32, handshake_timeout, 100, 600000),
+    KEY("tls.port", KEY_U16, tls_port, 0, 65535),
+    KEY("tls.cert", KEY_STRING, tls_cert, 0, 0),
+    KEY("tls.key", KEY_STRING, tls_key, 0, 0),
+    KEY("tls.ca", KEY_STRING, tls_ca, 0, 0),
+    KEY("tls.require_certificate", KEY_BOOL, tls_require_certificate, 0, 1),
+    KEY("ws.port", KEY_U16, ws_port, 0, 65535),
+    KEY("ws.path", KEY_STRING, ws_path, 0, 0),
+    KEY("wss.port", KEY_U16, wss_port, 0, 65535),
+    KEY("ws.origins", KEY_STRING, ws_origins, 0, 0),
+    KEY("ws.max_frame_bytes", KEY_U32, ws_max_frame, 16, 268435455),
     KEY("data_dir", KEY_STRING, data_dir, 0, 0),
     KEY("workers", KEY_UNSIGNED, workers, 0, 1024),
     KEY("node.id", KEY_UNSIGNED, node_id, 0, 1023),
@@ -102,6 +113,7 @@ static const struct config_key config_keys[] = {
     KEY("http.port", KEY_U16, http_port, 0, 65535),
     KEY("http.bind_address", KEY_STRING, http_bind_address, 0, 0),
     KEY("http.max_body_bytes", KEY_U32, http_max_body, 64, 1u << 24),
+    KEY("http.static_dir", KEY_STRING, http_static_dir, 0, 0),
 };
 
 #define N_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -310,12 +322,21 @@ int config_defaults(struct config *c)
     c->chat_unread_max = 999;
     c->http_port = 8080;
     c->http_max_body = 65536;
+    c->handshake_timeout = 5000;
+    c->tls_port = 8883;
+    c->ws_port = 8083;
+    c->wss_port = 8084;
+    c->ws_max_frame = (1u << 20) + 1024;
     c->data_dir = strdup("data");
     c->chat_prefix = strdup("chat");
     c->redis_prefix = strdup("mqchat");
+    c->ws_path = strdup("/mqtt");
+    c->http_static_dir = strdup(MQCHAT_WEB_DIR);
     c->redis_node_timeout = 3000;
     c->redis_history_cache = 100;
-    return c->data_dir && c->chat_prefix && c->redis_prefix ? MQ_OK : MQ_ENOMEM;
+    return c->data_dir && c->chat_prefix && c->redis_prefix && c->ws_path && c->http_static_dir
+               ? MQ_OK
+               : MQ_ENOMEM;
 }
 
 int config_set(struct config *c, const char *key, const char *value, const char *where, char *err,

@@ -58,6 +58,25 @@ struct config {
                                               default 1 MiB */
     uint64_t out_hard_bytes;               /* conn.out_hard_bytes: unsent output past which the
                                               client is disconnected, default 8 MiB */
+    uint32_t handshake_timeout;            /* conn.handshake_timeout: ms from accept to a done
+                                              TLS handshake and WebSocket upgrade, 5000 */
+
+    /* TLS and WebSocket listeners (doc/transports.md). */
+    uint16_t tls_port;            /* tls.port: MQTT over TLS, 8883, 0 = off; on only
+                                     with tls.cert and tls.key */
+    char *tls_cert;               /* tls.cert: PEM certificate chain, NULL = no TLS */
+    char *tls_key;                /* tls.key: PEM private key */
+    char *tls_ca;                 /* tls.ca: PEM CAs that client certificates are checked
+                                     against, NULL = client certificates not asked for */
+    bool tls_require_certificate; /* tls.require_certificate: a client certificate is a
+                                     must, default false */
+    uint16_t ws_port;             /* ws.port: MQTT over WebSocket, 8083, 0 = off */
+    char *ws_path;                /* ws.path: the path that upgrades, "/mqtt" */
+    uint16_t wss_port;            /* wss.port: MQTT over WebSocket over TLS, 8084, 0 = off;
+                                     on only with tls.cert and tls.key */
+    char *ws_origins;             /* ws.origins: space-separated allowed Origin values,
+                                     NULL = any */
+    uint32_t ws_max_frame;        /* ws.max_frame_bytes: a client frame's payload, 1 MiB + 1 KiB */
 
     /* Process. */
     char *data_dir;   /* data_dir: default "data" (relative to the cwd) */
@@ -112,6 +131,8 @@ struct config {
     uint16_t http_port;        /* http.port: default 8080, 0 = no HTTP API */
     char *http_bind_address;   /* http.bind_address: default NULL = all IPv4 addresses */
     uint32_t http_max_body;    /* http.max_body_bytes: a request body, default 65536 */
+    char *http_static_dir;     /* http.static_dir: files served at /, default the build's
+                                  clients/web/dist (MQCHAT_WEB_DIR), NULL = none */
 };
 
 /* Fills c with the defaults above (strings allocated where non-NULL).

@@ -11,6 +11,7 @@
 #include "chat_live.h"
 #include "errors.h"
 #include "handlers.h"
+#include "link.h"
 #include "log.h"
 #include "mqtt5.h"
 #include "protocol.h"
@@ -46,6 +47,7 @@ static void conn_free_aliases(struct conn *c)
 static void on_close(uv_handle_t *h)
 {
     struct conn *c = h->data;
+    link_free(c->link);
     conn_free_aliases(c);
     free(c->acks);
     free(c->in);
@@ -117,6 +119,28 @@ const char *conn_alias_in_get(const struct conn *c, uint16_t alias)
     return c->alias_in ? c->alias_in[alias] : NULL;
 }
 
+/*
+ * Turns c's out buffer of MQTT bytes into wire bytes (link.h), with the
+ * layers' closing words after them when `goodbye`. On failure the output
+ * is dropped and the connection doomed.
+ */
+static void conn_wrap_output(struct conn *c, bool goodbye)
+{
+    struct bytebuf wire = {0};
+    int rc = link_write(c->link, c->out, c->out_len, &wire);
+    if (rc == MQ_OK && goodbye)
+        rc = link_goodbye(c->link, c->w->stopping ? LINK_BYE_SHUTDOWN : LINK_BYE_NORMAL, &wire);
+    free(c->out);
+    if (rc != MQ_OK) {
+        bytebuf_free(&wire);
+        wire = (struct bytebuf){0};
+        c->doomed = "out of memory for output";
+    }
+    c->out = wire.data;
+    c->out_len = wire.len;
+    c->out_cap = wire.cap;
+}
+
 static void conn_unlink(struct conn *c)
 {
     struct worker *w = c->w;
@@ -136,6 +160,10 @@ void conn_close(struct conn *c, const char *why)
     bool counted = c->state != CONN_HANDOFF;
     c->state = CONN_CLOSED;
     log_debug("worker %u: closing connection: %s", c->w->index, why);
+    if (c->link && !link_ready(c->link))
+        atomic_fetch_add(&c->w->b->handshakes_failed[link_kind(c->link)], 1);
+    if (c->link && !c->writing)
+        conn_wrap_output(c, true);
     if (c->out_len && !c->writing) {
         uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
         int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -245,7 +273,7 @@ static void on_write(uv_write_t *req, int status)
         return;
     if (status < 0)
         conn_close(c, uv_strerror(status));
-    else if (c->out_len)
+    else if (c->out_len || (c->link && (link_owes(c->link) || link_finished(c->link))))
         conn_mark_dirty(c);
 }
 
@@ -257,13 +285,25 @@ void conn_flush(struct conn *c)
         conn_close(c, c->doomed);
         return;
     }
-    if (c->writing || c->out_len == 0)
+    if (c->writing)
+        return;
+    if (c->link) {
+        const char *over = link_finished(c->link);
+        if (over) {
+            conn_close(c, over); /* writes what is left, what the link owes, goodbye */
+            return;
+        }
+        if (c->out_len || link_owes(c->link))
+            conn_wrap_output(c, false); /* c->out holds wire bytes until the write below */
+    }
+    if (c->out_len == 0)
         return;
     uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == UV_EAGAIN)
         n = 0;
     if (n < 0) {
+        c->out_len = 0; /* the socket is broken: nothing more to try */
         conn_close(c, uv_strerror(n));
         return;
     }
@@ -372,6 +412,26 @@ static void conn_feed(struct conn *c, const uint8_t *data, size_t len)
     }
 }
 
+/* Handles bytes read on a connection with a link: the MQTT bytes they
+ * carry, then whatever the layers must answer or end with. */
+static void conn_feed_link(struct conn *c, const uint8_t *raw, size_t len)
+{
+    struct bytebuf *app = &c->w->link_app;
+    app->len = 0;
+    if (link_read(c->link, raw, len, app) != MQ_OK) {
+        conn_close(c, "out of memory for input");
+        return;
+    }
+    if (app->len)
+        conn_feed(c, app->data, app->len);
+    if (app->cap > READ_BUF_SIZE * 2)
+        bytebuf_free(app); /* one large read does not stay allocated */
+    if (c->state == CONN_CLOSED || c->state == CONN_HANDOFF)
+        return;
+    if (link_owes(c->link) || link_finished(c->link))
+        conn_mark_dirty(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct conn *c = h->data;
@@ -404,19 +464,30 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || c->state == CONN_CLOSED || c->state == CONN_HANDOFF)
         return;
     c->w->count.bytes_received += (uint64_t)nread;
-    conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
+    if (c->link)
+        conn_feed_link(c, (const uint8_t *)buf->base, (size_t)nread);
+    else
+        conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
 }
 
-int conn_adopt(struct worker *w, int fd, uint8_t *bytes, uint32_t len)
+int conn_adopt(struct worker *w, struct work_adopt *a)
 {
-    struct conn *c = calloc(1, sizeof(*c));
+    int fd = a->fd;
+    uint8_t *bytes = a->bytes;
+    uint32_t len = a->len;
+    struct link *link = a->link;
+    if (!link && a->kind != LINK_TCP)
+        link = link_new(w->b, a->kind);
+    struct conn *c = (link || a->kind == LINK_TCP) ? calloc(1, sizeof(*c)) : NULL;
     if (!c) {
         close(fd);
+        link_free(link);
         free(bytes);
         atomic_fetch_sub(&w->b->connections, 1);
         return MQ_ENOMEM;
     }
     c->w = w;
+    c->link = link;
     uv_tcp_init(&w->loop, &c->tcp);
     c->tcp.data = c;
     int rc = uv_tcp_open(&c->tcp, fd);
@@ -436,6 +507,8 @@ int conn_adopt(struct worker *w, int fd, uint8_t *bytes, uint32_t len)
         return MQ_EIO;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    if (link && link_owes(link))
+        conn_mark_dirty(c); /* an answer its first worker had no turn end to write */
     if (bytes)
         conn_replay(c, bytes, len);
     return MQ_OK;
@@ -479,6 +552,8 @@ void conn_handoff(struct conn *c, unsigned dest, const uint8_t *from, size_t len
     c->state = CONN_HANDOFF;
     struct work item = {.kind = WORK_ADOPT};
     item.u.adopt.fd = newfd;
+    item.u.adopt.kind = c->link ? link_kind(c->link) : LINK_TCP;
+    item.u.adopt.link = c->link;
     item.u.adopt.bytes = bytes;
     item.u.adopt.len = (uint32_t)len;
     if (worker_post(w->b->workers[dest], &item) != MQ_OK) {
@@ -488,5 +563,6 @@ void conn_handoff(struct conn *c, unsigned dest, const uint8_t *from, size_t len
         conn_close(c, "hand-off failed");
         return;
     }
+    c->link = NULL; /* the other worker's now */
     conn_close(c, "handed to the client id's home worker");
 }

@@ -10,6 +10,13 @@
  * the unsent bytes to a pending uv_write and later output accumulates
  * behind it.
  *
+ * A TLS or WebSocket connection has a link (link.h): what is read goes
+ * through link_read() first and only the MQTT bytes it yields are framed;
+ * the out buffer holds MQTT bytes until conn_flush() turns all of it into
+ * wire bytes with link_write(), just before the write. Once the link is
+ * finished (a refused upgrade, a close frame, a failed handshake) the
+ * connection is closed as soon as what the link owes is written.
+ *
  * A conn is owned by its worker. conn_close() starts closing it; the memory
  * is freed by libuv's close callback, later in the same loop turn, so a
  * conn pointer stays valid (state CONN_CLOSED) until the turn ends.
@@ -25,6 +32,8 @@ struct worker;
 struct session;
 struct strmap;
 struct ack_queue;
+struct link;
+struct work_adopt;
 
 enum conn_state {
     CONN_NEW,     /* waiting for CONNECT */
@@ -36,6 +45,7 @@ enum conn_state {
 struct conn {
     uv_tcp_t tcp; /* tcp.data == this conn */
     struct worker *w;
+    struct link *link;        /* TLS and/or WebSocket layers (link.h); NULL = plain TCP */
     struct session *s;        /* NULL until CONNECT is accepted */
     struct conn *prev, *next; /* worker's list of live connections */
     struct conn *dirty_next;  /* worker's dirty list; valid while dirty */
@@ -86,11 +96,12 @@ struct conn {
 };
 
 /*
- * Serves fd on worker w. bytes[0..len) were already read from the socket by
- * another worker (a hand-off) and are processed first; the conn takes
- * ownership of bytes. MQ_OK, or an error after closing fd and freeing bytes.
+ * Serves a->fd on worker w, through a->link (a hand-off) or new layers for
+ * a->kind. a->bytes[0..len), MQTT bytes another worker already read, are
+ * processed first. The conn takes over the fd, the link and the bytes.
+ * MQ_OK, or an error after closing and freeing them.
  */
-int conn_adopt(struct worker *w, int fd, uint8_t *bytes, uint32_t len);
+int conn_adopt(struct worker *w, struct work_adopt *a);
 
 /*
  * Processes bytes[0..len) (malloc'd; the conn takes them) as if they had

@@ -478,11 +478,45 @@ static void request_host(struct http_req *r, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* `,"NAME":"SCHEME://HOST:PORT/PATH"`, or null when port is 0. */
+static void write_ws_url(struct jbuf *o, const char *name, const char *scheme, const char *host,
+                         uint16_t port, const char *path)
+{
+    jbuf_printf(o, ",\"%s\":", name);
+    if (!port) {
+        jbuf_puts(o, "null");
+        return;
+    }
+    bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+    char url[512];
+    snprintf(url, sizeof(url), "%s://%s%s%s:%u%s", scheme, v6 ? "[" : "", host, v6 ? "]" : "",
+             (unsigned)port, path);
+    jbuf_str(o, url, strlen(url));
+}
+
+/* The join answer's "mqtt" object: where to connect, per transport
+ * (doc/transports.md, "The join answer"). */
+static void write_mqtt_endpoints(struct http_req *r, struct jbuf *o)
+{
+    const struct broker *b = r->api->b;
+    const struct config *cfg = b->cfg;
+    char host[256];
+    request_host(r, host, sizeof(host));
+    jbuf_puts(o, "{\"host\":");
+    jbuf_str(o, host, strlen(host));
+    jbuf_printf(o, ",\"port\":%u,\"tls_port\":", (unsigned)r->api->mqtt_port);
+    if (b->tls && cfg->tls_port)
+        jbuf_printf(o, "%u", (unsigned)cfg->tls_port);
+    else
+        jbuf_puts(o, "null");
+    write_ws_url(o, "ws_url", "ws", host, cfg->ws_port, cfg->ws_path);
+    write_ws_url(o, "wss_url", "wss", host, b->tls ? cfg->wss_port : 0, cfg->ws_path);
+    jbuf_putc(o, '}');
+}
+
 static void write_join(struct http_req *r, const char *user, size_t user_len, int role)
 {
     struct chat *ch = chat_of(r);
-    char host[256];
-    request_host(r, host, sizeof(host));
     const char *role_name = member_role_name(role);
     struct jbuf *o = http__json(r, 200);
     jbuf_puts(o, "{\"room\":");
@@ -491,10 +525,9 @@ static void write_join(struct http_req *r, const char *user, size_t user_len, in
     jbuf_str(o, user, user_len);
     jbuf_puts(o, ",\"role\":");
     jbuf_str(o, role_name, strlen(role_name));
-    jbuf_puts(o, ",\"mqtt\":{\"host\":");
-    jbuf_str(o, host, strlen(host));
-    jbuf_printf(o, ",\"port\":%u,\"tls_port\":null,\"ws_url\":null},\"topic\":",
-                (unsigned)r->api->mqtt_port);
+    jbuf_puts(o, ",\"mqtt\":");
+    write_mqtt_endpoints(r, o);
+    jbuf_puts(o, ",\"topic\":");
     write_topic(o, ch, "/room/", r->arg, "");
     jbuf_putc(o, '}');
 }

@@ -37,8 +37,8 @@ static void on_acceptable(uv_poll_t *h, int status, int events)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         atomic_fetch_add(&b->connections, 1);
-        atomic_fetch_add(&b->sockets_accepted, 1);
-        struct work item = {.kind = WORK_ADOPT, .u.adopt = {.fd = fd}};
+        atomic_fetch_add(&b->sockets_accepted[l->kind], 1);
+        struct work item = {.kind = WORK_ADOPT, .u.adopt = {.fd = fd, .kind = l->kind}};
         unsigned dest = l->next++ % b->nworkers;
         if (worker_post(b->workers[dest], &item) != MQ_OK) {
             atomic_fetch_sub(&b->connections, 1);
@@ -48,10 +48,11 @@ static void on_acceptable(uv_poll_t *h, int status, int events)
 }
 
 int listener_start(struct listener *l, struct broker *b, uv_loop_t *loop, const char *host,
-                   uint16_t port)
+                   uint16_t port, enum link_kind kind)
 {
     l->b = b;
     l->fd = -1;
+    l->kind = kind;
     char service[8];
     snprintf(service, sizeof(service), "%u", port);
     struct addrinfo hints = {.ai_family = host ? AF_UNSPEC : AF_INET,

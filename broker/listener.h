@@ -1,5 +1,6 @@
 /*
- * listener.h - the MQTT/TCP listening socket, on the main thread.
+ * listener.h - a listening socket for MQTT over TCP, TLS, WebSocket or
+ * secure WebSocket (link.h), on the main thread.
  *
  * Accepts connections (non-blocking, TCP_NODELAY), enforces
  * max_connections, and deals them round-robin to the workers' inboxes. The
@@ -12,6 +13,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "link.h"
+
 struct broker;
 
 struct listener {
@@ -20,15 +23,16 @@ struct listener {
     uv_poll_t poll; /* readable = connections waiting */
     unsigned next;  /* next worker, round-robin */
     uint16_t port;  /* the port actually bound */
+    enum link_kind kind; /* what its connections speak under MQTT */
 };
 
 /*
  * Binds host:port (host NULL = all IPv4 addresses; an IPv6 literal or a
- * name works too) and starts accepting on loop. MQ_OK, or MQ_EIO after
- * logging why.
+ * name works too) and starts accepting on loop connections of `kind`.
+ * MQ_OK, or MQ_EIO after logging why.
  */
 int listener_start(struct listener *l, struct broker *b, uv_loop_t *loop, const char *host,
-                   uint16_t port);
+                   uint16_t port, enum link_kind kind);
 
 /* Stops accepting and closes the socket (its poll handle is closed on loop). */
 void listener_stop(struct listener *l);

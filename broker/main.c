@@ -8,8 +8,8 @@
  * gracefully in two phases: stop accepting and route the wills of every
  * connected client (phase 1); once every worker has handed its wills on,
  * each worker delivers what it has, flushes and closes (phase 2). SIGHUP
- * reloads the password and ACL files (a file that fails to load keeps the
- * previous version in force).
+ * reloads the password and ACL files and the TLS certificate (a file that
+ * fails to load keeps the previous version in force).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,12 +31,14 @@
 #include "log.h"
 #include "storage.h"
 #include "sys.h"
+#include "tls.h"
 #include "worker.h"
 
 struct app {
     struct broker b;
     struct config cfg;
-    struct listener listener;
+    struct listener listeners[4]; /* MQTT over TCP, TLS, WebSocket, secure WebSocket */
+    unsigned nlisteners;          /* those started */
     struct sys_reporter sys;
     struct http_api *http; /* NULL when http.port is 0 */
     uv_loop_t loop;
@@ -188,7 +190,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
         return;
     app->shutting_down = true;
     log_info("signal %d: shutting down", signum);
-    listener_stop(&app->listener);
+    for (unsigned i = 0; i < app->nlisteners; i++)
+        listener_stop(&app->listeners[i]);
     http_api_stop(app->http); /* before the workers go: it publishes through them */
     app->http = NULL;
     sys_stop(&app->sys);
@@ -214,6 +217,44 @@ static void on_reload_signal(uv_signal_t *h, int signum)
     }
     auth_snapshot_unref(a);
     log_info("SIGHUP: password and ACL files reloaded");
+    if (app->b.tls)
+        tls_server_reload(app->b.tls);
+}
+
+/* The listeners the configuration asks for (doc/transports.md); TLS ones
+ * only with a certificate. MQ_OK, or MQ_EIO after logging why. */
+static int start_listeners(struct app *app)
+{
+    const struct config *cfg = app->b.cfg;
+    bool tls = app->b.tls != NULL;
+    const struct {
+        uint16_t port;
+        enum link_kind kind;
+        bool on;
+    } wanted[] = {
+        {cfg->port, LINK_TCP, true},
+        {cfg->tls_port, LINK_TLS, tls},
+        {cfg->ws_port, LINK_WS, true},
+        {cfg->wss_port, LINK_WSS, tls},
+    };
+    const char *host = cfg->bind_address ? cfg->bind_address : "0.0.0.0";
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+        if (!wanted[i].on || wanted[i].port == 0)
+            continue;
+        struct listener *l = &app->listeners[app->nlisteners];
+        if (listener_start(l, &app->b, &app->loop, cfg->bind_address, wanted[i].port,
+                           wanted[i].kind) != MQ_OK)
+            return MQ_EIO;
+        app->nlisteners++;
+        if (wanted[i].kind == LINK_TCP)
+            log_info("mqchatd %s listening for MQTT on %s:%u with %u workers", MQCHAT_VERSION,
+                     host, l->port, app->b.nworkers);
+        else
+            log_info("listening for MQTT over %s on %s:%u%s%s", link_kind_name(wanted[i].kind),
+                     host, l->port, wanted[i].kind == LINK_TLS ? "" : " path ",
+                     wanted[i].kind == LINK_TLS ? "" : cfg->ws_path);
+    }
+    return MQ_OK;
 }
 
 static int create_workers(struct app *app, struct auth_snapshot *auth)
@@ -268,6 +309,12 @@ int main(int argc, char **argv)
 
     struct broker *b = &app.b;
     b->cfg = cfg;
+    if (cfg->ws_path[0] != '/') {
+        log_error("ws.path '%s' must start with '/'", cfg->ws_path);
+        return 1;
+    }
+    if (tls_server_open(cfg, &b->tls) != MQ_OK)
+        return 1;
     b->nworkers = cfg->workers ? cfg->workers : uv_available_parallelism();
     b->retain = retain_new();
     if (shared_init(&b->shared) != MQ_OK) {
@@ -309,10 +356,8 @@ int main(int argc, char **argv)
      * (the port config key is never 0, so the join answer's port is known). */
     if (http_api_start(b, cfg->port, &app.http) != MQ_OK)
         return 1;
-    if (listener_start(&app.listener, b, &app.loop, cfg->bind_address, cfg->port) != MQ_OK)
+    if (start_listeners(&app) != MQ_OK)
         return 1;
-    log_info("mqchatd %s listening for MQTT on %s:%u with %u workers", MQCHAT_VERSION,
-             cfg->bind_address ? cfg->bind_address : "0.0.0.0", app.listener.port, b->nworkers);
     sys_start(&app.sys, b, &app.loop);
     chat_tick_start(b, &app.loop);
 
@@ -331,6 +376,7 @@ int main(int argc, char **argv)
     free(b->workers);
     retain_free(b->retain);
     shared_free(&b->shared);
+    tls_server_free(b->tls);
     uv_loop_close(&app.loop);
     log_info("mqchatd stopped");
     config_free(cfg);

@@ -141,9 +141,16 @@ void metrics_write(struct broker *b, struct jbuf *o)
 
     one(o, "mqchat_connections", "gauge", "Open network connections.",
         conns > 0 ? (uint64_t)conns : 0);
+    static const char *const listener[] = {"mqtt", "tls", "ws", "wss"}; /* by enum link_kind */
     head(o, "mqchat_connections_accepted_total", "counter", "Connections accepted, per listener.");
-    jbuf_printf(o, "mqchat_connections_accepted_total{listener=\"mqtt\"} %" PRIu64 "\n",
-                load(&b->sockets_accepted));
+    for (int k = 0; k < 4; k++)
+        jbuf_printf(o, "mqchat_connections_accepted_total{listener=\"%s\"} %" PRIu64 "\n",
+                    listener[k], load(&b->sockets_accepted[k]));
+    head(o, "mqchat_handshakes_failed_total", "counter",
+         "TLS handshakes and WebSocket upgrades that did not finish, per listener.");
+    for (int k = 1; k < 4; k++)
+        jbuf_printf(o, "mqchat_handshakes_failed_total{listener=\"%s\"} %" PRIu64 "\n",
+                    listener[k], load(&b->handshakes_failed[k]));
     one(o, "mqchat_messages_received_total", "counter", "PUBLISH packets received.", t.received);
     one(o, "mqchat_messages_sent_total", "counter", "PUBLISH packets sent.", t.sent);
     one(o, "mqchat_messages_dropped_total", "counter",

@@ -58,6 +58,7 @@ static void work_discard(struct work *item)
         break;
     case WORK_ADOPT:
         close(item->u.adopt.fd);
+        link_free(item->u.adopt.link);
         free(item->u.adopt.bytes);
         break;
     case WORK_RELOAD:
@@ -239,7 +240,7 @@ static void on_wake(uv_async_t *h)
             if (w->stopping)
                 work_discard(item);
             else
-                conn_adopt(w, item->u.adopt.fd, item->u.adopt.bytes, item->u.adopt.len);
+                conn_adopt(w, &item->u.adopt);
             break;
         case WORK_RELOAD:
             auth_snapshot_unref(w->auth);
@@ -268,7 +269,10 @@ static void on_tick(uv_timer_t *h)
     struct conn *c = w->conns;
     while (c) {
         struct conn *next = c->next;
-        if (c->state == CONN_NEW && now - c->opened_ms > 10000) {
+        if (c->state == CONN_NEW && c->link && !link_ready(c->link) &&
+            now - c->opened_ms > w->b->cfg->handshake_timeout) {
+            conn_close(c, "transport handshake not done within conn.handshake_timeout");
+        } else if (c->state == CONN_NEW && now - c->opened_ms > 10000) {
             conn_close(c, "no CONNECT within 10 s");
         } else if (c->state == CONN_ACTIVE && c->keepalive && !c->read_paused &&
                    now - c->last_in_ms > (uint64_t)c->keepalive * 1500) {
@@ -387,5 +391,6 @@ void worker_free(struct worker *w)
     auth_snapshot_unref(w->auth);
     pthread_mutex_destroy(&w->inbox_lock);
     free(w->read_buf);
+    bytebuf_free(&w->link_app);
     free(w);
 }

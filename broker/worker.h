@@ -26,6 +26,8 @@
 #include <uv.h>
 
 #include "broker.h"
+#include "bytebuf.h"
+#include "link.h"
 #include "session.h"
 #include "strmap.h"
 
@@ -38,12 +40,23 @@ enum work_kind {
     WORK_DELIVER,        /* msg: deliver to local subscribers (reference passed) */
     WORK_DELIVER_SHARED, /* shared: deliver msg to one session (a shared
                             subscription's picked member) */
-    WORK_ADOPT,          /* fd (+ bytes already read): a connection to serve here */
+    WORK_ADOPT,          /* fd (+ its link, + MQTT bytes already read): a connection to
+                            serve here */
     WORK_RELOAD,         /* auth: a new snapshot (reference passed) */
     WORK_WILLS,          /* shutdown phase 1: publish the wills of live clients */
     WORK_STOP,           /* shutdown phase 2: flush, close everything, leave the loop */
     WORK_ACK,            /* msg: its held acknowledgement is due (ackhold.h; reference passed) */
     WORK_STORE_DONE,     /* store_job: a store query finished; run its `done` here */
+};
+
+/* A connection for a worker to serve (WORK_ADOPT); the item owns all of it. */
+struct work_adopt {
+    int fd;
+    enum link_kind kind; /* the listener's transport */
+    struct link *link;   /* the layers of a connection handed over by another worker;
+                            NULL = make them for `kind` */
+    uint8_t *bytes;      /* malloc'd MQTT bytes read by another worker, or NULL */
+    uint32_t len;
 };
 
 struct work {
@@ -52,11 +65,7 @@ struct work {
         struct message *msg;
         struct auth_snapshot *auth;
         struct store_job *store_job;
-        struct {
-            int fd;
-            uint8_t *bytes; /* malloc'd bytes read by another worker; owned */
-            uint32_t len;
-        } adopt;
+        struct work_adopt adopt;
         struct {
             struct message *msg;  /* reference passed */
             char *client_id;      /* owned */
@@ -119,8 +128,10 @@ struct worker {
     struct conn *conns; /* every live connection (doubly linked) */
     struct conn *dirty; /* connections with output to flush this turn */
 
-    uint8_t *read_buf; /* READ_BUF_SIZE bytes lent to every read: reads on one
-                          loop never overlap */
+    uint8_t *read_buf;     /* READ_BUF_SIZE bytes lent to every read: reads on one
+                              loop never overlap */
+    struct bytebuf link_app; /* the MQTT bytes of one read on a TLS or WebSocket
+                                connection (link.h), lent the same way */
 
     uint32_t match_gen;        /* generation stamp for de-duplication */
     struct delivery_hit *hits; /* reused per fan-out */

@@ -170,6 +170,10 @@ class Broker:
                      'data_dir %s' % self.path('data'), 'workers %d' % workers()]
             if 'http.port' not in self.config:
                 lines.append('http.port %d' % self.http_port)
+            # On by default (wss.port with a certificate): parallel brokers would collide.
+            for key in ('ws.port', 'wss.port'):
+                if key not in self.config:
+                    lines.append('%s 0' % key)
             for k, v in self.config.items():
                 lines.append('%s %s' % (k, _fmt(v)))
         return '\n'.join(lines) + '\n'

@@ -181,14 +181,15 @@ static bool tl__port_accepts(int port)
     return ok;
 }
 
-/* True when extra has an `http.port N` line; *port gets N. */
-static bool tl__extra_http_port(const char *extra, int *port)
+/* True when extra has a `KEY N` line; *port gets N. */
+static bool tl__extra_port(const char *extra, const char *key, int *port)
 {
+    size_t n = strlen(key);
     const char *p = extra;
     while (p && *p) {
         p += strspn(p, " \t");
-        if (strncmp(p, "http.port", 9) == 0 && (p[9] == ' ' || p[9] == '\t')) {
-            *port = atoi(p + 10);
+        if (strncmp(p, key, n) == 0 && (p[n] == ' ' || p[n] == '\t')) {
+            *port = atoi(p + n + 1);
             return true;
         }
         p = strchr(p, '\n');
@@ -215,8 +216,14 @@ static int tl__write_config(struct tl_broker *b, const char *extra)
                 "%s/data\nworkers %d\n",
                 b->port, b->dir, tl_workers());
         fprintf(f, "allow_anonymous true\nsys_interval 0\n");
-        if (!tl__extra_http_port(extra, &b->http_port))
+        if (!tl__extra_port(extra, "http.port", &b->http_port))
             fprintf(f, "http.port %d\n", b->http_port);
+        /* On by default (wss.port with a certificate): parallel brokers would collide. */
+        int port;
+        if (!tl__extra_port(extra, "ws.port", &port))
+            fprintf(f, "ws.port 0\n");
+        if (!tl__extra_port(extra, "wss.port", &port))
+            fprintf(f, "wss.port 0\n");
     }
     if (extra)
         fputs(extra, f);

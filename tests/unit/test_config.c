@@ -456,7 +456,7 @@ static void test_shipped_example(void **state)
     int rc = config_load_file(&c, path, err, sizeof(err));
     if (rc != MQ_OK)
         fail_msg("rc %d: %s", rc, err);
-    assert_int_equal(nkeys, 48); /* every key of struct config but verbose */
+    assert_int_equal(nkeys, 60); /* every key of struct config but verbose */
     assert_int_equal(c.port, def.port);
     assert_int_equal(c.max_topic_alias, def.max_topic_alias);
     assert_int_equal(c.allow_anonymous, def.allow_anonymous);

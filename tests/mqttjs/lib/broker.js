@@ -103,6 +103,9 @@ class Broker {
         `data_dir ${this.dir}/data\n` +
         `workers ${workers()}\nallow_anonymous true\nsys_interval 0\n`;
       if (!/^\s*http\.port\s/m.test(extra || '')) text += `http.port ${this.httpPort}\n`;
+      // On by default (wss.port with a certificate): parallel brokers would collide.
+      if (!/^\s*ws\.port\s/m.test(extra || '')) text += 'ws.port 0\n';
+      if (!/^\s*wss\.port\s/m.test(extra || '')) text += 'wss.port 0\n';
     }
     return text + (extra || '');
   }
