@@ -31,7 +31,8 @@ void *ws_layer_new(const struct config *cfg);
 extern const struct link_layer_ops ws_layer_ops;
 
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key +
- * the RFC's GUID)), 28 characters and a NUL into out. */
+ * the RFC's GUID)), 28 characters and a NUL into out (an empty string when
+ * OpenSSL runs out of memory). */
 void ws_accept_key(const char *key, size_t key_len, char out[29]);
 
 #endif

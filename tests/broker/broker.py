@@ -174,6 +174,9 @@ class Broker:
             for key in ('ws.port', 'wss.port'):
                 if key not in self.config:
                     lines.append('%s 0' % key)
+            # The web page at / only where a test asks for it.
+            if 'http.static_dir' not in self.config:
+                lines.append('http.static_dir none')
             for k, v in self.config.items():
                 lines.append('%s %s' % (k, _fmt(v)))
         return '\n'.join(lines) + '\n'

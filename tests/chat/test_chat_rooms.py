@@ -70,7 +70,7 @@ class RoomHttpTest(ChatTest):
         self.assertEqual(got, {
             'room': room, 'user': bob, 'role': 'member',
             'mqtt': {'host': '127.0.0.1', 'port': self.broker.port, 'tls_port': None,
-                     'ws_url': None},
+                     'ws_url': None, 'wss_url': None},   # no TLS, ws.port 0
             'topic': '%s/room/%s' % (PREFIX, room)})
         self.assertEqual(self.api('GET', '/v1/rooms/%s' % room, None, btok)['members'], 2)
         self.join(self.uid('none'), btok, status=404, code='not_found')
