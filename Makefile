@@ -34,7 +34,7 @@ CHAT_TEST_BINS   := $(CHAT_TEST_SRCS:tests/chat/%.c=$(BUILD)/tests/chat/%)
 
 PROGS := $(BUILD)/mqchatd $(BUILD)/mqchat-passwd $(BUILD)/mqchat-bench $(BUILD)/mqchat-spoolbench
 
-.PHONY: all deps run test test-unit test-broker asan fuzz bench clean
+.PHONY: all deps run web test test-unit test-broker asan fuzz bench clean
 .SECONDARY:
 
 all: $(PROGS) $(UNIT_BINS) $(CLIENT_TEST_BINS) $(CHAT_TEST_BINS)
@@ -80,9 +80,20 @@ $(BUILD)/tests/broker/%: $(BUILD)/tests/broker/%.o $(BUILD)/tests/broker/testlib
 $(BUILD)/tests/chat/%: $(BUILD)/tests/chat/%.o $(BUILD)/tests/chat/chatlib.o $(BUILD)/tests/broker/testlib.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lpaho-mqtt3c -lpaho-mqtt3a -lmosquitto $(LDLIBS)
 
+# The browser chat (clients/web/README.md) into clients/web/dist, which the
+# HTTP API serves at /: npm ci when node_modules is missing or older than
+# package-lock.json, then esbuild.
+web:
+	@cd clients/web && if [ ! -f node_modules/.package-lock.json ] || \
+	    [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+	cd clients/web && npm run build
+
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/mqchatd
-	@echo "mqchatd: MQTT on 127.0.0.1:1883, HTTP API on 127.0.0.1:8080, data in ./data"
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web || \
+	    echo "make web failed: mqchatd runs without its web page"; \
+	else echo "no npm: mqchatd runs without its web page (apt-get install nodejs npm; make web)"; fi
+	@echo "mqchatd: MQTT on 127.0.0.1:1883, HTTP API and web page on http://127.0.0.1:8080/, data in ./data"
 	@echo "  local play only: anonymous MQTT on, open sign-up, rooms made on first use, a fixed token secret"
 	@echo "  try: curl -X POST localhost:8080/v1/users -d '{\"id\":\"alice\",\"password\":\"pw-alice\"}'"
 	$(BUILD)/mqchatd --set bind_address=127.0.0.1 --set allow_anonymous=true \

@@ -45,6 +45,7 @@
 #include "db.h"
 #include "errors.h"
 #include "http_internal.h"
+#include "http_static.h"
 #include "jwt.h"
 #include "log.h"
 #include "mqtt_codec.h"
@@ -453,6 +454,16 @@ static void dispatch(struct http_req *r, const char *path)
     found->handle(r);
 }
 
+/* True when path is one of the endpoints (whatever the method). */
+static bool routed(const char *path)
+{
+    struct path_args a;
+    for (size_t i = 0; i < http__nroutes; i++)
+        if (path_match(http__routes[i].pattern, path, &a))
+            return true;
+    return false;
+}
+
 /* ---- libmicrohttpd callbacks --------------------------------------------------------------- */
 
 /* Appends a piece of the body, or gives up on it past the limit. */
@@ -535,8 +546,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->answered)
         return MHD_YES;
+    const char *dir = api->b->cfg->http_static_dir;
     if (r->too_large)
         answer_too_large(r);
+    else if (http_static_wants(dir, method, url) && !routed(url))
+        return http_static_answer(conn, dir, url) == MQ_OK ? MHD_YES : MHD_NO;
     else
         dispatch(r, url);
     return send_answer(r);

@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/run.sh - runs mqchat's test suites against one build and prints one summary.
 #
-#   sh tests/run.sh BUILD_DIR [unit|broker|chat|cluster]
+#   sh tests/run.sh BUILD_DIR [unit|broker|chat|cluster|web]
 #
 # unit    every BUILD_DIR/tests/unit/test_* (cmocka programs)
 # broker  the raw-packet suites (tests/broker/runtests.py), the client
@@ -16,7 +16,10 @@
 #         over a throwaway Redis and a three-master Redis Cluster
 #         (tests/redis.sh) and the MariaDB below, once, with workers=2
 #         (mqchatd only: skipped for Mosquitto)
-# (none)  all four
+# web     the web page (tests/web, node --test): clients/web built with
+#         npm, then Debian's chromium (headless, playwright-core) against
+#         mqchatd serving it, once, with workers=2 (mqchatd only)
+# (none)  all five
 #
 # Environment: MQCHAT_BROKER (broker binary, default BUILD_DIR/mqchatd; a
 # path to /usr/sbin/mosquitto runs the broker suites against Mosquitto 2.0),
@@ -36,13 +39,13 @@
 set -u
 
 usage() {
-    echo "usage: sh tests/run.sh BUILD_DIR [unit|broker|chat|cluster]" >&2
+    echo "usage: sh tests/run.sh BUILD_DIR [unit|broker|chat|cluster|web]" >&2
     exit 2
 }
 
 [ $# -ge 1 ] || usage
 WHAT=${2:-all}
-case $WHAT in unit | broker | chat | cluster | all) ;; *) usage ;; esac
+case $WHAT in unit | broker | chat | cluster | web | all) ;; *) usage ;; esac
 [ -d "$1" ] || { echo "run.sh: no build directory '$1'" >&2; exit 2; }
 BUILD=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,6 +69,10 @@ CLUSTER_WORKERS=2    # the cluster suite runs once, with this workers setting
 NODE=${NODE:-node}
 NPM=${NPM:-npm}
 MQTTJS=$ROOT/tests/mqttjs
+WEB_TIMEOUT=300      # seconds for the web page suite (build and browser included)
+WEB_CLIENT=$ROOT/clients/web
+WEB_TESTS=$ROOT/tests/web
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mqchat-run.XXXXXX") || exit 2
 MARIA_DIR=
@@ -298,6 +305,83 @@ run_chat() {
     done
 }
 
+# npm_ci NAME DIR: installs DIR's node_modules with npm ci when they are
+# missing or older than DIR/package-lock.json. Non-zero (after saying why)
+# when that fails.
+npm_ci() {
+    if [ ! -f "$2/node_modules/.package-lock.json" ] ||
+        [ -n "$(find "$2/package-lock.json" -newer "$2/node_modules/.package-lock.json")" ]; then
+        echo "== $1: npm ci in $2"
+        if ! (cd "$2" && "$NPM" ci --no-audit --no-fund); then
+            echo "== $1: FAILED: npm ci did not install the packages of $2"
+            rm -rf "$2/node_modules"
+            return 1
+        fi
+    fi
+}
+
+# run_web: the web page suite (tests/web), once (workers=$CHAT_WORKERS):
+# builds clients/web (npm ci, npm run build), then node --test. node, npm
+# and chromium missing, a failed install or build: one failure, never a
+# skip. Screenshots (of a failure, and of the end of a run) stay in a
+# directory under $TMPDIR that the output names.
+run_web() {
+    case "${MQCHAT_IMPL:-}:$(basename "$BROKER")" in
+        mosquitto:* | *:mosquitto*)
+            echo "== web page suite: skipped (Mosquitto has no chat)"
+            return
+            ;;
+    esac
+    name="web/page (workers=$CHAT_WORKERS)"
+    if [ ! -x "$BROKER" ]; then
+        echo "== web: $BROKER is missing or not executable"
+        record "$name" 0 1
+        return
+    fi
+    # (missing node or npm: installed as for the MQTT.js suite)
+    if { ! command -v "$NODE" || ! command -v "$NPM"; } >/dev/null 2>&1 && ! mqttjs_setup; then
+        record "$name" 0 1
+        return
+    fi
+    if [ ! -x "$CHROMIUM" ]; then
+        echo "== web: FAILED: no $CHROMIUM (apt-get install chromium, or set CHROMIUM)"
+        record "$name" 0 1
+        return
+    fi
+    echo "== web page suite: $BROKER, workers=$CHAT_WORKERS =="
+    if ! npm_ci web "$WEB_CLIENT" || ! npm_ci web "$WEB_TESTS"; then
+        record "$name" 0 1
+        return
+    fi
+    if ! (cd "$WEB_CLIENT" && "$NPM" run build); then
+        echo "== web: FAILED: npm run build in $WEB_CLIENT"
+        record "$name" 0 1
+        return
+    fi
+    out=$TMP/web.out
+    (cd "$WEB_TESTS" && MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$CHAT_WORKERS CHROMIUM=$CHROMIUM \
+        MQCHAT_WEB_DIST=$WEB_CLIENT/dist timeout "$WEB_TIMEOUT" \
+        "$NODE" --test --test-reporter=tap test/) >"$out" 2>&1
+    rc=$?
+    counts=$(node_counts "$out")
+    if [ -z "$counts" ]; then
+        cat "$out"
+        echo "== $name: no result (exit status $rc)"
+        counts="0 1"
+    else
+        if [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
+            counts="${counts% *} 1"
+        fi
+        if [ "${counts#* }" != 0 ]; then
+            cat "$out"
+        else
+            grep -E '^ *(not )?ok [0-9]+ - |^ *# screenshot: |^# (tests|pass|fail|cancelled|duration_ms) ' "$out"
+        fi
+    fi
+    # shellcheck disable=SC2086
+    record "$name" $counts
+}
+
 # run_cluster: the cluster suite (tests/cluster/runtests.py), once
 # (workers=$CLUSTER_WORKERS), over a throwaway Redis and a three-master Redis
 # Cluster (tests/redis.sh) unless MQCHAT_TEST_REDIS_URL /
@@ -380,13 +464,14 @@ start_mariadb() {
 }
 
 START=$(date +%s)
-[ "$WHAT" = chat ] || start_mariadb   # the chat suites use SQLite only
+case $WHAT in chat | web) ;; *) start_mariadb ;; esac   # the chat and web suites use SQLite only
 case $WHAT in
     unit) run_unit ;;
     broker) run_broker ;;
     chat) run_chat ;;
     cluster) run_cluster ;;
-    all) run_unit; run_broker; run_chat; run_cluster ;;
+    web) run_web ;;
+    all) run_unit; run_broker; run_chat; run_web; run_cluster ;;
 esac
 
 echo
