@@ -9,7 +9,10 @@
  * member count is its members map's count, and deleting a room frees its
  * members and blocks with it. Personal blocks are one map keyed
  * "user\0other" (names never hold a NUL byte). A room's maps are allocated
- * on first use: most rooms never see a room block.
+ * on first use: most rooms never see a room block. The rooms map keeps no
+ * order: chat_dir_rooms_page() walks all of it, keeping a page's worth of
+ * names in a bounded heap, rather than every change paying for a sorted
+ * index.
  *
  * Replacing a user's hash or a decoration allocates the new bytes before
  * freeing the old ones, so a failed allocation leaves the entry as it was.
@@ -611,6 +614,136 @@ int chat_dir_room_members(struct chat_dir *d, const char *room, size_t room_len,
     }
     unlock(d);
     return rc;
+}
+
+/* ---- pages of rooms ------------------------------------------------------------------------- */
+
+/* Byte order of two names (a prefix sorts first). */
+static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+static int room_cmp(const struct dir_room *a, const struct dir_room *b)
+{
+    return name_cmp(a->name, a->len, b->name, b->len);
+}
+
+/* The viewer's membership role in r, or -1. */
+static int room__role(const struct dir_room *r, const char *viewer, size_t viewer_len)
+{
+    const struct dir_member *m = map_get(&r->members, viewer, viewer_len);
+    return m ? (int)m->role : -1;
+}
+
+/*
+ * A max-heap of rooms by name (heap[0] sorts last), at most cap entries:
+ * the cap smallest names offered so far. The rooms are the directory's,
+ * valid while its lock is held.
+ */
+struct room_heap {
+    const struct dir_room **a;
+    size_t n, cap;
+};
+
+static void heap_sift_down(struct room_heap *h, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, big = i;
+        if (l < h->n && room_cmp(h->a[l], h->a[big]) > 0)
+            big = l;
+        if (r < h->n && room_cmp(h->a[r], h->a[big]) > 0)
+            big = r;
+        if (big == i)
+            return;
+        const struct dir_room *t = h->a[i];
+        h->a[i] = h->a[big];
+        h->a[big] = t;
+        i = big;
+    }
+}
+
+/* Keeps room when it is among the cap smallest offered so far. */
+static void heap_offer(struct room_heap *h, const struct dir_room *room)
+{
+    if (h->n == h->cap) {
+        h->a[0] = room; /* the caller checked it sorts before heap[0] */
+        heap_sift_down(h, 0);
+        return;
+    }
+    size_t i = h->n++;
+    h->a[i] = room;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (room_cmp(h->a[parent], h->a[i]) >= 0)
+            break;
+        const struct dir_room *t = h->a[i];
+        h->a[i] = h->a[parent];
+        h->a[parent] = t;
+        i = parent;
+    }
+}
+
+/* Sorts the heap's rooms in place, smallest first (heapsort). */
+static void heap_sort(struct room_heap *h)
+{
+    size_t n = h->n;
+    while (h->n > 1) {
+        const struct dir_room *t = h->a[0];
+        h->a[0] = h->a[--h->n];
+        h->a[h->n] = t;
+        heap_sift_down(h, 0);
+    }
+    h->n = n;
+}
+
+int chat_dir_rooms_page(struct chat_dir *d, const char *viewer, size_t viewer_len,
+                        enum chat_dir_scope scope, const char *after, size_t after_len,
+                        size_t limit, struct chat_dir_room_row *rows, size_t *n, bool *more)
+{
+    *n = 0;
+    *more = false;
+    if (limit == 0 || limit > SIZE_MAX / sizeof(struct dir_room *) - 1 ||
+        !chat_name_valid(viewer, viewer_len) ||
+        (after_len > 0 && !chat_name_valid(after, after_len)))
+        return MQ_EINVAL;
+    /* One more than a page, to know whether another follows. */
+    struct room_heap h = {.a = malloc((limit + 1) * sizeof(*h.a)), .n = 0, .cap = limit + 1};
+    if (!h.a)
+        return MQ_ENOMEM;
+    read_lock(d);
+    for (size_t b = 0; b < d->rooms.nbuckets; b++) {
+        for (const struct strmap_entry *e = d->rooms.buckets[b]; e; e = e->next) {
+            const struct dir_room *r = e->value;
+            if (after_len > 0 && name_cmp(r->name, r->len, after, after_len) <= 0)
+                continue;
+            if (h.n == h.cap && room_cmp(r, h.a[0]) >= 0)
+                continue; /* after every name kept: cheaper than the membership test */
+            if (scope == CHAT_DIR_MEMBER || (scope == CHAT_DIR_VISIBLE && r->info.is_private))
+                if (room__role(r, viewer, viewer_len) < 0)
+                    continue;
+            heap_offer(&h, r);
+        }
+    }
+    heap_sort(&h);
+    *more = h.n > limit;
+    *n = h.n > limit ? limit : h.n;
+    for (size_t i = 0; i < *n; i++) {
+        const struct dir_room *r = h.a[i];
+        struct chat_dir_room_row *row = &rows[i];
+        memcpy(row->name, r->name, r->len);
+        row->name[r->len] = '\0';
+        row->len = r->len;
+        row->info = r->info;
+        row->info.members = (int64_t)map_count(&r->members);
+        row->role = room__role(r, viewer, viewer_len);
+    }
+    unlock(d);
+    free(h.a);
+    return MQ_OK;
 }
 
 int chat_dir_member_role(struct chat_dir *d, const char *room, size_t room_len, const char *user,

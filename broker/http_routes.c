@@ -44,6 +44,7 @@
 #include "unread.h"
 
 #define DECO_MAX_BYTES  1024               /* a decoration, compact */
+#define ROOM_PAGE_MAX   200                /* rooms in one answer of GET /v1/rooms */
 #define SERVICE_TTL_MAX (10 * 366 * 86400) /* seconds: the longest token the service mints */
 #define METRICS_TYPE    "text/plain; version=0.0.4; charset=utf-8"
 
@@ -81,6 +82,35 @@ static bool name_ok(struct http_req *r, const char *what, const char *s, size_t 
     snprintf(msg, sizeof(msg), "'%s' must be 1-64 bytes of [A-Za-z0-9_.-]", what);
     http__error(r, 400, "invalid_name", msg);
     return false;
+}
+
+/* Query parameter key as a decimal number up to max: true with *out and
+ * *present (untouched when absent); false after answering 400. */
+static bool query_num(struct http_req *r, const char *key, uint64_t max, uint64_t *out,
+                      bool *present)
+{
+    const char *v = http__query(r, key);
+    if (!v)
+        return true;
+    size_t len = strlen(v);
+    uint64_t n = 0;
+    bool ok = len > 0 && len <= 20 && strspn(v, "0123456789") == len;
+    for (size_t i = 0; ok && i < len; i++) {
+        unsigned d = (unsigned)(v[i] - '0');
+        if (n > (UINT64_MAX - d) / 10)
+            ok = false;
+        else
+            n = n * 10 + d;
+    }
+    if (!ok || n > max) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "'%s' must be a number from 0 to %" PRIu64, key, max);
+        http__error(r, 400, "bad_request", msg);
+        return false;
+    }
+    *out = n;
+    *present = true;
+    return true;
 }
 
 /* Appends "<prefix><middle><name><suffix>" as a JSON string: a topic. */
@@ -303,15 +333,16 @@ out:
 
 /* ---- rooms --------------------------------------------------------------------------------- */
 
-/* The room object: its settings and members, and what presence knows of
- * it (viewers online, cheers and hearts; 0 while presence is not up). */
-static void write_room(struct jbuf *o, const struct chat *ch, const char *name, size_t len,
-                       const struct chat_room_info *info)
+/* The members of the room object, without its braces: its settings and
+ * members, and what presence knows of it (viewers online, cheers and
+ * hearts; 0 while presence is not up). */
+static void write_room_members(struct jbuf *o, const struct chat *ch, const char *name, size_t len,
+                               const struct chat_room_info *info)
 {
     struct presence_room_stats st = {0};
     if (ch->presence)
         presence_room_stats(ch->presence, name, len, &st);
-    jbuf_puts(o, "{\"name\":");
+    jbuf_puts(o, "\"name\":");
     jbuf_str(o, name, len);
     jbuf_puts(o, info->is_private ? ",\"private\":true" : ",\"private\":false");
     jbuf_puts(o, ",\"owner\":");
@@ -328,6 +359,14 @@ static void write_room(struct jbuf *o, const struct chat *ch, const char *name, 
     jbuf_i64(o, st.cheers);
     jbuf_puts(o, ",\"hearts\":");
     jbuf_i64(o, st.hearts);
+}
+
+/* The room object of POST /v1/rooms, GET /v1/rooms/{room} and the list. */
+static void write_room(struct jbuf *o, const struct chat *ch, const char *name, size_t len,
+                       const struct chat_room_info *info)
+{
+    jbuf_putc(o, '{');
+    write_room_members(o, ch, name, len, info);
     jbuf_putc(o, '}');
 }
 
@@ -455,6 +494,74 @@ static void room_get(struct http_req *r)
         return;
     }
     write_room(http__json(r, 200), ch, r->arg, r->arg_len, &info);
+}
+
+/*
+ * GET /v1/rooms[?after=NAME][&limit=N][&member=true]: the rooms the caller
+ * may see (public rooms and the private rooms it is a member of; the
+ * service role: every room), by name, limit (1-200, default 200) at a
+ * time, with "next" to page on. member=true: only the caller's rooms, each
+ * with its "role" in it. From the directory (chat_dir_rooms_page: a walk
+ * of every room per page).
+ */
+static void room_list(struct http_req *r)
+{
+    struct chat *ch = chat_of(r);
+    if (!http__authed(r))
+        return;
+    uint64_t limit = ROOM_PAGE_MAX;
+    bool has_limit = false;
+    if (!query_num(r, "limit", UINT64_MAX, &limit, &has_limit))
+        return;
+    limit = limit < 1 ? 1 : limit > ROOM_PAGE_MAX ? ROOM_PAGE_MAX : limit;
+    const char *after = http__query(r, "after");
+    size_t after_len = after ? strlen(after) : 0;
+    if (after_len > 0 && !name_ok(r, "after", after, after_len))
+        return;
+    const char *member = http__query(r, "member");
+    bool mine = member && strcmp(member, "true") == 0;
+    if (member && !mine && strcmp(member, "false") != 0) {
+        http__error(r, 400, "bad_request", "'member' must be true or false");
+        return;
+    }
+    enum chat_dir_scope scope = mine                  ? CHAT_DIR_MEMBER
+                                : http__is_service(r) ? CHAT_DIR_ALL
+                                                      : CHAT_DIR_VISIBLE;
+    struct chat_dir_room_row *rows = malloc((size_t)limit * sizeof(*rows));
+    size_t n = 0;
+    bool more = false;
+    int rc = rows ? chat_dir_rooms_page(ch->dir, r->who, r->who_len, scope, after, after_len,
+                                        (size_t)limit, rows, &n, &more)
+                  : MQ_ENOMEM;
+    if (rc != MQ_OK) {
+        free(rows);
+        http__error(r, 500, "internal", rc == MQ_ENOMEM ? "out of memory" : mq_strerror(rc));
+        return;
+    }
+    struct jbuf *o = http__json(r, 200);
+    jbuf_puts(o, "{\"rooms\":[");
+    for (size_t i = 0; i < n; i++) {
+        const struct chat_dir_room_row *row = &rows[i];
+        if (i > 0)
+            jbuf_putc(o, ',');
+        if (!mine) {
+            write_room(o, ch, row->name, row->len, &row->info);
+            continue;
+        }
+        const char *role = member_role_name(row->role);
+        jbuf_putc(o, '{');
+        write_room_members(o, ch, row->name, row->len, &row->info);
+        jbuf_puts(o, ",\"role\":");
+        jbuf_str(o, role, strlen(role));
+        jbuf_putc(o, '}');
+    }
+    jbuf_puts(o, "],\"next\":");
+    if (more && n > 0)
+        jbuf_str(o, rows[n - 1].name, rows[n - 1].len);
+    else
+        jbuf_puts(o, "null");
+    jbuf_putc(o, '}');
+    free(rows);
 }
 
 /* The host the request was sent to, without its port ("[::1]" kept
@@ -669,35 +776,6 @@ out:
 }
 
 /* ---- history ------------------------------------------------------------------------------- */
-
-/* Query parameter key as a decimal number up to max: true with *out and
- * *present (untouched when absent); false after answering 400. */
-static bool query_num(struct http_req *r, const char *key, uint64_t max, uint64_t *out,
-                      bool *present)
-{
-    const char *v = http__query(r, key);
-    if (!v)
-        return true;
-    size_t len = strlen(v);
-    uint64_t n = 0;
-    bool ok = len > 0 && len <= 20 && strspn(v, "0123456789") == len;
-    for (size_t i = 0; ok && i < len; i++) {
-        unsigned d = (unsigned)(v[i] - '0');
-        if (n > (UINT64_MAX - d) / 10)
-            ok = false;
-        else
-            n = n * 10 + d;
-    }
-    if (!ok || n > max) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "'%s' must be a number from 0 to %" PRIu64, key, max);
-        http__error(r, 400, "bad_request", msg);
-        return false;
-    }
-    *out = n;
-    *present = true;
-    return true;
-}
 
 /* since/before/limit into q (chat_history.h). False after answering 400. */
 static bool history_params(struct http_req *r, struct store_history_query *q)
@@ -1575,6 +1653,7 @@ const struct http_route http__routes[] = {
     {HTTP_PUT, "/v1/users/*/decoration", true, deco_put},
     {HTTP_DELETE, "/v1/users/*/decoration", true, deco_delete},
     {HTTP_POST, "/v1/tokens", false, token_create},
+    {HTTP_GET, "/v1/rooms", false, room_list},
     {HTTP_POST, "/v1/rooms", true, room_create},
     {HTTP_GET, "/v1/rooms/*", false, room_get},
     {HTTP_POST, "/v1/rooms/*/join", true, room_join},

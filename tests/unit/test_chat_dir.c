@@ -1,7 +1,8 @@
 /*
  * test_chat_dir.c - the in-memory chat directory (broker/chat_dir.c):
  * names and roles, users, rooms with their members and member caps, both
- * kinds of blocks, decorations, loading from a real SQLite database filled
+ * kinds of blocks, decorations, pages of rooms in name order (scopes, paging
+ * through thousands), loading from a real SQLite database filled
  * through store.h, and readers racing a writer (run by hand under
  * -fsanitize=thread as well).
  */
@@ -495,6 +496,190 @@ static void test_decorations(void **state)
     jbuf_free(&b);
 }
 
+/* ---- pages of rooms -------------------------------------------------------------------------- */
+
+/* The names of one page, joined by ' ' ("" for none), into buf. */
+static const char *page_names(const struct chat_dir_room_row *rows, size_t n, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? " " : "", rows[i].name);
+    return buf;
+}
+
+static void test_rooms_page(void **state)
+{
+    struct chat_dir *d = *state;
+    struct chat_dir_room_row rows[8];
+    size_t n;
+    bool more;
+    char buf[512];
+
+    assert_int_equal(
+        chat_dir_rooms_page(d, L("bob"), CHAT_DIR_VISIBLE, NULL, 0, 8, rows, &n, &more), MQ_OK);
+    assert_int_equal(n, 0);
+    assert_false(more);
+
+    /* Names in byte order: upper case, digits and '-' '.' '_' sort as ASCII;
+     * a prefix before what extends it. */
+    static const struct {
+        const char *name;
+        bool is_private;
+        const char *member; /* bob's membership, if any */
+    } rooms[] = {
+        {"lobby", false, NULL},   {"Lobby", false, NULL},     {"lobby-2", false, "member"},
+        {"a.b_c-d", false, NULL}, {"vip", true, "owner"},     {"secret", true, NULL},
+        {"0day", false, NULL},    {"lob", true, "moderator"},
+    };
+    for (size_t i = 0; i < sizeof(rooms) / sizeof(rooms[0]); i++) {
+        struct chat_room_info info = room_info(rooms[i].is_private, (int64_t)i, "alice");
+        size_t len = strlen(rooms[i].name);
+        assert_int_equal(chat_dir_room_put(d, rooms[i].name, len, &info), MQ_OK);
+        assert_int_equal(chat_dir_member_put(d, rooms[i].name, len, L("alice"), CHAT_OWNER), MQ_OK);
+        if (!rooms[i].member)
+            continue;
+        enum chat_member_role role = rooms[i].member[0] == 'o'   ? CHAT_OWNER
+                                     : rooms[i].member[1] == 'o' ? CHAT_MODERATOR
+                                                                 : CHAT_MEMBER;
+        assert_int_equal(chat_dir_member_put(d, rooms[i].name, len, L("bob"), role), MQ_OK);
+    }
+
+    static const struct {
+        const char *viewer;
+        enum chat_dir_scope scope;
+        const char *after;
+        size_t limit;
+        const char *want;
+        bool more;
+    } cases[] = {
+        {"bob", CHAT_DIR_VISIBLE, "", 8, "0day Lobby a.b_c-d lob lobby lobby-2 vip", false},
+        {"carol", CHAT_DIR_VISIBLE, "", 8, "0day Lobby a.b_c-d lobby lobby-2", false},
+        {"carol", CHAT_DIR_ALL, "", 8, "0day Lobby a.b_c-d lob lobby lobby-2 secret vip", false},
+        {"bob", CHAT_DIR_MEMBER, "", 8, "lob lobby-2 vip", false},
+        {"carol", CHAT_DIR_MEMBER, "", 8, "", false},
+        {"alice", CHAT_DIR_MEMBER, "", 8, "0day Lobby a.b_c-d lob lobby lobby-2 secret vip", false},
+        /* Pages. */
+        {"bob", CHAT_DIR_VISIBLE, "", 3, "0day Lobby a.b_c-d", true},
+        {"bob", CHAT_DIR_VISIBLE, "a.b_c-d", 3, "lob lobby lobby-2", true},
+        {"bob", CHAT_DIR_VISIBLE, "lobby-2", 3, "vip", false},
+        {"bob", CHAT_DIR_VISIBLE, "lobby-1", 1, "lobby-2", true}, /* after a name not there */
+        {"bob", CHAT_DIR_VISIBLE, "lob", 2, "lobby lobby-2", true},
+        {"bob", CHAT_DIR_VISIBLE, "vip", 3, "", false},
+        {"bob", CHAT_DIR_VISIBLE, "zzz", 3, "", false},
+        {"carol", CHAT_DIR_VISIBLE, "lobby-2", 1, "", false}, /* secret and vip: not for carol */
+        {"carol", CHAT_DIR_ALL, "lobby-2", 1, "secret", true},
+        {"bob", CHAT_DIR_MEMBER, "lob", 1, "lobby-2", true},
+        {"bob", CHAT_DIR_MEMBER, "lobby-2", 1, "vip", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(rows, 0xff, sizeof(rows));
+        more = !cases[i].more;
+        int rc = chat_dir_rooms_page(d, cases[i].viewer, strlen(cases[i].viewer), cases[i].scope,
+                                     cases[i].after, strlen(cases[i].after), cases[i].limit, rows,
+                                     &n, &more);
+        if (rc != MQ_OK)
+            fail_msg("page case %zu: rc %d", i, rc);
+        if (strcmp(page_names(rows, n, buf, sizeof(buf)), cases[i].want) != 0 ||
+            more != cases[i].more)
+            fail_msg("page case %zu: got \"%s\" more %d, want \"%s\" more %d", i, buf, more,
+                     cases[i].want, cases[i].more);
+    }
+
+    /* A row: the settings, the member count, the viewer's role. */
+    assert_int_equal(chat_dir_rooms_page(d, L("bob"), CHAT_DIR_ALL, NULL, 0, 8, rows, &n, &more),
+                     MQ_OK);
+    assert_int_equal(n, 8);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(rows[i].len, strlen(rows[i].name));
+        assert_string_equal(rows[i].info.owner, "alice");
+        assert_int_equal(rows[i].info.created_ms, 42);
+    }
+    assert_string_equal(rows[3].name, "lob");
+    assert_true(rows[3].info.is_private);
+    assert_int_equal(rows[3].info.member_cap, 7);
+    assert_int_equal(rows[3].info.members, 2);
+    assert_int_equal(rows[3].role, CHAT_MODERATOR);
+    assert_string_equal(rows[4].name, "lobby");
+    assert_false(rows[4].info.is_private);
+    assert_int_equal(rows[4].info.members, 1);
+    assert_int_equal(rows[4].role, -1);
+    assert_int_equal(rows[5].role, CHAT_MEMBER);
+    assert_int_equal(rows[6].role, -1); /* secret: bob is no member; the scope shows it */
+    assert_int_equal(rows[7].role, CHAT_OWNER);
+
+    /* Refused. */
+    assert_int_equal(chat_dir_rooms_page(d, L("bob"), CHAT_DIR_ALL, NULL, 0, 0, rows, &n, &more),
+                     MQ_EINVAL);
+    assert_int_equal(chat_dir_rooms_page(d, L("b b"), CHAT_DIR_ALL, NULL, 0, 8, rows, &n, &more),
+                     MQ_EINVAL);
+    assert_int_equal(chat_dir_rooms_page(d, NULL, 0, CHAT_DIR_ALL, NULL, 0, 8, rows, &n, &more),
+                     MQ_EINVAL);
+    assert_int_equal(chat_dir_rooms_page(d, L("bob"), CHAT_DIR_ALL, L("a/b"), 8, rows, &n, &more),
+                     MQ_EINVAL);
+    assert_int_equal(n, 0);
+    assert_false(more);
+}
+
+#define MANY_ROOMS 3000
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Many rooms made in a scrambled order, paged through in small pages for
+ * each scope: every room the scope shows, once, in order. */
+static void test_rooms_page_many(void **state)
+{
+    struct chat_dir *d = *state;
+    static char many[MANY_ROOMS][16];
+    const char *want[3][MANY_ROOMS];
+    size_t nwant[3] = {0, 0, 0};
+    for (size_t k = 0; k < MANY_ROOMS; k++) {
+        size_t i = (k * 7919) % MANY_ROOMS; /* 7919 is prime: a permutation */
+        snprintf(many[i], sizeof(many[i]), "r%zu", i * 37 % 10007);
+        bool is_private = i % 3 == 0;
+        bool member = i % 4 == 0;
+        struct chat_room_info info = room_info(is_private, 0, "");
+        size_t len = strlen(many[i]);
+        assert_int_equal(chat_dir_room_put(d, many[i], len, &info), MQ_OK);
+        if (member)
+            assert_int_equal(chat_dir_member_put(d, many[i], len, L("viewer"), CHAT_MEMBER), MQ_OK);
+        if (!is_private || member)
+            want[CHAT_DIR_VISIBLE][nwant[CHAT_DIR_VISIBLE]++] = many[i];
+        want[CHAT_DIR_ALL][nwant[CHAT_DIR_ALL]++] = many[i];
+        if (member)
+            want[CHAT_DIR_MEMBER][nwant[CHAT_DIR_MEMBER]++] = many[i];
+    }
+    enum chat_dir_scope scopes[] = {CHAT_DIR_VISIBLE, CHAT_DIR_ALL, CHAT_DIR_MEMBER};
+    for (size_t s = 0; s < 3; s++) {
+        enum chat_dir_scope sc = scopes[s];
+        qsort(want[sc], nwant[sc], sizeof(want[sc][0]), str_cmp);
+        struct chat_dir_room_row rows[7];
+        char after[CHAT_NAME_MAX + 1] = "";
+        size_t seen = 0, n, pages = 0;
+        bool more = true;
+        while (more) {
+            assert_int_equal(
+                chat_dir_rooms_page(d, L("viewer"), sc, after, strlen(after), 7, rows, &n, &more),
+                MQ_OK);
+            assert_true(n == 7 || !more);
+            for (size_t i = 0; i < n; i++) {
+                assert_true(seen < nwant[sc]);
+                assert_string_equal(rows[i].name, want[sc][seen]);
+                seen++;
+            }
+            if (n > 0)
+                snprintf(after, sizeof(after), "%s", rows[n - 1].name);
+            pages++;
+        }
+        assert_int_equal(seen, nwant[sc]);
+        /* No empty page at the end: "more" is false on the last full one. */
+        assert_int_equal(pages, nwant[sc] == 0 ? 1 : (nwant[sc] + 6) / 7);
+    }
+}
+
 /* ---- loading from a database ------------------------------------------------------------------
  */
 
@@ -722,6 +907,8 @@ int main(void)
         DIR_TEST(test_member_cap),
         DIR_TEST(test_blocks),
         DIR_TEST(test_decorations),
+        DIR_TEST(test_rooms_page),
+        DIR_TEST(test_rooms_page_many),
         cmocka_unit_test(test_load),
         DIR_TEST(test_concurrency),
         cmocka_unit_test(test_new_free),

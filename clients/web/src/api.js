@@ -65,6 +65,13 @@ export class Api {
     return this.request('POST', '/v1/users', { id, password });
   }
 
+  // {"rooms":[room...],"next":name|null}: the rooms the caller may see, by
+  // name; params: after (a name), limit (1-200), member (true: only the
+  // caller's rooms, each with its "role").
+  rooms(params) {
+    return this.request('GET', `/v1/rooms${query(params)}`);
+  }
+
   // {"room","user","role","mqtt":{"host","port","tls_port","ws_url","wss_url"},"topic"}
   join(room) {
     return this.request('POST', `/v1/rooms/${seg(room)}/join`);

@@ -1,14 +1,16 @@
-// app.js - the page's state and what happens when: signing in, opening a
-// room or a direct conversation, live messages, history scroll-back,
-// blocks, decorations, the connection indicator. The HTTP API is in
-// api.js, MQTT in chat.js, the DOM in ui.js, the pure rules in model.js.
+// app.js - the page's state and what happens when: signing in, the room
+// list, opening a room or a direct conversation, live messages, history
+// scroll-back, blocks, decorations, the connection indicator. The HTTP API
+// is in api.js, MQTT in chat.js, the DOM in ui.js, the pure rules in
+// model.js.
 
 import { Api, ApiError } from './api.js';
 import { Chat } from './chat.js';
-import { Timeline, dmPeer, noticeText, prefixOf, validName } from './model.js';
+import { Timeline, dmPeer, noticeText, prefixOf, sidebarRooms, validName } from './model.js';
 import * as ui from './ui.js';
 
 const PAGE = 50; // messages per history page
+const MINE_PAGES = 10; // pages of GET /v1/rooms?member=true read at most (200 rooms each)
 const SESSION_KEY = 'mqchat.session';
 const NAME_RULE = 'names are 1-64 characters of A-Z a-z 0-9 _ . -';
 
@@ -17,7 +19,10 @@ const state = {
   me: null,
   token: null,
   prefix: 'chat',
-  rooms: [],
+  listed: [], // room names from the pages of GET /v1/rooms read so far
+  listNext: null, // the next page's `after`, or null when the list is complete
+  joined: new Set(), // rooms the user is a member of
+  roomInfo: new Map(), // room -> its object, as GET /v1/rooms last gave it
   dms: [],
   unreadRooms: {}, // room -> count, from the retained summary on the events topic
   unreadDms: new Set(),
@@ -28,7 +33,10 @@ const state = {
 
 const chat = new Chat({
   state: (s) => ui.setConnection(s),
-  reconnected: () => catchUp(),
+  reconnected: () => {
+    catchUp();
+    refreshRooms();
+  },
   authFailed: () => signOut('Your session has expired: sign in again.'),
   room: (room, env) => isViewing('room', room) && show(env),
   roomSystem: (room, env) => isViewing('room', room) && show(env),
@@ -125,7 +133,10 @@ const $password = () => ui.$('signin-password');
 function signOut(message) {
   chat.stop();
   sessionStorage.removeItem(SESSION_KEY);
-  Object.assign(state, { me: null, token: null, view: null, rooms: [], dms: [], unreadRooms: {}, presence: {} });
+  Object.assign(state, {
+    me: null, token: null, view: null, listed: [], listNext: null, joined: new Set(), roomInfo: new Map(),
+    dms: [], unreadRooms: {}, presence: {},
+  });
   state.unreadDms.clear();
   state.blocked.clear();
   api.token = null;
@@ -138,9 +149,9 @@ async function enter() {
   api.token = state.token;
   ui.showChat(state.me);
   ui.closeConversation();
-  state.rooms = stored('rooms', []).filter(validName);
   state.dms = stored('dms', []).filter(validName);
   renderLists();
+  if (!(await refreshRooms())) return;
   try {
     const b = await api.blocks(state.me);
     state.blocked = new Set(b.blocks);
@@ -176,8 +187,58 @@ function renderLists() {
   // (the room on screen is being read: its count is on its way to 0)
   const unread = { ...state.unreadRooms };
   if (room) delete unread[room];
-  ui.renderRooms(state.rooms, unread, room, openRoom);
+  const rooms = sidebarRooms(state.listed, state.joined, state.roomInfo);
+  ui.renderRooms(rooms, unread, room, state.listNext !== null, openRoom);
   ui.renderDms(state.dms, state.unreadDms, state.view && state.view.kind === 'dm' ? active : null, openDm);
+}
+
+// The rooms from the server: the user's own (every page, up to MINE_PAGES)
+// and the first page of all the user may see. False when the user was
+// signed out meanwhile (or by a 401).
+async function refreshRooms() {
+  const me = state.me;
+  const mine = [];
+  let page;
+  try {
+    let after = null;
+    for (let i = 0; i < MINE_PAGES; i++) {
+      const p = await api.rooms({ member: true, after });
+      mine.push(...p.rooms);
+      if (typeof p.next !== 'string') break;
+      after = p.next;
+    }
+    page = await api.rooms();
+  } catch (e) {
+    return state.me === me && handleApiError(e);
+  }
+  if (state.me !== me) return false;
+  state.joined = new Set(mine.map((r) => r.name).filter(validName));
+  // (the room on screen was joined to be opened, maybe after the list was asked for)
+  if (state.view && state.view.kind === 'room') state.joined.add(state.view.name);
+  state.roomInfo = new Map([...page.rooms, ...mine].map((r) => [r.name, r]));
+  state.listed = page.rooms.map((r) => r.name);
+  state.listNext = typeof page.next === 'string' ? page.next : null;
+  renderLists();
+  return true;
+}
+
+// The next page of the room list.
+async function moreRooms() {
+  const me = state.me;
+  const after = state.listNext;
+  if (!after) return;
+  let page;
+  try {
+    page = await api.rooms({ after });
+  } catch (e) {
+    if (state.me === me) handleApiError(e);
+    return;
+  }
+  if (state.me !== me || state.listNext !== after) return;
+  for (const r of page.rooms) state.roomInfo.set(r.name, r);
+  state.listed.push(...page.rooms.map((r) => r.name));
+  state.listNext = typeof page.next === 'string' ? page.next : null;
+  renderLists();
 }
 
 function remember(list, key, name) {
@@ -242,7 +303,7 @@ async function openConversation(kind, name) {
   state.view = view;
   store('last', { kind, name });
   ui.openConversation(kind, name);
-  if (kind === 'room' && name in state.presence) ui.setPresence(state.presence[name]);
+  if (kind === 'room' && Object.prototype.hasOwnProperty.call(state.presence, name)) ui.setPresence(state.presence[name]);
   renderLists();
   try {
     const page = await history(view, { limit: PAGE });
@@ -288,9 +349,11 @@ async function openRoom(room) {
   state.prefix = prefixOf(ans.topic, room);
   const url = wsUrlOf(ans.mqtt);
   localStorage.setItem('mqchat.ws_url', url);
-  remember(state.rooms, 'rooms', room);
+  const fresh = !state.joined.has(room);
+  state.joined.add(room);
   chat.start(url, state.me, state.token, state.prefix);
   chat.viewRoom(room);
+  if (fresh) refreshRooms(); // a room joined or made: the list shows it as the server has it
   await openConversation('room', room);
 }
 
@@ -359,7 +422,7 @@ function onEvent(obj) {
     for (const [room, n] of Object.entries(obj.rooms)) {
       if (validName(room) && Number.isInteger(n)) {
         state.unreadRooms[room] = n;
-        remember(state.rooms, 'rooms', room);
+        state.joined.add(room);
       }
     }
     renderLists();
@@ -434,6 +497,8 @@ function wire() {
     signIn(ui.$('signin-user').value.trim(), $password().value, true);
   });
   ui.$('signout').addEventListener('click', () => signOut(''));
+  ui.$('rooms-refresh').addEventListener('click', () => refreshRooms());
+  ui.$('rooms-more').addEventListener('click', () => moreRooms());
   ui.$('join-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const input = ui.$('join-room');

@@ -43,6 +43,22 @@ export function prefixOf(topic, room) {
   return typeof topic === 'string' && topic.endsWith(tail) ? topic.slice(0, -tail.length) : 'chat';
 }
 
+// The sidebar's rooms: listed (an array of names: the pages of GET
+// /v1/rooms read so far) and joined (a Set of names: GET
+// /v1/rooms?member=true, joins, unread counts), each once, in byte order
+// as the server sorts them. info: a Map of name -> room object, as the
+// server gave it. Returns [{name, joined, private}]; invalid names are left
+// out.
+export function sidebarRooms(listed, joined, info = new Map()) {
+  const names = new Set();
+  for (const n of listed) if (validName(n)) names.add(n);
+  for (const n of joined) if (validName(n)) names.add(n);
+  return [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((name) => {
+    const room = info.get(name);
+    return { name, joined: joined.has(name), private: !!(room && room.private === true) };
+  });
+}
+
 // Message ids are decimal strings of up to 64 bits: compared as BigInt.
 export function compareIds(a, b) {
   const x = BigInt(a);

@@ -73,18 +73,28 @@ export function flash(text) {
 
 // ---- sidebar lists ----
 
-// rooms: names; unread: {room: count}; active: the room shown or null.
-export function renderRooms(rooms, unread, active, onOpen) {
-  const items = rooms.map((room) => {
-    const n = unread[room] || 0;
+// rooms: [{name, joined, private}] (model.sidebarRooms); unread: {room:
+// count}; active: the room shown or null; more: another page of rooms can
+// be asked for. A room not joined yet is joined by opening it.
+export function renderRooms(rooms, unread, active, more, onOpen) {
+  const items = rooms.map(({ name: room, joined, private: priv }) => {
+    const n = Object.prototype.hasOwnProperty.call(unread, room) ? unread[room] : 0;
     return el('li', {},
       el('button', {
-        type: 'button', className: 'item', 'data-testid': 'room-item', 'data-room': room,
+        type: 'button', className: joined ? 'item joined' : 'item', 'data-testid': 'room-item',
+        'data-room': room, 'data-joined': joined ? 'true' : 'false',
+        title: joined ? `Open # ${room}` : `Join # ${room}`,
         'aria-current': room === active ? 'true' : null, on: { click: () => onOpen(room) },
       }, el('span', { className: 'name', text: `# ${room}` }),
-      n ? el('span', { className: 'count', 'data-testid': 'room-unread', text: n > 998 ? '999+' : String(n) }) : null));
+      el('span', { className: 'tags' },
+        priv ? el('span', { className: 'tag', 'data-testid': 'room-private', title: 'private room', text: 'private' }) : null,
+        joined ? el('span', { className: 'joined-mark', 'data-testid': 'room-joined', title: 'you are a member', text: '✓' })
+          : el('span', { className: 'tag', 'data-testid': 'room-join', text: 'join' }),
+        n ? el('span', { className: 'count', 'data-testid': 'room-unread', text: n > 998 ? '999+' : String(n) }) : null)));
   });
+  if (!items.length) items.push(el('li', { className: 'muted', text: 'no rooms yet' }));
   $('room-list').replaceChildren(...items);
+  $('rooms-more').hidden = !more;
 }
 
 // users: names; unread: Set of users with unseen messages.

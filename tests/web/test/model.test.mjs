@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 
 import {
   Timeline, compareIds, decoration, dmPeer, isEnvelope, messageText, noticeText, parseTopic,
-  prefixOf, topicsFor, validName,
+  prefixOf, sidebarRooms, topicsFor, validName,
 } from '../../../clients/web/src/model.js';
 
 const env = (id, from = 'alice', extra = {}) => ({ id, from, ts: 1763800000123, type: 'text', text: `m${id}`, ...extra });
@@ -51,6 +51,26 @@ describe('names and topics', () => {
     assert.equal(prefixOf('acme/chat/room/lobby', 'lobby'), 'acme/chat');
     assert.equal(prefixOf(undefined, 'lobby'), 'chat');
     assert.equal(prefixOf('chat/room/other', 'lobby'), 'chat');
+  });
+
+  it('the sidebar\'s rooms: listed and joined, once each, in byte order', () => {
+    const info = new Map([['vip', { name: 'vip', private: true }], ['lobby', { name: 'lobby', private: false }]]);
+    const got = sidebarRooms(['lobby', 'Zed', '_x', 'a.b', 'bad name', 'lobby'], new Set(['vip', 'lobby', '-', '']), info);
+    assert.deepEqual(got, [
+      { name: '-', joined: true, private: false },
+      { name: 'Zed', joined: false, private: false },
+      { name: '_x', joined: false, private: false },
+      { name: 'a.b', joined: false, private: false },
+      { name: 'lobby', joined: true, private: false },
+      { name: 'vip', joined: true, private: true },
+    ]);
+    assert.deepEqual(sidebarRooms([], new Set()), []);
+    // Names that are also Object.prototype members are rooms like others.
+    assert.deepEqual(sidebarRooms(['constructor', '__proto__'], new Set(['toString']), new Map()), [
+      { name: '__proto__', joined: false, private: false },
+      { name: 'constructor', joined: false, private: false },
+      { name: 'toString', joined: true, private: false },
+    ]);
   });
 });
 

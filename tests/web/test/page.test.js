@@ -125,6 +125,14 @@ async function joinRoom(page, room) {
   await connState(page, 'online');
 }
 
+// The room's entry in the sidebar's list, once it shows with data-joined
+// "true" or "false".
+async function roomItem(page, room, joined) {
+  const item = page.locator(`[data-testid="room-item"][data-room="${room}"][data-joined="${joined}"]`);
+  await item.waitFor({ state: 'visible', timeout: WAIT });
+  return item;
+}
+
 async function openRoomFromList(page, room) {
   await page.locator(`[data-testid="room-item"][data-room="${room}"]`).click();
   await page.waitForFunction(
@@ -244,11 +252,27 @@ describe('web page', { timeout: 180000 }, () => {
     }
   });
 
-  step('both join a room and see presence 2', async () => {
-    await joinRoom(pages[ALICE], LOBBY);
-    await joinRoom(pages[BOB], LOBBY);
-    await presence(pages[ALICE], 2);
-    await presence(pages[BOB], 2);
+  step('alice makes a room, bob finds it in the room list and opens it', async () => {
+    const alice = pages[ALICE];
+    const bob = pages[BOB];
+    // alice by name (made on first use); her list shows it, joined.
+    await joinRoom(alice, LOBBY);
+    const mine = await roomItem(alice, LOBBY, 'true');
+    assert.equal(await mine.locator('[data-testid="room-joined"]').count(), 1);
+    // bob's list was read when he signed in: refreshed, it has alice's
+    // room, not joined yet; a click joins and opens it.
+    await byTestId(bob, 'rooms-refresh').click();
+    const item = await roomItem(bob, LOBBY, 'false');
+    assert.equal(await item.locator('[data-testid="room-join"]').count(), 1);
+    await item.click();
+    await bob.waitForFunction(
+      (r) => document.querySelector('[data-testid="conv-title"]').dataset.name === r,
+      LOBBY, { timeout: WAIT });
+    await connState(bob, 'online');
+    const joined = await roomItem(bob, LOBBY, 'true');
+    assert.equal(await joined.getAttribute('aria-current'), 'true');
+    await presence(alice, 2);
+    await presence(bob, 2);
   });
 
   step('room messages both ways', async () => {
