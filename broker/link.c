@@ -14,7 +14,8 @@
 #include "ws.h"
 
 #define LINK_MAX_LAYERS 2
-#define LINK_MID_KEEP   (64 * 1024) /* a larger `mid` allocation is given back after use */
+#define LINK_MID_KEEP   1024 /* a larger `mid` allocation is given back after use, so that
+                                 an idle connection holds none of TLS's 16 KiB reads */
 
 struct link {
     enum link_kind kind;

@@ -476,6 +476,13 @@ static int ws__handshake(struct ws_layer *l, const uint8_t *in, size_t len, size
 {
     size_t old = l->req.len;
     size_t take = len < WS_MAX_HANDSHAKE - old ? len : WS_MAX_HANDSHAKE - old;
+    /* A request starts with a method (upper-case letters, as every method
+     * in use): anything else, a TLS hello or an MQTT CONNECT sent to the
+     * wrong port, is refused now rather than after the handshake timeout. */
+    if (old == 0 && take > 0 && !(in[0] >= 'A' && in[0] <= 'Z')) {
+        *used = len;
+        return ws__refuse(l, WS_BAD_REQUEST_LINE);
+    }
     if (bytebuf_append(&l->req, in, take) != MQ_OK)
         return MQ_ENOMEM;
     size_t from = old > 3 ? old - 3 : 0;

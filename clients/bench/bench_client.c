@@ -365,7 +365,10 @@ static void client__on_close(void *ctx, struct bench_conn *conn, int err)
     struct bench_clients *s = ctx;
     struct bench_client *c = (struct bench_client *)conn;
 
-    client__note(s, err ? strerror(err) : "closed by the broker", "", c->id);
+    if (conn->loop->why[0])
+        client__note(s, conn->loop->why, "", c->id);
+    else
+        client__note(s, err ? strerror(err) : "closed by the broker", "", c->id);
     client__fail(s, c);
 }
 
@@ -376,6 +379,11 @@ int bench_clients_init(struct bench_clients *s, const struct bench_opts *o, uint
     if (rc != MQ_OK)
         return rc;
     if (o->port2 && (rc = bench_loop_set_second(&s->loop, o->host, o->port2)) != MQ_OK) {
+        bench_loop_free(&s->loop);
+        return rc;
+    }
+    if (o->transport != BENCH_TP_TCP &&
+        (rc = bench_loop_set_transport(&s->loop, o->transport, o->ws_path)) != MQ_OK) {
         bench_loop_free(&s->loop);
         return rc;
     }
@@ -500,9 +508,12 @@ void bench_clients_disconnect(struct bench_clients *s)
     uint8_t pkt[2];
     size_t n = mqtt_encode_empty(pkt, MQTT_DISCONNECT);
 
-    for (uint32_t i = 0; i < s->n; i++)
-        if (s->a[i].conn.fd >= 0)
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (s->a[i].conn.fd >= 0) {
             bench_conn_send(&s->a[i].conn, pkt, n);
+            bench_conn_goodbye(&s->a[i].conn);
+        }
+    }
     bench_loop_flush(&s->loop);
     for (uint32_t i = 0; i < s->n; i++)
         bench_conn_close(&s->a[i].conn);

@@ -98,12 +98,13 @@ struct bench_clients {
     bench_puback_fn on_puback;
     void *ctx;
     uint64_t n_protocol_errors; /* packets that did not decode or were unexpected */
-    char first_error[160];      /* what went wrong first, "" while nothing did */
+    char first_error[256];      /* what went wrong first, "" while nothing did */
 };
 
 /*
  * Allocates n idle clients and the loop, from the connection options in o
- * (host, port, port2, user, password, token_secret, qos, version, props);
+ * (host, port, port2, transport, ws_path, user, password, token_secret, qos,
+ * version, props);
  * every client's login is its id and none is `second`. Returns MQ_OK,
  * MQ_EINVAL (bad host), MQ_ENOMEM or MQ_EIO. The caller then sets each
  * client's pub and filter.
@@ -141,7 +142,8 @@ int bench_clients_setup(struct bench_clients *s, uint32_t window, uint32_t timeo
  * Returns what bench_loop_poll() returns. */
 int bench_clients_poll(struct bench_clients *s, int timeout_ms);
 
-/* Sends DISCONNECT on every open client, flushes, and closes them all. */
+/* Sends DISCONNECT on every open client (and, over TLS or WebSocket, the
+ * transport's closing words), flushes, and closes them all. */
 void bench_clients_disconnect(struct bench_clients *s);
 
 #endif

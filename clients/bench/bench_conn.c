@@ -15,12 +15,21 @@
  * connection on the `more` list instead, so that it is read again next turn
  * without a new edge; a write that does not finish marks the connection
  * `blocked` until EPOLLOUT.
+ *
+ * Transports (bench_transport.h): a connection with one reads into the
+ * same scratch buffer, asking for BENCH_TP_SLACK bytes less, and has the
+ * transport turn the wire bytes into MQTT bytes in place; what the
+ * transport owes the broker in return (handshake, pong, close) makes the
+ * connection dirty. Its flush first hands the MQTT bytes of the out buffer
+ * to the transport, when it is ready, then sends the transport's wire
+ * bytes. The TCP path never looks further than `c->tp == NULL`.
  */
 #include "bench_conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -82,6 +91,18 @@ int bench_loop_set_second(struct bench_loop *l, const char *host, uint16_t port)
     return MQ_OK;
 }
 
+int bench_loop_set_transport(struct bench_loop *l, enum bench_transport kind, const char *ws_path)
+{
+    struct bench_tp_ctx x;
+
+    int rc = bench_tp_ctx_init(&x, kind, ws_path);
+    if (rc != MQ_OK)
+        return rc;
+    bench_tp_ctx_free(&l->tp);
+    l->tp = x;
+    return MQ_OK;
+}
+
 void bench_loop_free(struct bench_loop *l)
 {
     if (l->epfd >= 0)
@@ -89,6 +110,17 @@ void bench_loop_free(struct bench_loop *l)
     l->epfd = -1;
     free(l->scratch);
     l->scratch = NULL;
+    bench_tp_ctx_free(&l->tp);
+}
+
+/* Puts c on its loop's dirty list (once). */
+static void conn__mark_dirty(struct bench_conn *c)
+{
+    if (!c->dirty && c->fd >= 0) {
+        c->dirty = true;
+        c->next_dirty = c->loop->dirty;
+        c->loop->dirty = c;
+    }
 }
 
 int bench_conn_open(struct bench_loop *l, struct bench_conn *c, bool second)
@@ -103,6 +135,15 @@ int bench_conn_open(struct bench_loop *l, struct bench_conn *c, bool second)
     if (c->fd < 0)
         return MQ_EIO;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (l->tp.kind != BENCH_TP_TCP) {
+        char host[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &to->sin_addr, host, sizeof(host));
+        c->tp = bench_tp_new(&l->tp, host, ntohs(to->sin_port));
+        if (!c->tp) {
+            errno = ENOMEM;
+            goto err;
+        }
+    }
     if (connect(c->fd, (const struct sockaddr *)to, sizeof(*to)) == 0)
         c->connected = true;
     else if (errno != EINPROGRESS)
@@ -112,12 +153,16 @@ int bench_conn_open(struct bench_loop *l, struct bench_conn *c, bool second)
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
         goto err;
     l->n_open++;
+    if (c->tp)
+        conn__mark_dirty(c); /* the ClientHello or the upgrade request */
     return MQ_OK;
 
 err:;
     int saved = errno;
     close(c->fd);
     c->fd = -1;
+    bench_tp_free(c->tp);
+    c->tp = NULL;
     errno = saved;
     return MQ_EIO;
 }
@@ -145,6 +190,8 @@ void bench_conn_close(struct bench_conn *c)
     close(c->fd);
     c->fd = -1;
     c->loop->n_open--;
+    bench_tp_free(c->tp);
+    c->tp = NULL;
     free(c->out);
     free(c->in);
     c->out = NULL;
@@ -157,9 +204,19 @@ void bench_conn_close(struct bench_conn *c)
 static void conn__fail(struct bench_conn *c, int err)
 {
     struct bench_loop *l = c->loop;
+    const char *stage = c->tp && c->connected ? bench_tp_stage(c->tp) : NULL;
+
+    if (c->tp && bench_tp_why(c->tp)[0])
+        snprintf(l->why, sizeof(l->why), "%s", bench_tp_why(c->tp));
+    else if (stage)
+        snprintf(l->why, sizeof(l->why), "%s during the %s",
+                 err ? strerror(err) : "closed by the broker", stage);
+    else
+        l->why[0] = '\0';
     bench_conn_close(c);
     if (l->on_close)
         l->on_close(l->ctx, c, err);
+    l->why[0] = '\0';
 }
 
 uint8_t *bench_conn_reserve(struct bench_conn *c, size_t n)
@@ -187,11 +244,7 @@ uint8_t *bench_conn_reserve(struct bench_conn *c, size_t n)
 void bench_conn_commit(struct bench_conn *c, size_t n)
 {
     c->out_len += n;
-    if (!c->dirty && c->fd >= 0) {
-        c->dirty = true;
-        c->next_dirty = c->loop->dirty;
-        c->loop->dirty = c;
-    }
+    conn__mark_dirty(c);
 }
 
 int bench_conn_send(struct bench_conn *c, const void *buf, size_t n)
@@ -206,7 +259,78 @@ int bench_conn_send(struct bench_conn *c, const void *buf, size_t n)
 
 size_t bench_conn_pending(const struct bench_conn *c)
 {
-    return c->out_len - c->out_off;
+    size_t wire = 0;
+    if (c->tp)
+        bench_tp_wire(c->tp, &wire);
+    return c->out_len - c->out_off + wire;
+}
+
+/* Empties c's out buffer after its bytes were sent (or encoded). */
+static void conn__out_done(struct bench_conn *c)
+{
+    c->out_off = c->out_len = 0;
+    if (c->out_cap > BENCH_OUT_KEEP) {
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+}
+
+/* Hands c's queued MQTT bytes to its transport once it is ready. Returns
+ * MQ_OK (also when it is not ready yet) or what bench_tp_output() returns. */
+static int conn__encode(struct bench_conn *c)
+{
+    if (c->out_off == c->out_len || !bench_tp_ready(c->tp))
+        return MQ_OK;
+    int rc = bench_tp_output(c->tp, c->out + c->out_off, c->out_len - c->out_off);
+    conn__out_done(c);
+    return rc;
+}
+
+void bench_conn_goodbye(struct bench_conn *c)
+{
+    if (c->fd < 0 || !c->tp)
+        return;
+    if (conn__encode(c) != MQ_OK)
+        return;
+    bench_tp_goodbye(c->tp);
+    conn__mark_dirty(c);
+}
+
+/* Writes c's transport's wire bytes, after encoding what c has queued;
+ * returns false when c failed (and was closed). */
+static bool conn__write_tp(struct bench_conn *c)
+{
+    struct bench_loop *l = c->loop;
+    const uint8_t *w;
+    size_t want;
+
+    if (conn__encode(c) != MQ_OK) {
+        conn__fail(c, ENOMEM);
+        return false;
+    }
+    while ((w = bench_tp_wire(c->tp, &want)), want > 0) {
+        ssize_t n = send(c->fd, w, want, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                c->blocked = true;
+                return true;
+            }
+            conn__fail(c, errno);
+            return false;
+        }
+        l->n_writes++;
+        l->bytes_out += (uint64_t)n;
+        bench_tp_consumed(c->tp, (size_t)n);
+        if ((size_t)n < want) {
+            c->blocked = true;
+            return true;
+        }
+    }
+    c->blocked = false;
+    return true;
 }
 
 /* Writes what c has queued; returns false when c failed (and was closed). */
@@ -214,6 +338,8 @@ static bool conn__write(struct bench_conn *c)
 {
     struct bench_loop *l = c->loop;
 
+    if (c->tp)
+        return conn__write_tp(c);
     while (c->out_off < c->out_len) {
         size_t want = c->out_len - c->out_off;
         ssize_t n = send(c->fd, c->out + c->out_off, want, MSG_NOSIGNAL);
@@ -236,12 +362,7 @@ static bool conn__write(struct bench_conn *c)
         }
     }
     c->blocked = false;
-    c->out_off = c->out_len = 0;
-    if (c->out_cap > BENCH_OUT_KEEP) {
-        free(c->out);
-        c->out = NULL;
-        c->out_cap = 0;
-    }
+    conn__out_done(c);
     return true;
 }
 
@@ -273,16 +394,38 @@ static bool conn__keep(struct bench_conn *c, const uint8_t *in, size_t n)
     return true;
 }
 
+/* Turns the n wire bytes c read into scratch + have into MQTT bytes, in
+ * place (*got of them); makes c dirty when its transport has something to
+ * send. Returns false when c failed (and was closed). */
+static bool conn__unwrap(struct bench_loop *l, struct bench_conn *c, size_t have, size_t n,
+                         size_t *got)
+{
+    int rc = bench_tp_input(c->tp, l->scratch + have, n, l->scratch_cap - have, got);
+    if (rc != MQ_OK) {
+        /* A failed handshake may owe the broker an alert: one try to send it. */
+        conn__write_tp(c);
+        if (c->fd >= 0)
+            conn__fail(c, rc == MQ_ENOMEM ? ENOMEM : EPROTO);
+        return false;
+    }
+    size_t wire = 0;
+    bench_tp_wire(c->tp, &wire);
+    if (wire || (c->out_off < c->out_len && bench_tp_ready(c->tp)))
+        conn__mark_dirty(c);
+    return true;
+}
+
 /* Reads and frames what c has, within the per-turn budget. */
 static void conn__read(struct bench_loop *l, struct bench_conn *c)
 {
     for (int i = 0; i < BENCH_READS_PER_TURN; i++) {
         size_t have = c->in_len;
         size_t room = l->scratch_cap - have;
+        size_t want = c->tp ? room - BENCH_TP_SLACK : room;
 
         if (have)
             memcpy(l->scratch, c->in, have);
-        ssize_t n = read(c->fd, l->scratch + have, room);
+        ssize_t n = read(c->fd, l->scratch + have, want);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -298,7 +441,10 @@ static void conn__read(struct bench_loop *l, struct bench_conn *c)
         l->bytes_in += (uint64_t)n;
 
         uint64_t now = bench_now_ns();
-        size_t len = have + (size_t)n;
+        size_t got = (size_t)n;
+        if (c->tp && !conn__unwrap(l, c, have, (size_t)n, &got))
+            return;
+        size_t len = have + got;
         size_t pos = 0;
         while (pos < len) {
             struct mqtt_frame f;
@@ -318,7 +464,13 @@ static void conn__read(struct bench_loop *l, struct bench_conn *c)
             conn__fail(c, ENOMEM);
             return;
         }
-        if ((size_t)n < room && !c->hup)
+        if (c->tp && bench_tp_closed(c->tp)) {
+            /* The broker closed its transport: answer (one try), then close. */
+            if (conn__write_tp(c))
+                conn__fail(c, 0);
+            return;
+        }
+        if ((size_t)n < want && !c->hup)
             return;
     }
     if (!c->more) {

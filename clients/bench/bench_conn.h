@@ -1,6 +1,7 @@
 /*
  * bench_conn.h - non-blocking TCP connections on one epoll loop, for the
- * load generator.
+ * load generator, with TLS, WebSocket or both under MQTT when the loop is
+ * given a transport (bench_loop_set_transport(), bench_transport.h).
  *
  * This layer moves bytes and cuts them into MQTT packets with mqtt_frame();
  * it does not know what a packet means (bench_client.c does). It is built
@@ -12,7 +13,12 @@
  *     idle connections cost almost nothing here);
  *   - writes are appended to the connection's out buffer and sent by
  *     bench_loop_flush(), once per loop turn, with one write() per dirty
- *     connection.
+ *     connection;
+ *   - a plain TCP connection has no transport: its bytes take the path
+ *     above and nothing more. With a transport, the out buffer still holds
+ *     MQTT bytes; the flush turns all of them into wire bytes at once (one
+ *     WebSocket frame, TLS records) and sends those; reads are turned back
+ *     into MQTT bytes in the scratch buffer, in place, before framing.
  * Single-threaded: a loop and its connections belong to one thread.
  */
 #ifndef MQCHAT_BENCH_CONN_H
@@ -23,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bench_transport.h"
 #include "mqtt_codec.h"
 
 struct bench_loop;
@@ -45,6 +52,8 @@ struct bench_conn {
                         read no longer means that nothing is left */
     struct bench_conn *next_dirty;
     struct bench_conn *next_more;
+    struct bench_tp *tp; /* the TLS / WebSocket layers, owned; NULL for TCP (and when
+                            closed). MQTT output waits in out until bench_tp_ready() */
 };
 
 /* Called for each whole packet read; f points into memory valid only during
@@ -53,8 +62,10 @@ typedef void (*bench_packet_fn)(void *ctx, struct bench_conn *c, const struct mq
                                 uint64_t now_ns);
 /* Called once when a connection fails or the peer closes it (err is an
  * errno value, 0 for an orderly close, or EPROTO for bytes that do not
- * frame). The connection is already closed; neither callback may reopen a
- * connection while the loop is dispatching (do it after bench_loop_poll()). */
+ * frame or a transport that failed). The connection is already closed; its
+ * loop's `why` then says what its transport saw ("" when nothing: TCP, or
+ * a plain socket error). Neither callback may reopen a connection while the
+ * loop is dispatching (do it after bench_loop_poll()). */
 typedef void (*bench_close_fn)(void *ctx, struct bench_conn *c, int err);
 
 struct bench_loop {
@@ -65,6 +76,10 @@ struct bench_loop {
     uint8_t *scratch;         /* read buffer shared by all connections */
     size_t scratch_cap;       /* bytes at scratch: >= 2 * max_packet */
     uint32_t max_packet;      /* largest packet accepted from the broker, bytes */
+    struct bench_tp_ctx tp;   /* the transport of every connection; kind BENCH_TP_TCP
+                                 (the default) for none */
+    char why[160];            /* during on_close: the closed connection's transport's
+                                 reason, "" when it has none */
     struct bench_conn *dirty; /* connections with output to flush */
     struct bench_conn *more;  /* connections whose reads were cut short for fairness */
     bench_packet_fn on_packet;
@@ -91,6 +106,13 @@ int bench_loop_init(struct bench_loop *l, const char *host, uint16_t port, uint3
  * Returns MQ_OK or MQ_EINVAL for a bad address.
  */
 int bench_loop_set_second(struct bench_loop *l, const char *host, uint16_t port);
+
+/*
+ * Puts every connection the loop opens from now on over `kind` (tcp: none),
+ * asking for ws_path in WebSocket upgrades (NULL: "/mqtt"; must outlive the
+ * loop). Returns MQ_OK, or MQ_EIO when OpenSSL fails (the loop keeps TCP).
+ */
+int bench_loop_set_transport(struct bench_loop *l, enum bench_transport kind, const char *ws_path);
 
 /* Frees the loop; its connections must have been closed first. */
 void bench_loop_free(struct bench_loop *l);
@@ -120,8 +142,14 @@ void bench_conn_commit(struct bench_conn *c, size_t n);
 /* Copies n bytes into c's out buffer. Returns MQ_OK or MQ_ENOMEM. */
 int bench_conn_send(struct bench_conn *c, const void *buf, size_t n);
 
-/* Bytes queued on c and not yet accepted by the kernel. */
+/* Bytes queued on c and not yet accepted by the kernel (with a transport:
+ * MQTT bytes not yet encoded plus wire bytes not yet sent). */
 size_t bench_conn_pending(const struct bench_conn *c);
+
+/* Queues c's transport's closing words (a WebSocket close frame, a TLS
+ * close_notify) after what c has queued, for the next flush. Nothing for
+ * TCP or a connection not open. */
+void bench_conn_goodbye(struct bench_conn *c);
 
 /* Closes c's socket and frees its buffers, without a callback. A closed
  * connection may be closed again. */

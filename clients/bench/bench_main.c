@@ -49,6 +49,13 @@ static void usage(FILE *out)
             "  --port PORT          broker port (1883)\n"
             "  --port2 PORT         a second broker on --host (another node of a cluster):\n"
             "                       connections are spread over both as --split says\n"
+            "  --transport tcp|tls|ws|wss   what carries MQTT (tcp): tls is MQTT over TLS\n"
+            "                       1.2/1.3, ws over WebSocket (binary frames, protocol\n"
+            "                       mqtt), wss over WebSocket over TLS; --port (and --port2)\n"
+            "                       are then that listener's. TLS does NOT verify the\n"
+            "                       broker's certificate: for loopback runs against a\n"
+            "                       throwaway self-signed one only\n"
+            "  --ws-path PATH       the path of the WebSocket upgrade (/mqtt)\n"
             "  --split alternate|pubsub   where each connection goes (alternate):\n"
             "                       alternate: with --port2, the connections with an odd\n"
             "                       index to --port2 (in rooms, half of every room's\n"
@@ -160,6 +167,8 @@ enum {
     OPT_PORT,
     OPT_PORT2,
     OPT_SPLIT,
+    OPT_TRANSPORT,
+    OPT_WS_PATH,
     OPT_MQTT,
     OPT_PROPS,
     OPT_QOS,
@@ -195,6 +204,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
         {"port", required_argument, NULL, OPT_PORT},
         {"port2", required_argument, NULL, OPT_PORT2},
         {"split", required_argument, NULL, OPT_SPLIT},
+        {"transport", required_argument, NULL, OPT_TRANSPORT},
+        {"ws-path", required_argument, NULL, OPT_WS_PATH},
         {"mqtt", required_argument, NULL, OPT_MQTT},
         {"props", required_argument, NULL, OPT_PROPS},
         {"qos", required_argument, NULL, OPT_QOS},
@@ -232,6 +243,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
     o->duration = 10;
     o->drain_ms = 2000;
     o->conn_window = 100;
+    o->transport = BENCH_TP_TCP;
+    o->ws_path = "/mqtt";
 
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
@@ -260,6 +273,23 @@ static int parse_args(int argc, char **argv, struct bench_opts *o)
             break;
         case OPT_SPLIT:
             ok = parse_split(optarg, &o->split);
+            break;
+        case OPT_TRANSPORT:
+            if (bench_tp_parse(optarg, &o->transport) != MQ_OK) {
+                fprintf(stderr, "mqchat-bench: --transport wants tcp, tls, ws or wss, not '%s'\n",
+                        optarg ? optarg : "");
+                ok = false;
+            }
+            break;
+        case OPT_WS_PATH:
+            o->ws_path = optarg;
+            if (!optarg || optarg[0] != '/' || strpbrk(optarg, " \t\r\n")) {
+                fprintf(stderr,
+                        "mqchat-bench: --ws-path wants a path starting with '/' and "
+                        "without blanks, not '%s'\n",
+                        optarg ? optarg : "");
+                ok = false;
+            }
             break;
         case OPT_MQTT:
             if (optarg && strcmp(optarg, "3") == 0) {

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "bench_proc.h"
+#include "bench_transport.h"
 #include "mqtt_codec.h"
 
 enum bench_scenario {
@@ -81,6 +82,12 @@ struct bench_opts {
     const char *label;          /* --label: free text copied into the report, NULL = none */
     bool json;                  /* --json: one JSON line instead of text */
     bool quiet;                 /* --quiet: no progress lines on stderr */
+
+    enum bench_transport transport; /* --transport tcp|tls|ws|wss: what carries MQTT on every
+                                       connection (--port and --port2 are then that
+                                       listener's); default tcp */
+    const char *ws_path;            /* --ws-path: the path of WebSocket upgrades, starting
+                                       with '/', default "/mqtt" */
 };
 
 #endif

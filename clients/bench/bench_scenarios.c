@@ -394,6 +394,7 @@ int bench_scenario_run(const struct bench_opts *o)
     s.r.scenario = scenario__name(o->scenario);
     s.r.label = o->label;
     s.r.version = o->version;
+    s.r.transport = bench_tp_name(o->transport);
     s.r.props = o->props;
     s.r.qos = o->qos;
     s.r.size = o->size;
@@ -443,6 +444,8 @@ int bench_scenario_run(const struct bench_opts *o)
                      "%llu deliveries without the published text in a chat envelope",
                      (unsigned long long)s.traffic.not_envelope);
     }
+    if (s.clients.loop.tp.negotiated[0])
+        s.r.tls = s.clients.loop.tp.negotiated;
     s.r.conns_ready = s.clients.n_ready;
     s.r.conns_failed = s.clients.n_failed;
     s.r.protocol_errors = s.clients.n_protocol_errors;

@@ -130,9 +130,15 @@ static void print__json(const struct bench_result *r, FILE *out)
         fprintf(out, ",\"label\":");
         json__string(out, r->label);
     }
-    fprintf(out, ",\"mqtt\":\"%s\",\"props\":%u,\"packet_b\":%u,\"delivery_b\":%u",
-            version__name(r->version), (unsigned)r->props, (unsigned)r->packet_b,
-            (unsigned)r->delivery_b);
+    fprintf(out,
+            ",\"mqtt\":\"%s\",\"transport\":\"%s\",\"props\":%u,\"packet_b\":%u,"
+            "\"delivery_b\":%u",
+            version__name(r->version), r->transport ? r->transport : "tcp", (unsigned)r->props,
+            (unsigned)r->packet_b, (unsigned)r->delivery_b);
+    if (r->tls) {
+        fprintf(out, ",\"tls\":");
+        json__string(out, r->tls);
+    }
     fprintf(out,
             ",\"qos\":%u,\"size\":%u,\"pubs\":%u,\"subs\":%u,\"conns\":%u,\"conns_ready\":%u,"
             "\"conns_failed\":%u,\"rate\":%u,\"window\":%u,\"setup_s\":%.3f,\"duration_s\":%.3f,"
@@ -195,7 +201,10 @@ static void print__text(const struct bench_result *r, FILE *out)
 
     fprintf(out, "scenario        %s%s%s%s\n", r->scenario, r->label ? " (" : "",
             r->label ? r->label : "", r->label ? ")" : "");
-    fprintf(out, "protocol        MQTT %s", version__name(r->version));
+    fprintf(out, "protocol        MQTT %s over %s", version__name(r->version),
+            r->transport ? r->transport : "tcp");
+    if (r->tls)
+        fprintf(out, " (%s)", r->tls);
     if (r->props)
         fprintf(out, ", %u user properties and a Content Type per publish", (unsigned)r->props);
     if (r->packet_b)

@@ -85,6 +85,9 @@ struct bench_result {
     uint64_t rss_after_kb;  /* broker VmRSS at the end (conns: after settling) */
     double rss_per_conn_b;  /* (after - before) / conns_ready, bytes (conns only) */
     const char *error;      /* first error seen, or NULL */
+
+    const char *transport; /* "tcp", "tls", "ws" or "wss" (--transport); NULL: tcp */
+    const char *tls;       /* TLS version and cipher negotiated, NULL without TLS */
 };
 
 /* Deliveries per second over the measured time. */

@@ -61,13 +61,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # start DATA_DIR [--set KEY=VALUE...]: mqchatd on a free port, its HTTP API
-# off (http.port=0: nothing here needs it, and 8080 may be taken); sets PID,
-# PORT; returns 1 when it does not answer within 60 s.
+# off (http.port=0: nothing here needs it, and 8080 may be taken), and so
+# its TLS and WebSocket listeners (ws.port is on by default, on 8083); sets
+# PID, PORT; returns 1 when it does not answer within 60 s.
 start() {
     dir=$1
     shift
     PORT=$("$BENCH" freeport) || return 1
     "$MQCHATD" -p "$PORT" --set bind_address=127.0.0.1 --set http.port=0 \
+        --set tls.port=0 --set ws.port=0 --set wss.port=0 \
         --set allow_anonymous=true --set sys_interval=0 --set data_dir="$dir" --set workers=2 \
         "$@" >>"$dir.log" 2>&1 &
     PID=$!

@@ -428,7 +428,11 @@ static void test_refusals(void **state)
         {"GET / HTTP/1.1\r\n" GOOD_HDR "\r\n", NULL, 404},
         /* 405: not GET. */
         {"POST /mqtt HTTP/1.1\r\n" GOOD_HDR "\r\n", NULL, 405},
-        {"get /mqtt HTTP/1.1\r\n" GOOD_HDR "\r\n", NULL, 405},
+        /* Not a method: refused at the first byte (so are a TLS hello and
+         * an MQTT CONNECT sent to the WebSocket port). */
+        {"get /mqtt HTTP/1.1\r\n" GOOD_HDR "\r\n", NULL, 400},
+        {"\x16\x03\x01\x02\x00", NULL, 400},
+        {"\x10\x0c", NULL, 400},
         /* 426: another version. */
         {RL H_HOST H_UP H_CONN H_KEY "Sec-WebSocket-Version: 12\r\n" H_PROTO "\r\n", NULL, 426},
         {RL H_HOST H_UP H_CONN H_KEY "Sec-WebSocket-Version: 8, 13\r\n" H_PROTO "\r\n", NULL, 426},
