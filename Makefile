@@ -77,6 +77,11 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/unit_helpers.
 $(BUILD)/tests/broker/%: $(BUILD)/tests/broker/%.o $(BUILD)/tests/broker/testlib.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lpaho-mqtt3c -lpaho-mqtt3a -lmosquitto $(LDLIBS)
 
+# ssl:// and wss:// need Paho's SSL build, which must not be linked with -lpaho-mqtt3c.
+$(BUILD)/tests/broker/client_paho_transports: $(BUILD)/tests/broker/client_paho_transports.o \
+    $(BUILD)/tests/broker/testlib.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lpaho-mqtt3cs $(LDLIBS)
+
 $(BUILD)/tests/chat/%: $(BUILD)/tests/chat/%.o $(BUILD)/tests/chat/chatlib.o $(BUILD)/tests/broker/testlib.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lpaho-mqtt3c -lpaho-mqtt3a -lmosquitto $(LDLIBS)
 

@@ -280,6 +280,7 @@ static void test_not_tls(void **state)
     /* Input after the end is ignored. */
     assert_int_equal(link_read(l, (const uint8_t *)get, sizeof(get) - 1, &app), MQ_OK);
     assert_int_equal(app.len, 0);
+    bytebuf_free(&app);
     link_free(l);
     fixture_close(&f);
 }
