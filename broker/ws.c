@@ -20,14 +20,15 @@
  *
  * Then the frames, which are wslay's (event API, no buffering): the
  * payload of binary frames and their continuations goes up as it arrives;
- * each write goes down as one binary frame. wslay answers pings, checks
+ * what is written goes down as one binary frame per MQTT packet. wslay answers pings, checks
  * masking, reserved bits, opcodes, fragmentation and ws.max_frame_bytes,
  * and answers a close frame; a text frame is ours to refuse (1003). When
  * wslay stops reading, the close frame it queued is serialized at once into
  * the bytes owed, so that finished() can name the status sent.
  *
  * This file does not read or write sockets, and keeps no MQTT message:
- * what goes up is whatever part of the stream the frames carried.
+ * what goes up is whatever part of the stream the frames carried; what
+ * comes down is only cut at its packets' boundaries.
  */
 #include "ws.h"
 
@@ -42,6 +43,7 @@
 
 #include "config.h"
 #include "errors.h"
+#include "mqtt_codec.h"
 
 #define WS_GUID      "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" /* RFC 6455 section 1.3 */
 #define WS_KEY_CHARS 24 /* base64 of the key's 16 bytes, "==" included */
@@ -631,6 +633,27 @@ static int ws__pay(struct ws_layer *l, struct bytebuf *down)
     return MQ_OK;
 }
 
+/*
+ * Queues in[0..len), whole MQTT packets, as one binary frame per packet.
+ * MQTT allows several packets in a frame, but Paho MQTT C (1.3) takes only
+ * the first packet of a frame and leaves the rest until its socket is
+ * readable again (a keepalive later, at worst); Mosquitto and EMQX send
+ * one packet per frame too. Bytes that do not frame as MQTT go as one frame.
+ */
+static int ws__queue_packets(struct ws_layer *l, const uint8_t *in, size_t len)
+{
+    while (len > 0) {
+        struct mqtt_frame f;
+        size_t n = mqtt_frame(in, len, 0, &f) == MQ_OK ? f.total_len : len;
+        struct wslay_event_msg msg = {WSLAY_BINARY_FRAME, in, n};
+        if (wslay_event_queue_msg(l->ctx, &msg) == WSLAY_ERR_NOMEM)
+            return MQ_ENOMEM;
+        in += n;
+        len -= n;
+    }
+    return MQ_OK;
+}
+
 static int ws_write(void *layer, const uint8_t *in, size_t len, struct bytebuf *down)
 {
     struct ws_layer *l = layer;
@@ -638,11 +661,8 @@ static int ws_write(void *layer, const uint8_t *in, size_t len, struct bytebuf *
         return MQ_ENOMEM;
     if (!l->ctx)
         return MQ_OK;
-    if (len > 0 && !l->reason[0]) {
-        struct wslay_event_msg msg = {WSLAY_BINARY_FRAME, in, len};
-        if (wslay_event_queue_msg(l->ctx, &msg) == WSLAY_ERR_NOMEM)
-            return MQ_ENOMEM;
-    }
+    if (len > 0 && !l->reason[0] && ws__queue_packets(l, in, len) != MQ_OK)
+        return MQ_ENOMEM;
     return ws__send(l, down);
 }
 

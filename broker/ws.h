@@ -8,7 +8,7 @@
  * WS_MAX_HANDSHAKE bytes). A refusal is a plain HTTP answer, after which
  * the layer is finished. After the 101 answer, binary frame payload goes
  * up as it arrives; data written down goes out as one binary frame per
- * write call; pings are answered; a close frame is answered and finishes
+ * MQTT packet (see ws.c: Paho MQTT C needs it); pings are answered; a close frame is answered and finishes
  * the layer.
  */
 #ifndef MQCHAT_WS_H

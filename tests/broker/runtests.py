@@ -138,7 +138,8 @@ def main():
     names = args.names or sorted(os.path.basename(p)[:-3]
                                  for p in glob.glob(os.path.join(test_dir, 'test_*.py')))
     # The slowest modules first, so that the others fill in beside them.
-    slow = ['test_will', 'test_topics', 'test_limits', 'test_qos', 'test_session', 'test_auth']
+    slow = ['test_ws', 'test_will', 'test_topics', 'test_limits', 'test_tls', 'test_qos',
+            'test_session', 'test_auth']
     names.sort(key=lambda n: slow.index(n) if n in slow else len(slow))
     groups = [[n] for n in names]
     running = []

@@ -883,6 +883,38 @@ static void test_write_lengths(void **state)
     free(p);
 }
 
+/* Several MQTT packets in one write: one frame each (Paho MQTT C reads only
+ * the first packet of a frame). */
+static void test_write_frame_per_packet(void **state)
+{
+    struct fx *f = *state;
+    upgrade(f);
+    static const uint8_t suback[] = {0x90, 0x03, 0x00, 0x01, 0x00};
+    static const uint8_t publish[] = {0x30, 0x05, 0x00, 0x01, 't', 'h', 'i'};
+    static const uint8_t pingresp[] = {0xd0, 0x00};
+    const struct {
+        const uint8_t *p;
+        size_t n;
+    } packets[] = {{suback, sizeof(suback)}, {publish, sizeof(publish)}, {pingresp, 2}};
+    uint8_t all[sizeof(suback) + sizeof(publish) + 2];
+    size_t n = 0;
+    for (size_t i = 0; i < 3; i++) {
+        memcpy(all + n, packets[i].p, packets[i].n);
+        n += packets[i].n;
+    }
+    f->down.len = 0;
+    assert_int_equal(ws_layer_ops.write(f->ws, all, n, &f->down), MQ_OK);
+    size_t off = 0;
+    for (size_t i = 0; i < 3; i++) {
+        struct sframe s;
+        off += get_frame(f->down.data + off, f->down.len - off, &s);
+        assert_int_equal(f->down.data[off - s.hn - s.n], 0x82);
+        assert_int_equal(s.n, packets[i].n);
+        assert_memory_equal(s.p, packets[i].p, packets[i].n);
+    }
+    assert_int_equal(off, f->down.len);
+}
+
 static void test_write_before_open_dropped(void **state)
 {
     struct fx *f = *state;
@@ -1123,6 +1155,7 @@ int main(void)
         cmocka_unit_test(test_good_upgrade),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test_setup_teardown(test_426_names_version, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_write_frame_per_packet, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_405_allows_get, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_404_other_path, fx_setup, fx_teardown),
         cmocka_unit_test(test_nul_bytes),
