@@ -124,6 +124,8 @@ const char *conn_alias_in_get(const struct conn *c, uint16_t alias)
  * layers' closing words after them when `goodbye`. On failure the output
  * is dropped and the connection doomed.
  */
+static void conn_doom(struct conn *c, const char *why);
+
 static void conn_wrap_output(struct conn *c, bool goodbye)
 {
     struct bytebuf wire = {0};
@@ -134,7 +136,7 @@ static void conn_wrap_output(struct conn *c, bool goodbye)
     if (rc != MQ_OK) {
         bytebuf_free(&wire);
         wire = (struct bytebuf){0};
-        c->doomed = "out of memory for output";
+        conn_doom(c, "out of memory for output");
     }
     c->out = wire.data;
     c->out_len = wire.len;
@@ -295,6 +297,8 @@ void conn_flush(struct conn *c)
         }
         if (c->out_len || link_owes(c->link))
             conn_wrap_output(c, false); /* c->out holds wire bytes until the write below */
+        if (link_finished(c->link))
+            conn_mark_dirty(c); /* a layer failed while writing: close once this is out */
     }
     if (c->out_len == 0)
         return;
@@ -428,7 +432,14 @@ static void conn_feed_link(struct conn *c, const uint8_t *raw, size_t len)
         bytebuf_free(app); /* one large read does not stay allocated */
     if (c->state == CONN_CLOSED || c->state == CONN_HANDOFF)
         return;
-    if (link_owes(c->link) || link_finished(c->link))
+    if (!c->link_was_ready && link_ready(c->link)) {
+        c->link_was_ready = true;
+        c->opened_ms = uv_now(&c->w->loop); /* the time for CONNECT starts now */
+    }
+    size_t owed = link_owes(c->link);
+    if (owed && conn_backlog(c) + owed > c->w->b->cfg->out_hard_bytes)
+        conn_doom(c, "slow reader: answers owed past conn.out_hard_bytes");
+    else if (owed || link_finished(c->link))
         conn_mark_dirty(c);
 }
 

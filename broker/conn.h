@@ -63,11 +63,13 @@ struct conn {
     struct ack_queue *acks; /* PUBACK/PUBREC waiting behind held ones (ackhold.h),
                                or NULL */
     uint64_t last_in_ms;    /* loop time of the last packet received */
-    uint64_t opened_ms;     /* loop time the connection was adopted */
+    uint64_t opened_ms;     /* loop time the connection was adopted, or its link
+                               became ready: the 10 s for CONNECT run from it */
     uint16_t keepalive;     /* seconds, from CONNECT; 0 = none */
     uint8_t version;        /* enum mqtt_version, from CONNECT */
     uint8_t state;          /* enum conn_state */
     bool dirty;
+    bool link_was_ready; /* the link's handshakes were seen done */
     bool disconnect_sent;                  /* a DISCONNECT was received: no will */
     bool read_paused;                      /* input stopped: too many acknowledgements held, or a
                                               password being checked */

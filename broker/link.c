@@ -135,12 +135,12 @@ bool link_ready(const struct link *l)
     return true;
 }
 
-bool link_owes(const struct link *l)
+size_t link_owes(const struct link *l)
 {
+    size_t n = 0;
     for (unsigned i = 0; i < l->n; i++)
-        if (l->ops[i]->owes(l->layer[i]))
-            return true;
-    return false;
+        n += l->ops[i]->owes(l->layer[i]);
+    return n;
 }
 
 const char *link_finished(const struct link *l)

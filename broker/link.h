@@ -60,7 +60,8 @@ struct link_layer_ops {
      * alert) to `down`, once; nothing after it finished. MQ_OK or MQ_ENOMEM. */
     int (*goodbye)(void *layer, enum link_bye why, struct bytebuf *down);
     bool (*open)(const void *layer);         /* its handshake is done */
-    bool (*owes)(const void *layer);         /* write has bytes for the peer */
+    size_t (*owes)(const void *layer);       /* bytes write has for the peer (about:
+                                                framing counted roughly), 0 = none */
     const char *(*finished)(const void *layer); /* why the connection must close
                                                   once what is owed is sent; NULL */
     void (*free)(void *layer);
@@ -96,8 +97,11 @@ int link_goodbye(struct link *l, enum link_bye why, struct bytebuf *wire);
 /* Every layer's handshake is done: MQTT may flow. */
 bool link_ready(const struct link *l);
 
-/* Some layer has bytes for the peer: the connection must be flushed. */
-bool link_owes(const struct link *l);
+/* Bytes the layers have for the peer (about), beyond the MQTT output;
+ * not 0: the connection must be flushed. They count towards
+ * conn.out_hard_bytes, so that a peer that sends pings (or TLS key
+ * updates) and reads nothing cannot grow them without bound. */
+size_t link_owes(const struct link *l);
 
 /* Why the connection must close once what is owed is written, or NULL. */
 const char *link_finished(const struct link *l);

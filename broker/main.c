@@ -205,6 +205,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 static void on_reload_signal(uv_signal_t *h, int signum)
 {
     struct app *app = h->data;
+    if (app->b.tls) /* whatever becomes of the password and ACL files */
+        tls_server_reload(app->b.tls);
     struct auth_snapshot *a;
     if (auth_snapshot_load(&app->cfg, &a) != MQ_OK) {
         log_error("SIGHUP: reload failed; the previous password and ACL files stay in force");
@@ -217,8 +219,6 @@ static void on_reload_signal(uv_signal_t *h, int signum)
     }
     auth_snapshot_unref(a);
     log_info("SIGHUP: password and ACL files reloaded");
-    if (app->b.tls)
-        tls_server_reload(app->b.tls);
 }
 
 /* The listeners the configuration asks for (doc/transports.md); TLS ones

@@ -249,7 +249,8 @@ static int tls_write(void *layer, const uint8_t *in, size_t len, struct bytebuf 
             ERR_clear_error();
             int n = SSL_write(t->ssl, in, chunk);
             if (n <= 0) {
-                tls_may_go_on(t, n);
+                if (tls_may_go_on(t, n)) /* memory BIOs never block: bytes would be lost */
+                    tls_fail(t, "a write stalled", "");
                 break;
             }
             in += n;
@@ -262,7 +263,8 @@ static int tls_write(void *layer, const uint8_t *in, size_t len, struct bytebuf 
 static int tls_goodbye(void *layer, enum link_bye why, struct bytebuf *down)
 {
     struct tls_layer *t = layer;
-    if (t->bye || t->why[0] || !SSL_is_init_finished(t->ssl))
+    bool peer_said_bye = SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN;
+    if (t->bye || (t->why[0] && !peer_said_bye) || !SSL_is_init_finished(t->ssl))
         return tls_drain(t, down);
     t->bye = true;
     ERR_clear_error();
@@ -276,10 +278,10 @@ static bool tls_open(const void *layer)
     return SSL_is_init_finished(t->ssl);
 }
 
-static bool tls_owes(const void *layer)
+static size_t tls_owes(const void *layer)
 {
     const struct tls_layer *t = layer;
-    return BIO_ctrl_pending(t->wbio) > 0;
+    return BIO_ctrl_pending(t->wbio);
 }
 
 static const char *tls_finished(const void *layer)

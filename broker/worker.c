@@ -269,9 +269,10 @@ static void on_tick(uv_timer_t *h)
     struct conn *c = w->conns;
     while (c) {
         struct conn *next = c->next;
-        if (c->state == CONN_NEW && c->link && !link_ready(c->link) &&
-            now - c->opened_ms > w->b->cfg->handshake_timeout) {
-            conn_close(c, "transport handshake not done within conn.handshake_timeout");
+        bool handshaking = c->link && !link_ready(c->link);
+        if (c->state == CONN_NEW && handshaking) {
+            if (now - c->opened_ms > w->b->cfg->handshake_timeout)
+                conn_close(c, "transport handshake not done within conn.handshake_timeout");
         } else if (c->state == CONN_NEW && now - c->opened_ms > 10000) {
             conn_close(c, "no CONNECT within 10 s");
         } else if (c->state == CONN_ACTIVE && c->keepalive && !c->read_paused &&

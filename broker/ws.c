@@ -687,10 +687,14 @@ static bool ws_open(const void *layer)
     return l->ctx != NULL;
 }
 
-static bool ws_owes(const void *layer)
+static size_t ws_owes(const void *layer)
 {
     const struct ws_layer *l = layer;
-    return l->owed.len > 0 || (l->ctx && wslay_event_want_write(l->ctx));
+    size_t n = l->owed.len;
+    if (l->ctx && wslay_event_want_write(l->ctx)) /* a frame header each, at most 14 bytes */
+        n += wslay_event_get_queued_msg_length(l->ctx) +
+             14 * (wslay_event_get_queued_msg_count(l->ctx) + 1);
+    return n;
 }
 
 static const char *ws_finished(const void *layer)

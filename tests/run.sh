@@ -160,6 +160,31 @@ node_counts() {
          END { if (seen) print p + 0, f + c }' "$1"
 }
 
+# record_node NAME OUT RC [PATTERN]: records under NAME the counts of OUT,
+# the TAP report of a node --test run that exited with status RC; no counts,
+# or a non-zero RC with nothing failed, is one failure more. OUT is shown in
+# full when anything failed, else only its test lines, its totals and the
+# lines that match the extended regular expression PATTERN.
+record_node() {
+    counts=$(node_counts "$2")
+    if [ -z "$counts" ]; then
+        cat "$2"
+        echo "== $1: no result (exit status $3)"
+        counts="0 1"
+    else
+        if [ "$3" -ne 0 ] && [ "${counts#* }" = 0 ]; then
+            counts="${counts% *} 1"
+        fi
+        if [ "${counts#* }" != 0 ]; then
+            cat "$2"
+        else
+            grep -E "^ *(not )?ok [0-9]+ - |${4:+$4|}^# (tests|pass|fail|cancelled|duration_ms) " "$2"
+        fi
+    fi
+    # shellcheck disable=SC2086
+    record "$1" $counts
+}
+
 # mqttjs_setup: makes node, npm and tests/mqttjs/node_modules available,
 # once. Returns non-zero (after saying why) when the suite cannot run; that
 # is a failure, never a skip.
@@ -203,24 +228,7 @@ run_mqttjs() {
     out=$TMP/mqttjs.out
     (cd "$MQTTJS" && MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$1 timeout "$JS_TIMEOUT" \
         "$NODE" --test --test-reporter=tap --test-concurrency=3 test/*.test.js) >"$out" 2>&1
-    rc=$?
-    counts=$(node_counts "$out")
-    if [ -z "$counts" ]; then
-        cat "$out"
-        echo "== $name: no result (exit status $rc)"
-        counts="0 1"
-    else
-        if [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
-            counts="${counts% *} 1"
-        fi
-        if [ "${counts#* }" != 0 ]; then
-            cat "$out"
-        else
-            grep -E '^ *(not )?ok [0-9]+ - |^# (tests|pass|fail|cancelled|duration_ms) ' "$out"
-        fi
-    fi
-    # shellcheck disable=SC2086
-    record "$name" $counts
+    record_node "$name" "$out" $?
 }
 
 run_broker() {
@@ -362,24 +370,7 @@ run_web() {
     (cd "$WEB_TESTS" && MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$CHAT_WORKERS CHROMIUM=$CHROMIUM \
         MQCHAT_WEB_DIST=$WEB_CLIENT/dist timeout "$WEB_TIMEOUT" \
         "$NODE" --test --test-reporter=tap test/) >"$out" 2>&1
-    rc=$?
-    counts=$(node_counts "$out")
-    if [ -z "$counts" ]; then
-        cat "$out"
-        echo "== $name: no result (exit status $rc)"
-        counts="0 1"
-    else
-        if [ "$rc" -ne 0 ] && [ "${counts#* }" = 0 ]; then
-            counts="${counts% *} 1"
-        fi
-        if [ "${counts#* }" != 0 ]; then
-            cat "$out"
-        else
-            grep -E '^ *(not )?ok [0-9]+ - |^ *# screenshot: |^# (tests|pass|fail|cancelled|duration_ms) ' "$out"
-        fi
-    fi
-    # shellcheck disable=SC2086
-    record "$name" $counts
+    record_node "$name" "$out" $? '^ *# screenshot: '
 }
 
 # run_cluster: the cluster suite (tests/cluster/runtests.py), once

@@ -297,37 +297,55 @@ void bench_conn_goodbye(struct bench_conn *c)
     conn__mark_dirty(c);
 }
 
+/* One send() of buf[0..len) on c's socket (again after EINTR), counted in
+ * c's loop; *sent gets the bytes sent. Returns 1 when all of them were, 0
+ * when the socket took fewer (c is marked blocked until EPOLLOUT), -1 when
+ * c failed (and was closed). */
+static int conn__send(struct bench_conn *c, const uint8_t *buf, size_t len, size_t *sent)
+{
+    struct bench_loop *l = c->loop;
+    ssize_t n;
+
+    *sent = 0;
+    while ((n = send(c->fd, buf, len, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->blocked = true;
+            return 0;
+        }
+        conn__fail(c, errno);
+        return -1;
+    }
+    l->n_writes++;
+    l->bytes_out += (uint64_t)n;
+    *sent = (size_t)n;
+    if ((size_t)n < len) {
+        c->blocked = true;
+        return 0;
+    }
+    return 1;
+}
+
 /* Writes c's transport's wire bytes, after encoding what c has queued;
  * returns false when c failed (and was closed). */
 static bool conn__write_tp(struct bench_conn *c)
 {
-    struct bench_loop *l = c->loop;
     const uint8_t *w;
-    size_t want;
+    size_t want, sent;
+    int rc;
 
     if (conn__encode(c) != MQ_OK) {
         conn__fail(c, ENOMEM);
         return false;
     }
     while ((w = bench_tp_wire(c->tp, &want)), want > 0) {
-        ssize_t n = send(c->fd, w, want, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                c->blocked = true;
-                return true;
-            }
-            conn__fail(c, errno);
+        rc = conn__send(c, w, want, &sent);
+        if (rc < 0)
             return false;
-        }
-        l->n_writes++;
-        l->bytes_out += (uint64_t)n;
-        bench_tp_consumed(c->tp, (size_t)n);
-        if ((size_t)n < want) {
-            c->blocked = true;
+        bench_tp_consumed(c->tp, sent);
+        if (rc == 0)
             return true;
-        }
     }
     c->blocked = false;
     return true;
@@ -336,30 +354,18 @@ static bool conn__write_tp(struct bench_conn *c)
 /* Writes what c has queued; returns false when c failed (and was closed). */
 static bool conn__write(struct bench_conn *c)
 {
-    struct bench_loop *l = c->loop;
+    size_t sent;
+    int rc;
 
     if (c->tp)
         return conn__write_tp(c);
     while (c->out_off < c->out_len) {
-        size_t want = c->out_len - c->out_off;
-        ssize_t n = send(c->fd, c->out + c->out_off, want, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                c->blocked = true;
-                return true;
-            }
-            conn__fail(c, errno);
+        rc = conn__send(c, c->out + c->out_off, c->out_len - c->out_off, &sent);
+        if (rc < 0)
             return false;
-        }
-        l->n_writes++;
-        l->bytes_out += (uint64_t)n;
-        c->out_off += (size_t)n;
-        if ((size_t)n < want) {
-            c->blocked = true;
+        c->out_off += sent;
+        if (rc == 0)
             return true;
-        }
     }
     c->blocked = false;
     conn__out_done(c);

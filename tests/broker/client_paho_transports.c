@@ -22,17 +22,10 @@
  * WebSocket clients open at once.
  */
 #include <MQTTClient.h>
-#include <arpa/inet.h>
-#include <errno.h>
-#include <ftw.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "testlib.h"
 
@@ -109,76 +102,19 @@ static bool make_certs(void)
               certdir, key);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static int free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int port = -1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static bool port_accepts(int port)
-{
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok;
-    if (fd < 0)
-        return false;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
-static bool is_mosquitto(void)
-{
-    const char *impl = getenv("MQCHAT_IMPL");
-    const char *bin = getenv("MQCHAT_BROKER");
-    const char *base;
-    if (impl && strcmp(impl, "mosquitto") == 0)
-        return true;
-    if (!bin || !*bin)
-        return false;
-    base = strrchr(bin, '/');
-    base = base ? base + 1 : bin;
-    return strncmp(base, "mosquitto", 9) == 0;
-}
-
 /* The broker with the three listeners on free ports (three tries). */
 static bool start_broker(void)
 {
     char extra[2048];
     for (int attempt = 0; attempt < 3; attempt++) {
-        tls_port = free_port();
+        tls_port = tl_free_port();
         do
-            ws_port = free_port();
+            ws_port = tl_free_port();
         while (ws_port == tls_port);
         do
-            wss_port = free_port();
+            wss_port = tl_free_port();
         while (wss_port == tls_port || wss_port == ws_port);
-        if (is_mosquitto())
+        if (tl_is_mosquitto())
             snprintf(extra, sizeof extra,
                      "listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n"
                      "listener %d 127.0.0.1\nprotocol websockets\n"
@@ -196,9 +132,9 @@ static bool start_broker(void)
         int ports[3] = {tls_port, ws_port, wss_port};
         bool ok = true;
         for (int i = 0; i < 3 && ok; i++) {
-            while (!port_accepts(ports[i]) && tl_now() < deadline)
+            while (!tl_port_accepts(ports[i]) && tl_now() < deadline)
                 tl_sleep_ms(20);
-            ok = port_accepts(ports[i]);
+            ok = tl_port_accepts(ports[i]);
         }
         if (ok)
             return true;
@@ -477,8 +413,8 @@ static void test_ws_mqtt5(void)
         return;
     MQTTSubscribe_options so = MQTTSubscribe_options_initializer;
     MQTTResponse r = MQTTClient_subscribe5(c, topic, 2, &so, NULL);
-    bool subbed = CHECKF(r.reasonCode == MQTTREASONCODE_GRANTED_QOS_2, "subscribe5: %d",
-                         r.reasonCode);
+    bool subbed =
+        CHECKF(r.reasonCode == MQTTREASONCODE_GRANTED_QOS_2, "subscribe5: %d", r.reasonCode);
     MQTTResponse_free(r);
     for (int qos = 0; subbed && qos <= 2; qos++) {
         MQTTClient_message m = MQTTClient_message_initializer;
@@ -668,7 +604,7 @@ int main(int argc, char **argv)
     }
     if (!start_broker()) {
         printf("0 passed, 1 failed\n");
-        nftw(certdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tl_rm_tree(certdir);
         return 1;
     }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -681,6 +617,6 @@ int main(int argc, char **argv)
     CHECKF(tl_broker_alive(&broker), "the broker died");
     rc = tl_broker_stop(&broker);
     CHECKF(rc == 0, "broker exit status %d", rc);
-    nftw(certdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tl_rm_tree(certdir);
     return tl_finish();
 }

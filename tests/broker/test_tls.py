@@ -538,6 +538,18 @@ class TLSTest(TransportTest):
                 self.fail('%s: closed without close_notify: %s' % (version.name, e))
 
     @mqchatd_only
+    def test_close_notify_answered(self):
+        # The client ends the TLS session first: the broker answers with its
+        # own close_notify (unwrap() waits for it).
+        c = self.tls(ragged=False)
+        c.do_connect(self.uid())
+        c.sock.settimeout(WAIT)
+        try:
+            c.sock.unwrap()
+        except (ssl.SSLError, OSError) as e:
+            self.fail('no close_notify in answer to ours: %r' % e)
+
+    @mqchatd_only
     def test_close_notify_after_refused_connect(self):
         # The broker's last bytes (CONNACK 0x01), then close_notify.
         c = self.tls(ragged=False)
@@ -858,6 +870,21 @@ class ReloadTest(TransportTest):
         a.do_publish(t, b'old to itself', 1)
         a.receive(t, b'old to itself', 1)
         a.ping()
+
+    def test_sighup_reloads_certificate_when_the_acl_fails(self):
+        # The password and ACL files and the certificate reload apart: a
+        # broken ACL file does not hold back a certificate rotation.
+        with open(self.f('acl'), 'w') as f:
+            f.write('topic readwrite #\n')
+        self.broker.stop()
+        self.broker = self.start_broker({'tls.port': 'free', 'tls.cert': self.f('cert.pem'),
+                                         'tls.key': self.f('key.pem'), 'acl_file': self.f('acl')})
+        CERTS.make_server('server3', 'mqchat rotated server')
+        self.place('cert.pem', CERTS.path('server3'))
+        self.place('key.pem', CERTS.key('server3'))
+        os.unlink(self.f('acl'))
+        self.broker.signal(signal.SIGHUP)
+        self.wait_peer_cert(CERTS.der('server3'), 'the new certificate (ACL reload failed)')
 
     def test_sighup_with_broken_certificate_keeps_old(self):
         old = CERTS.der('server')

@@ -811,6 +811,31 @@ class FramesTest(WSTest):
             c.expect_publish(t, b'm%d' % i, 0)
         self.assertTrue(all(op == OP_BINARY and fin for fin, op, _ in c.frames), c.frames[:5])
 
+    @mqchatd_only
+    def test_one_packet_per_frame(self):
+        # Paho MQTT C reads only the first packet of a frame: the broker
+        # never puts two in one, even when it writes them in one go (a
+        # SUBACK and the retained messages behind it).
+        t = self.topic()
+        pub = self.connected(name='retainer')
+        for i in range(5):
+            pub.do_publish('%s/%d' % (t, i), b'kept %d' % i, 1, retain=True)
+        c = self.ws_connected()
+        c.do_subscribe([(t + '/#', 0)])
+        for i in range(5):
+            c.expect_publish('%s/%d' % (t, i), b'kept %d' % i, 0, retain=True)
+        packets = [p for _, op, p in c.frames if op == OP_BINARY]
+        for p in packets:
+            # one fixed header whose remaining length covers the frame exactly
+            n, mult, i = 0, 1, 1
+            while True:
+                n += (p[i] & 0x7F) * mult
+                mult *= 128
+                i += 1
+                if not p[i - 1] & 0x80:
+                    break
+            self.assertEqual(i + n, len(p), 'a frame with more than one packet: %s' % hexs(p))
+
 
 # ---------------------------------------------------------------------------
 # Frame errors.
@@ -945,6 +970,37 @@ class FrameErrorTest(WSTest):
 
 # ---------------------------------------------------------------------------
 # Closing.
+
+@mqchatd_only
+class SlowReaderTest(WSTest):
+    CONFIG = dict(WS_CONFIG, **{'conn.out_hard_bytes': 65536})
+
+    def test_pings_without_reading_are_a_slow_reader(self):
+        # Every ping is owed a pong; a client that pings and never reads
+        # must not grow the broker's memory: past conn.out_hard_bytes of
+        # answers it is closed, as an MQTT slow reader is.
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(WAIT)
+        s.connect(('127.0.0.1', self.ports['ws.port']))
+        try:
+            s.sendall(request())
+            status, _, _, _ = read_head(s, time.monotonic() + WAIT)
+            self.assertEqual(status, 101)
+            s.sendall(frame(connect(self.uid())))
+            pings = frame(b'p' * 125, OP_PING) * 1000
+            deadline = time.monotonic() + 30
+            closed = False
+            while time.monotonic() < deadline and not closed:
+                try:
+                    s.sendall(pings)        # about 131 KB of pings a round
+                except (ConnectionResetError, BrokenPipeError, socket.timeout):
+                    closed = True
+            self.assertTrue(closed, 'still open after 30 s of pings nobody read')
+        finally:
+            s.close()
+        self.assert_ws_serves()
+
 
 class CloseTest(WSTest):
 

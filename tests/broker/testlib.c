@@ -136,7 +136,7 @@ static const char *tl__binary(void)
     return (b && *b) ? b : "build/mqchatd";
 }
 
-static bool tl__is_mosquitto(void)
+bool tl_is_mosquitto(void)
 {
     const char *impl = getenv("MQCHAT_IMPL");
     const char *bin = tl__binary();
@@ -147,7 +147,7 @@ static bool tl__is_mosquitto(void)
     return strncmp(base, "mosquitto", 9) == 0;
 }
 
-static int tl__free_port(void)
+int tl_free_port(void)
 {
     struct sockaddr_in sa;
     socklen_t len = sizeof sa;
@@ -165,7 +165,7 @@ static int tl__free_port(void)
     return port;
 }
 
-static bool tl__port_accepts(int port)
+bool tl_port_accepts(int port)
 {
     struct sockaddr_in sa;
     bool ok;
@@ -313,7 +313,7 @@ int tl_broker_start(struct tl_broker *b, const char *extra)
     char data[300];
     memset(b, 0, sizeof *b);
     b->status = -1;
-    b->mosquitto = tl__is_mosquitto();
+    b->mosquitto = tl_is_mosquitto();
     snprintf(b->dir, sizeof b->dir, "/tmp/mqchat-ctest-XXXXXX");
     if (!mkdtemp(b->dir)) {
         printf("mkdtemp: %s\n", strerror(errno));
@@ -326,10 +326,10 @@ int tl_broker_start(struct tl_broker *b, const char *extra)
     mkdir(data, 0700);
     for (int attempt = 0; attempt < 3; attempt++) {
         double deadline;
-        b->port = tl__free_port();
+        b->port = tl_free_port();
         b->http_port = 0; /* the HTTP API's port, mqchatd only (tl__write_config) */
         while (!b->mosquitto && b->port > 0 && (b->http_port == 0 || b->http_port == b->port))
-            b->http_port = tl__free_port();
+            b->http_port = tl_free_port();
         if (b->port <= 0 || b->http_port < 0 || tl__write_config(b, extra) != 0 ||
             tl__spawn(b) != 0) {
             printf("cannot set up the broker: %s\n", strerror(errno));
@@ -337,7 +337,7 @@ int tl_broker_start(struct tl_broker *b, const char *extra)
         }
         deadline = tl_now() + START_TIMEOUT;
         while (tl_now() < deadline && tl_broker_alive(b)) {
-            if (tl__port_accepts(b->port)) {
+            if (tl_port_accepts(b->port)) {
                 snprintf(b->uri, sizeof b->uri, "tcp://127.0.0.1:%d", b->port);
                 return 0;
             }
@@ -381,6 +381,11 @@ static int tl__rm(const char *path, const struct stat *st, int flag, struct FTW 
     return 0;
 }
 
+void tl_rm_tree(const char *dir)
+{
+    nftw(dir, tl__rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int tl_broker_stop(struct tl_broker *b)
 {
     if (b->pid > 0 && tl_broker_alive(b)) {
@@ -400,7 +405,7 @@ int tl_broker_stop(struct tl_broker *b)
     if (tl__any_failure || b->status != 0)
         tl_broker_print_log(b, 40);
     if (b->dir[0])
-        nftw(b->dir, tl__rm, 16, FTW_DEPTH | FTW_PHYS);
+        tl_rm_tree(b->dir);
     b->dir[0] = '\0';
     return b->status;
 }

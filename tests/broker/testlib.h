@@ -97,6 +97,26 @@ const char *tl_name(const char *prefix);
 int tl_workers(void);
 
 /*
+ * True when the broker under test runs as Mosquitto (MQCHAT_IMPL or the
+ * MQCHAT_BROKER file name, see above), also before tl_broker_start.
+ */
+bool tl_is_mosquitto(void);
+
+/*
+ * A loopback TCP port that was free a moment ago (bound to port 0, read
+ * back, closed): another process may take it before it is used, so callers
+ * retry. Returns the port, or -1 when no socket could be made.
+ */
+int tl_free_port(void);
+
+/* True when a TCP connection to 127.0.0.1:port is accepted (then closed). */
+bool tl_port_accepts(int port);
+
+/* Removes dir and everything below it, symbolic links not followed;
+ * what cannot be removed is left. */
+void tl_rm_tree(const char *dir);
+
+/*
  * A loopback TCP relay between one or more clients and the broker, for
  * tests that must see (or slow down) the packets themselves: a client
  * library connects to the proxy's uri instead of the broker's. A thread

@@ -3,7 +3,8 @@
 // MQTT.js suites, as tests/broker/testlib.c and broker.py do: a free
 // loopback port (bind to port 0), a generated config in a fresh mkdtemp
 // directory, polling until the port accepts (bounded, never a fixed sleep),
-// and a stop by PID (SIGTERM, 5 s, then SIGKILL).
+// and a stop by PID (SIGTERM, 5 s, then SIGKILL). tests/web/lib/broker.js
+// extends its Broker (launch() on given ports, terminate()) for the web page.
 //
 // Environment:
 //   MQCHAT_BROKER   broker binary (default BUILD/mqchatd beside this tree:
@@ -32,9 +33,10 @@ function isMosquitto() {
   return path.basename(brokerBinary()).startsWith('mosquitto');
 }
 
-function workers() {
-  const n = parseInt(process.env.MQCHAT_WORKERS || '1', 10);
-  return n > 0 ? n : 1;
+// MQCHAT_WORKERS, or fallback when it is unset or not a positive number.
+function workers(fallback = 1) {
+  const n = parseInt(process.env.MQCHAT_WORKERS || String(fallback), 10);
+  return n > 0 ? n : fallback;
 }
 
 function freePort() {
@@ -59,6 +61,19 @@ function portAccepts(port) {
     s.once('connect', () => done(true));
     s.once('error', () => done(false));
   });
+}
+
+// True when every port accepts (asked one after the other).
+async function portsAccept(ports) {
+  for (const port of ports) {
+    if (!(await portAccepts(port))) return false;
+  }
+  return true;
+}
+
+// True when the config lines in extra set key.
+function sets(extra, key) {
+  return new RegExp(`^\\s*${key.replace(/\./g, '\\.')}\\s`, 'm').test(extra || '');
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -91,6 +106,8 @@ class Broker {
     return `mqtt://127.0.0.1:${this.port}`;
   }
 
+  // The config file's text: extra (config lines, or nothing) after the
+  // settings below; for mqchatd, only those extra does not set itself.
   config(extra) {
     let text;
     if (this.mosquitto) {
@@ -99,13 +116,15 @@ class Broker {
       if (process.getuid && process.getuid() === 0) text += 'user root\n';
       text += 'allow_anonymous true\nsys_interval 0\n';
     } else {
-      text = `port ${this.port}\nbind_address 127.0.0.1\nhttp.bind_address 127.0.0.1\n` +
-        `data_dir ${this.dir}/data\n` +
-        `workers ${workers()}\nallow_anonymous true\nsys_interval 0\n`;
-      if (!/^\s*http\.port\s/m.test(extra || '')) text += `http.port ${this.httpPort}\n`;
-      // On by default (wss.port with a certificate): parallel brokers would collide.
-      if (!/^\s*ws\.port\s/m.test(extra || '')) text += 'ws.port 0\n';
-      if (!/^\s*wss\.port\s/m.test(extra || '')) text += 'wss.port 0\n';
+      const settings = [
+        ['port', this.port], ['bind_address', '127.0.0.1'], ['http.bind_address', '127.0.0.1'],
+        ['data_dir', `${this.dir}/data`], ['workers', workers()], ['allow_anonymous', 'true'],
+        ['sys_interval', 0], ['http.port', this.httpPort],
+        // On by default (wss.port with a certificate): parallel brokers would collide.
+        ['ws.port', 0], ['wss.port', 0],
+      ];
+      text = settings.filter(([key]) => !sets(extra, key))
+        .map(([key, value]) => `${key} ${value}\n`).join('');
     }
     return text + (extra || '');
   }
@@ -127,41 +146,51 @@ class Broker {
         this.httpPort = await freePort();
       }
       fs.writeFileSync(conf, this.config(extra));
-      const log = fs.openSync(this.logPath, 'a');
       const args = this.mosquitto ? ['-c', conf] : ['-c', conf, '-p', String(this.port)];
-      this.exitStatus = null;
-      this.proc = spawn(this.binary, args, { cwd: this.dir, stdio: ['ignore', log, log] });
-      fs.closeSync(log);
-      const proc = this.proc;
-      running.add(proc);
-      this.exited = new Promise((resolve) => {
-        proc.once('exit', (code, signal) => {
-          running.delete(proc);
-          this.exitStatus = code !== null ? code : 128 + os.constants.signals[signal];
-          resolve(this.exitStatus);
-        });
-        proc.once('error', (err) => {
-          fs.appendFileSync(this.logPath, `spawn ${this.binary}: ${err.message}\n`);
-          this.exitStatus = 127;
-          resolve(127);
-        });
-      });
-      const deadline = Date.now() + START_TIMEOUT_MS;
-      while (Date.now() < deadline && this.exitStatus === null) {
-        if (await portAccepts(this.port)) return;
-        await sleep(20);
-      }
-      if (this.exitStatus === null) {
-        proc.kill('SIGKILL');
-        await this.exited;
-        throw new Error(`broker did not accept on port ${this.port} within ` +
-          `${START_TIMEOUT_MS / 1000} s\n${this.logTail(30)}`);
-      }
+      if (await this.launch(args, [this.port])) return;
       // It exited: retry only when the port was taken in the meantime.
       if (!/in use/.test(this.logTail(30))) break;
     }
     throw new Error(`broker ${this.binary} exited at start-up with status ` +
       `${this.exitStatus}\n${this.logTail(30)}`);
+  }
+
+  // Spawns the broker with args in this.dir, its output appended to
+  // this.logPath. Resolves to true once every port in ports accepts, to
+  // false when the broker exits first; when it does neither within 10 s it
+  // is killed and the promise rejects (with the log's tail).
+  async launch(args, ports) {
+    const log = fs.openSync(this.logPath, 'a');
+    this.exitStatus = null;
+    const proc = spawn(this.binary, args, { cwd: this.dir, stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    this.proc = proc;
+    running.add(proc);
+    this.exited = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => {
+        running.delete(proc);
+        this.exitStatus = code !== null ? code : 128 + os.constants.signals[signal];
+        resolve(this.exitStatus);
+      });
+      proc.once('error', (err) => {
+        fs.appendFileSync(this.logPath, `spawn ${this.binary}: ${err.message}\n`);
+        running.delete(proc);
+        this.exitStatus = 127;
+        resolve(127);
+      });
+    });
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (Date.now() < deadline && this.exitStatus === null) {
+      if (await portsAccept(ports)) return true;
+      await sleep(20);
+    }
+    if (this.exitStatus === null) {
+      proc.kill('SIGKILL');
+      await this.exited;
+      throw new Error(`broker did not accept on port${ports.length > 1 ? 's' : ''} ` +
+        `${ports.join(', ')} within ${START_TIMEOUT_MS / 1000} s\n${this.logTail(30)}`);
+    }
+    return false;
   }
 
   alive() {
@@ -177,10 +206,9 @@ class Broker {
     }
   }
 
-  // SIGTERM, up to 5 s for the exit, then SIGKILL. Resolves to the exit
-  // status and removes the temporary directory (printing the log's tail
-  // first when printLog is true or the status is not 0).
-  async stop(printLog) {
+  // SIGTERM by PID, up to 5 s for the exit, then SIGKILL. Resolves to the
+  // exit status (null when never started); the directory stays.
+  async terminate() {
     if (this.alive()) {
       this.proc.kill('SIGTERM');
       const timer = new Promise((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS, 'timeout'));
@@ -189,7 +217,14 @@ class Broker {
         await this.exited;
       }
     }
-    const status = this.exitStatus;
+    return this.exitStatus;
+  }
+
+  // terminate(), then removes the temporary directory (printing the log's
+  // tail first when printLog is true or the status is not 0). Resolves to
+  // the exit status.
+  async stop(printLog) {
+    const status = await this.terminate();
     if (this.dir) {
       if (printLog || status !== 0) console.log(this.logTail(40));
       fs.rmSync(this.dir, { recursive: true, force: true });
@@ -199,4 +234,4 @@ class Broker {
   }
 }
 
-module.exports = { Broker, sleep, workers, isMosquitto };
+module.exports = { Broker, freePort, sleep, workers, isMosquitto };
