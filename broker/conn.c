@@ -119,13 +119,13 @@ const char *conn_alias_in_get(const struct conn *c, uint16_t alias)
     return c->alias_in ? c->alias_in[alias] : NULL;
 }
 
+static void conn_doom(struct conn *c, const char *why);
+
 /*
  * Turns c's out buffer of MQTT bytes into wire bytes (link.h), with the
  * layers' closing words after them when `goodbye`. On failure the output
  * is dropped and the connection doomed.
  */
-static void conn_doom(struct conn *c, const char *why);
-
 static void conn_wrap_output(struct conn *c, bool goodbye)
 {
     struct bytebuf wire = {0};
