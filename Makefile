@@ -32,7 +32,17 @@ CLIENT_TEST_BINS := $(CLIENT_TEST_SRCS:tests/broker/%.c=$(BUILD)/tests/broker/%)
 CHAT_TEST_SRCS   := $(wildcard tests/chat/client_*.c)
 CHAT_TEST_BINS   := $(CHAT_TEST_SRCS:tests/chat/%.c=$(BUILD)/tests/chat/%)
 
-PROGS := $(BUILD)/mqchatd $(BUILD)/mqchat-passwd $(BUILD)/mqchat-bench $(BUILD)/mqchat-spoolbench
+# The user-facing clients (issue 9), each from its own directory, sharing
+# clients/common; a client whose directory has no sources yet is left out.
+COMMON_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard clients/common/*.c))
+CLI_SRCS     := $(wildcard clients/cli/*.c)
+NOTIFY_SRCS  := $(wildcard clients/notify/*.c)
+DISPLAY_SRCS := $(wildcard clients/display/*.c)
+CLIENT_PROGS := $(if $(CLI_SRCS),$(BUILD)/mqchat) $(if $(NOTIFY_SRCS),$(BUILD)/mqchat-notify) \
+                $(if $(DISPLAY_SRCS),$(BUILD)/mqchat-display)
+
+PROGS := $(BUILD)/mqchatd $(BUILD)/mqchat-passwd $(BUILD)/mqchat-bench $(BUILD)/mqchat-spoolbench \
+         $(CLIENT_PROGS)
 
 .PHONY: all deps run web test test-unit test-broker asan fuzz bench clean
 .SECONDARY:
@@ -70,6 +80,15 @@ $(BUILD)/mqchat-spoolbench: $(BUILD)/clients/tools/mqchat_spoolbench.o $(LIB)
 BENCH_SRCS := $(wildcard clients/bench/*.c)
 $(BUILD)/mqchat-bench: $(BENCH_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mqchat: $(CLI_SRCS:%.c=$(BUILD)/%.o) $(COMMON_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lpaho-mqtt3as -lcjson -lpthread
+
+$(BUILD)/mqchat-notify: $(NOTIFY_SRCS:%.c=$(BUILD)/%.o) $(COMMON_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lmosquitto -lcjson
+
+$(BUILD)/mqchat-display: $(DISPLAY_SRCS:%.c=$(BUILD)/%.o) $(COMMON_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lmosquitto -lcjson -lncursesw
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/unit_helpers.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)

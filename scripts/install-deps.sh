@@ -6,7 +6,7 @@ PKGS="gcc make pkg-config libc6-dev libuv1-dev libssl-dev libcmocka-dev libpaho-
       libmosquitto-dev mosquitto mosquitto-clients clang libclang-rt-14-dev python3 procps
       libsqlite3-dev sqlite3 libmariadb-dev mariadb-server mariadb-client
       libargon2-dev libcjson-dev libmicrohttpd-dev curl libhiredis-dev redis-server redis-tools
-      libwslay-dev openssl chromium"
+      libwslay-dev openssl chromium libncurses-dev tmux"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

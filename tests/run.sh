@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/run.sh - runs mqchat's test suites against one build and prints one summary.
 #
-#   sh tests/run.sh BUILD_DIR [unit|broker|chat|cluster|web]
+#   sh tests/run.sh BUILD_DIR [unit|broker|chat|clients|cluster|web]
 #
 # unit    every BUILD_DIR/tests/unit/test_* (cmocka programs)
 # broker  the raw-packet suites (tests/broker/runtests.py), the client
@@ -12,6 +12,9 @@
 # chat    the chat suites: tests/chat (python, tests/chat/runtests.py) and
 #         the chat client-library programs (BUILD_DIR/tests/chat/client_*),
 #         once, with workers=2 (mqchatd only: skipped for Mosquitto)
+# clients the client tools (tests/clients, python): mqchat under tmux,
+#         mqchat-notify and mqchat-display against mqchatd, once, with
+#         workers=2 (mqchatd only; nothing when the suite has no modules)
 # cluster the cluster suite (tests/cluster, python): several mqchatd nodes
 #         over a throwaway Redis and a three-master Redis Cluster
 #         (tests/redis.sh) and the MariaDB below, once, with workers=2
@@ -19,7 +22,7 @@
 # web     the web page (tests/web, node --test): clients/web built with
 #         npm, then Debian's chromium (headless, playwright-core) against
 #         mqchatd serving it, once, with workers=2 (mqchatd only)
-# (none)  all five
+# (none)  all six
 #
 # Environment: MQCHAT_BROKER (broker binary, default BUILD_DIR/mqchatd; a
 # path to /usr/sbin/mosquitto runs the broker suites against Mosquitto 2.0),
@@ -39,13 +42,13 @@
 set -u
 
 usage() {
-    echo "usage: sh tests/run.sh BUILD_DIR [unit|broker|chat|cluster|web]" >&2
+    echo "usage: sh tests/run.sh BUILD_DIR [unit|broker|chat|clients|cluster|web]" >&2
     exit 2
 }
 
 [ $# -ge 1 ] || usage
 WHAT=${2:-all}
-case $WHAT in unit | broker | chat | cluster | web | all) ;; *) usage ;; esac
+case $WHAT in unit | broker | chat | clients | cluster | web | all) ;; *) usage ;; esac
 [ -d "$1" ] || { echo "run.sh: no build directory '$1'" >&2; exit 2; }
 BUILD=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,6 +68,7 @@ JS_TIMEOUT=180       # seconds for the MQTT.js suite (one workers setting)
 CHAT_TIMEOUT=240     # seconds for the python chat suite
 CHAT_WORKERS=2       # the chat suites run once, with this workers setting
 CLUSTER_TIMEOUT=240  # seconds for the python cluster suite
+CLIENTS_TIMEOUT=240  # seconds for the client tools' suite
 CLUSTER_WORKERS=2    # the cluster suite runs once, with this workers setting
 NODE=${NODE:-node}
 NPM=${NPM:-npm}
@@ -286,20 +290,27 @@ run_program() {
     record_output "$1" "$out" "$rc"
 }
 
-# run_chat: the chat suites, once (workers=$CHAT_WORKERS): the python
-# modules of tests/chat, then every tests/chat/client_*.c program.
-run_chat() {
+# mqchatd_suite NAME WHAT: true when the mqchatd-only suite NAME can run;
+# otherwise says why (Mosquitto has no WHAT: skipped; no broker binary:
+# one failure) and is false.
+mqchatd_suite() {
     case "${MQCHAT_IMPL:-}:$(basename "$BROKER")" in
         mosquitto:* | *:mosquitto*)
-            echo "== chat suites: skipped (Mosquitto has no chat)"
-            return
+            echo "== $1: skipped (Mosquitto has no $2)"
+            return 1
             ;;
     esac
     if [ ! -x "$BROKER" ]; then
-        echo "== chat: $BROKER is missing or not executable"
-        record "chat: broker binary $BROKER" 0 1
-        return
+        echo "== $1: $BROKER is missing or not executable"
+        record "$1: broker binary $BROKER" 0 1
+        return 1
     fi
+}
+
+# run_chat: the chat suites, once (workers=$CHAT_WORKERS): the python
+# modules of tests/chat, then every tests/chat/client_*.c program.
+run_chat() {
+    mqchatd_suite chat chat || return
     echo "== chat suites: $BROKER, workers=$CHAT_WORKERS =="
     out=$TMP/chat.out
     MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$CHAT_WORKERS \
@@ -311,6 +322,20 @@ run_chat() {
         prog=$BUILD/tests/chat/$(basename "$src" .c)
         run_program "chat/$(basename "$prog") (workers=$CHAT_WORKERS)" "$prog" "$CHAT_WORKERS"
     done
+}
+
+# run_clients: the client tools' suite (tests/clients/runtests.py: mqchat
+# under tmux, mqchat-notify, mqchat-display), once (workers=$CHAT_WORKERS),
+# when it has modules.
+run_clients() {
+    set -- "$ROOT"/tests/clients/test_*.py
+    [ -f "$1" ] || return 0
+    mqchatd_suite clients chat || return
+    echo "== client tools suite: $BROKER, workers=$CHAT_WORKERS =="
+    out=$TMP/clients.out
+    MQCHAT_BROKER=$BROKER MQCHAT_WORKERS=$CHAT_WORKERS \
+        timeout "$CLIENTS_TIMEOUT" "$PYTHON" "$ROOT/tests/clients/runtests.py" >"$out" 2>&1
+    record_output "clients/python (workers=$CHAT_WORKERS)" "$out" "$?"
 }
 
 # npm_ci NAME DIR: installs DIR's node_modules with npm ci when they are
@@ -334,18 +359,8 @@ npm_ci() {
 # skip. Screenshots (of a failure, and of the end of a run) stay in a
 # directory under $TMPDIR that the output names.
 run_web() {
-    case "${MQCHAT_IMPL:-}:$(basename "$BROKER")" in
-        mosquitto:* | *:mosquitto*)
-            echo "== web page suite: skipped (Mosquitto has no chat)"
-            return
-            ;;
-    esac
+    mqchatd_suite web chat || return
     name="web/page (workers=$CHAT_WORKERS)"
-    if [ ! -x "$BROKER" ]; then
-        echo "== web: $BROKER is missing or not executable"
-        record "$name" 0 1
-        return
-    fi
     # (missing node or npm: installed as for the MQTT.js suite)
     if { ! command -v "$NODE" || ! command -v "$NPM"; } >/dev/null 2>&1 && ! mqttjs_setup; then
         record "$name" 0 1
@@ -380,17 +395,7 @@ run_web() {
 # (each test class makes a database of its own there). A server that does
 # not start is one failure; without Redis the suite does not run.
 run_cluster() {
-    case "${MQCHAT_IMPL:-}:$(basename "$BROKER")" in
-        mosquitto:* | *:mosquitto*)
-            echo "== cluster suite: skipped (Mosquitto has no cluster)"
-            return
-            ;;
-    esac
-    if [ ! -x "$BROKER" ]; then
-        echo "== cluster: $BROKER is missing or not executable"
-        record "cluster: broker binary $BROKER" 0 1
-        return
-    fi
+    mqchatd_suite cluster cluster || return
     redis_url=${MQCHAT_TEST_REDIS_URL:-}
     if [ -z "$redis_url" ]; then
         echo "== redis: starting a throwaway server in $TMP/redis"
@@ -455,14 +460,15 @@ start_mariadb() {
 }
 
 START=$(date +%s)
-case $WHAT in chat | web) ;; *) start_mariadb ;; esac   # the chat and web suites use SQLite only
+case $WHAT in chat | clients | web) ;; *) start_mariadb ;; esac   # these use SQLite only
 case $WHAT in
     unit) run_unit ;;
     broker) run_broker ;;
     chat) run_chat ;;
     cluster) run_cluster ;;
+    clients) run_clients ;;
     web) run_web ;;
-    all) run_unit; run_broker; run_chat; run_web; run_cluster ;;
+    all) run_unit; run_broker; run_chat; run_clients; run_web; run_cluster ;;
 esac
 
 echo
