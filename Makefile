@@ -6,6 +6,8 @@
 #   make asan     the unit and broker suites under AddressSanitizer + UBSan
 #   make fuzz     the codec fuzz target for FUZZ_SECONDS (default 60)
 #   make bench    mqchatd against Mosquitto, results in doc/benchmarks.md
+#   make install  the programs, man pages and example config under PREFIX
+#                 (default /usr/local; DESTDIR for staging)
 
 CC       ?= cc
 BUILD    ?= build
@@ -44,7 +46,7 @@ CLIENT_PROGS := $(if $(CLI_SRCS),$(BUILD)/mqchat) $(if $(NOTIFY_SRCS),$(BUILD)/m
 PROGS := $(BUILD)/mqchatd $(BUILD)/mqchat-passwd $(BUILD)/mqchat-bench $(BUILD)/mqchat-spoolbench \
          $(CLIENT_PROGS)
 
-.PHONY: all deps run web test test-unit test-broker asan fuzz bench clean
+.PHONY: all deps run web test test-unit test-broker asan fuzz bench install clean
 .SECONDARY:
 
 all: $(PROGS) $(UNIT_BINS) $(CLIENT_TEST_BINS) $(CHAT_TEST_BINS)
@@ -158,7 +160,23 @@ bench: deps
 	@$(MAKE) --no-print-directory $(PROGS)
 	@sh clients/bench/run-bench.sh $(BUILD)
 
+PREFIX  ?= /usr/local
+DESTDIR ?=
+MAN_PAGES := $(wildcard doc/man/*.1)
+
+# Programs to PREFIX/bin, man pages to PREFIX/share/man/man1, the example
+# config to PREFIX/share/mqchat, and the web page when it is built (an
+# installed mqchatd serves it with http.static_dir PREFIX/share/mqchat/web).
+install: $(PROGS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/mqchat
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	$(if $(MAN_PAGES),install -m 644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man1/)
+	install -m 644 etc/mqchat.conf $(DESTDIR)$(PREFIX)/share/mqchat/mqchat.conf.example
+	@if [ -d clients/web/dist ]; then install -d $(DESTDIR)$(PREFIX)/share/mqchat/web && \
+	    cp -R clients/web/dist/. $(DESTDIR)$(PREFIX)/share/mqchat/web/; fi
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan clients/web/dist
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
