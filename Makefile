@@ -162,16 +162,18 @@ bench: deps
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
-MAN_PAGES := $(wildcard doc/man/*.1)
+MAN_PAGES  := $(wildcard doc/man/*.1)
+MAN8_PAGES := $(wildcard doc/man/*.8)
 
-# Programs to PREFIX/bin, man pages to PREFIX/share/man/man1, the example
+# Programs to PREFIX/bin, man pages to PREFIX/share/man/man1 and man8, the example
 # config to PREFIX/share/mqchat, and the web page when it is built (an
 # installed mqchatd serves it with http.static_dir PREFIX/share/mqchat/web).
 install: $(PROGS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	    $(DESTDIR)$(PREFIX)/share/mqchat
+	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/mqchat
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	$(if $(MAN_PAGES),install -m 644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man1/)
+	$(if $(MAN8_PAGES),install -m 644 $(MAN8_PAGES) $(DESTDIR)$(PREFIX)/share/man/man8/)
 	install -m 644 etc/mqchat.conf $(DESTDIR)$(PREFIX)/share/mqchat/mqchat.conf.example
 	@if [ -d clients/web/dist ]; then install -d $(DESTDIR)$(PREFIX)/share/mqchat/web && \
 	    cp -R clients/web/dist/. $(DESTDIR)$(PREFIX)/share/mqchat/web/; fi
