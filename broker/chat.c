@@ -486,6 +486,12 @@ static bool may_post(struct chat *ch, const char *user, enum chat_role role,
         return true;
     case CHAT_DM:
         return true;
+    case CHAT_USER_EVENTS: /* a notification to that user: the service's, as over HTTP */
+        if (role != CHAT_ROLE_SERVICE) {
+            *why = (struct refusal){MQTT5_RC_NOT_AUTHORIZED, "broker_only"};
+            return false;
+        }
+        return true;
     case CHAT_INVALID:
         *why = (struct refusal){MQTT5_RC_TOPIC_NAME_INVALID, "bad_topic"};
         return false;
@@ -691,7 +697,8 @@ int chat_publish(struct chat *ch, struct conn *c, const struct mqtt_publish *p,
     }
     if (!may_post(ch, user, role, t, &why))
         goto refuse;
-    bool system = t->kind == CHAT_SYSTEM || t->kind == CHAT_ROOM_SYSTEM;
+    bool system =
+        t->kind == CHAT_SYSTEM || t->kind == CHAT_ROOM_SYSTEM || t->kind == CHAT_USER_EVENTS;
     int st = envelope_parse(p->payload, p->payload_len, &ch->limits, system, &in);
     int64_t amount = 0;
     if (st == ENVELOPE_OK && !system)

@@ -29,6 +29,20 @@ class ServicePublishTest(ChatTest):
                         text='room closes soon', meta={'kind': 'schedule'})
         self.quiet(a)
 
+    def test_service_user_notifies_one_user(self):
+        # chat/user/{user}/events: the broker's topic, but the service may
+        # post a notification there over MQTT, as POST /v1/notifications does.
+        alice, atok = self.new_user('a')
+        bob, btok = self.new_user('b')
+        svc, stok = self.new_user('svc', role='service')
+        a = self.chat311(alice, atok, subs=[(self.events_topic(alice), 1)])
+        b = self.chat5(bob, btok, subs=[(self.events_topic(bob), 1)])
+        s = self.chat5(svc, stok)
+        self.pub(s, self.events_topic(bob), {'type': 'text', 'text': 'your order shipped'}, 1)
+        self.expect_env(b, self.events_topic(bob), svc, qos=1, type='system', to=bob,
+                        text='your order shipped')
+        self.quiet(a, b)
+
     def test_integrator_service_token(self):
         # A service identity that exists only in the integrator's token.
         bot = self.uid('bot')
