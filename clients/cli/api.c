@@ -1,0 +1,165 @@
+/*
+ * api.c - mqchatd's HTTP API for the CLI (see api.h).
+ */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int api_init(struct api *a, const char *url)
+{
+    memset(a, 0, sizeof *a);
+    if (!url || http_base_parse(url, &a->base) != HTTP_OK)
+        return HTTP_EURL;
+    a->have_base = 1;
+    return HTTP_OK;
+}
+
+void api_free(struct api *a)
+{
+    if (a->token) {
+        memset(a->token, 0, strlen(a->token));
+        free(a->token);
+    }
+    a->token = NULL;
+}
+
+/* Fills err from an error answer {"error":..., "code":...}. */
+static void api__error(const struct http_response *r, char *err, size_t errn)
+{
+    cJSON *j = cJSON_ParseWithLength(r->body ? r->body : "", r->len);
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "code");
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "error");
+    if (!err || errn == 0) {
+        cJSON_Delete(j);
+        return;
+    }
+    if (cJSON_IsString(msg) && cJSON_IsString(code))
+        snprintf(err, errn, "%s (%s)", msg->valuestring, code->valuestring);
+    else
+        snprintf(err, errn, "HTTP %d", r->status);
+    cJSON_Delete(j);
+}
+
+int api_call(struct api *a, const char *method, const char *path, const char *body,
+             cJSON **out, char *err, size_t errn)
+{
+    struct http_response r;
+    int rc;
+
+    if (out)
+        *out = NULL;
+    if (err && errn)
+        err[0] = '\0';
+    if (!a->have_base) {
+        if (err && errn)
+            snprintf(err, errn, "no HTTP API (--api)");
+        return HTTP_EURL;
+    }
+    rc = http_request(&a->base, method, path, a->token, body, API_TIMEOUT_MS, &r);
+    if (rc != HTTP_OK) {
+        if (err && errn)
+            snprintf(err, errn, "%s", http_strerror(rc));
+        return rc;
+    }
+    if (r.status >= 400)
+        api__error(&r, err, errn);
+    else if (out && r.len)
+        *out = cJSON_ParseWithLength(r.body, r.len);
+    rc = r.status;
+    http_response_free(&r);
+    return rc;
+}
+
+int api_login(struct api *a, const char *user, const char *password, char *err, size_t errn)
+{
+    cJSON *req = cJSON_CreateObject(), *ans = NULL;
+    const cJSON *tok;
+    char *body;
+    int rc;
+
+    if (!req || !cJSON_AddStringToObject(req, "user", user) ||
+        !cJSON_AddStringToObject(req, "password", password) ||
+        !(body = cJSON_PrintUnformatted(req))) {
+        cJSON_Delete(req);
+        return HTTP_ENOMEM;
+    }
+    cJSON_Delete(req);
+    api_free(a);
+    rc = api_call(a, "POST", "/v1/tokens", body, &ans, err, errn);
+    memset(body, 0, strlen(body));
+    free(body);
+    tok = cJSON_GetObjectItemCaseSensitive(ans, "token");
+    if (rc == 200) {
+        if (cJSON_IsString(tok) && (a->token = strdup(tok->valuestring)) != NULL) {
+            cJSON_Delete(ans);
+            return rc;
+        }
+        rc = HTTP_EPROTO;
+    }
+    cJSON_Delete(ans);
+    return rc;
+}
+
+/* Decodes base64url z (len bytes) into a NUL-terminated heap string. */
+static char *api__b64url(const char *z, size_t len)
+{
+    char *out = malloc(len * 3 / 4 + 4);
+    unsigned long acc = 0;
+    size_t i, n = 0;
+    int bits = 0;
+    if (!out)
+        return NULL;
+    for (i = 0; i < len; i++) {
+        int c = (unsigned char)z[i], v;
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            v = c - '0' + 52;
+        else if (c == '-' || c == '+')
+            v = 62;
+        else if (c == '_' || c == '/')
+            v = 63;
+        else if (c == '=')
+            break;
+        else {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (unsigned long)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (char)((acc >> bits) & 0xFF);
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+int api_token_user(const char *token, char *user, size_t n)
+{
+    const char *p1 = strchr(token, '.'), *p2 = p1 ? strchr(p1 + 1, '.') : NULL;
+    char *payload;
+    cJSON *j;
+    const cJSON *sub;
+    int rc = -1;
+
+    if (!p2)
+        return -1;
+    payload = api__b64url(p1 + 1, (size_t)(p2 - p1 - 1));
+    if (!payload)
+        return -1;
+    j = cJSON_Parse(payload);
+    sub = cJSON_GetObjectItemCaseSensitive(j, "sub");
+    if (cJSON_IsString(sub) && strlen(sub->valuestring) < n) {
+        strcpy(user, sub->valuestring);
+        rc = 0;
+    }
+    cJSON_Delete(j);
+    free(payload);
+    return rc;
+}
