@@ -95,6 +95,9 @@ $(BUILD)/mqchat-display: $(DISPLAY_SRCS:%.c=$(BUILD)/%.o) $(COMMON_OBJS)
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/unit_helpers.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
+# clients/common is not in libmqchat.a: a unit test of it links its object.
+$(BUILD)/tests/unit/test_textwidth: $(BUILD)/clients/common/textwidth.o
+
 $(BUILD)/tests/broker/%: $(BUILD)/tests/broker/%.o $(BUILD)/tests/broker/testlib.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lpaho-mqtt3c -lpaho-mqtt3a -lmosquitto $(LDLIBS)
 
