@@ -97,6 +97,7 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/unit_helpers.
 
 # clients/common is not in libmqchat.a: a unit test of it links its object.
 $(BUILD)/tests/unit/test_textwidth: $(BUILD)/clients/common/textwidth.o
+$(BUILD)/tests/unit/test_safetext: $(BUILD)/clients/common/safetext.o $(BUILD)/clients/common/textwidth.o
 
 $(BUILD)/tests/broker/%: $(BUILD)/tests/broker/%.o $(BUILD)/tests/broker/testlib.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lpaho-mqtt3c -lpaho-mqtt3a -lmosquitto $(LDLIBS)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/safetext.h"
+
 int api_init(struct api *a, const char *url)
 {
     memset(a, 0, sizeof *a);
@@ -25,7 +27,8 @@ void api_free(struct api *a)
     a->token = NULL;
 }
 
-/* Fills err from an error answer {"error":..., "code":...}. */
+/* Fills err from an error answer {"error":..., "code":...}, made safe to
+ * print (safetext.h): the server's words may hold escape sequences. */
 static void api__error(const struct http_response *r, char *err, size_t errn)
 {
     cJSON *j = cJSON_ParseWithLength(r->body ? r->body : "", r->len);
@@ -35,9 +38,11 @@ static void api__error(const struct http_response *r, char *err, size_t errn)
         cJSON_Delete(j);
         return;
     }
-    if (cJSON_IsString(msg) && cJSON_IsString(code))
-        snprintf(err, errn, "%s (%s)", msg->valuestring, code->valuestring);
-    else
+    if (cJSON_IsString(msg) && cJSON_IsString(code)) {
+        char tmp[512];
+        snprintf(tmp, sizeof tmp, "%s (%s)", msg->valuestring, code->valuestring);
+        safetext_copy(err, errn, tmp, strlen(tmp), 0);
+    } else
         snprintf(err, errn, "HTTP %d", r->status);
     cJSON_Delete(j);
 }

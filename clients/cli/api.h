@@ -6,8 +6,8 @@
  * Each call is one blocking request through http.c (a few seconds at
  * most). Answers are parsed with cJSON; the caller owns what it gets.
  * Errors: a negative HTTP_E* code when no answer came, else the HTTP
- * status; for a status >= 400, err receives the answer's "code" (or a
- * short description).
+ * status; for a status >= 400, err receives the answer's "error" and
+ * "code" (or a short description), made safe to print (safetext.h).
  */
 #ifndef MQCHAT_CLI_API_H
 #define MQCHAT_CLI_API_H

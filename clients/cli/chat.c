@@ -5,6 +5,9 @@
  * reconnects) and Paho's (arriving messages, a lost connection). One
  * mutex, ch->mu, guards every field marked "mu" and stdout, so a line is
  * always printed whole and the prompt is redrawn after it.
+ *
+ * Every string that came from the broker (messages, room names, notices,
+ * HTTP errors) is made safe (safetext.h) before it is printed.
  */
 #include "chat.h"
 
@@ -20,6 +23,7 @@
 #include <unistd.h>
 
 #include "../common/envelope.h"
+#include "../common/safetext.h"
 #include "backoff.h"
 #include "conn.h"
 
@@ -90,6 +94,40 @@ static void chat__line_locked(struct chat *ch, const char *z)
     fputs(z, stdout);
     fputc('\n', stdout);
     chat__prompt_locked(ch);
+}
+
+/* A count from a JSON number, clamped to 0..1e15 before the cast (a double
+ * beyond long's range is undefined behaviour); 0 when not a number. */
+static long chat__count(const cJSON *v)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
+        return 0;
+    return v->valuedouble < 1e15 ? (long)v->valuedouble : 1000000000000000L;
+}
+
+/* Prints env as one line above the prompt, after `indent`, however long
+ * (mu held). */
+static void chat__env_line_locked(struct chat *ch, const char *indent, const struct envelope *env,
+                                  int flags)
+{
+    char small[1024], *line = small, *heap = NULL;
+    size_t ni = strlen(indent);
+    int n;
+
+    memcpy(small, indent, ni + 1);
+    n = envelope_format(env, flags, small + ni, sizeof small - ni);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof small - ni) {
+        heap = malloc(ni + (size_t)n + 1);
+        if (heap) {
+            memcpy(heap, indent, ni);
+            envelope_format(env, flags, heap + ni, (size_t)n + 1);
+            line = heap;
+        }
+    }
+    chat__line_locked(ch, line);
+    free(heap);
 }
 
 /* Prints one line above the prompt; takes mu. */
@@ -173,7 +211,6 @@ static int chat__seen_locked(struct chat *ch, const char *id)
 static void chat__show_envelope(struct chat *ch, const char *payload, size_t len, int live)
 {
     struct envelope env;
-    char line[CHAT_LINE_MAX];
     int flags = 0;
 
     if (envelope_parse(payload, len, &env) != ENVELOPE_OK)
@@ -185,7 +222,9 @@ static void chat__show_envelope(struct chat *ch, const char *payload, size_t len
         return;
     }
     if (env.room[0]) {
-        struct chat_room *r = chat__room_add(ch, env.room);
+        /* rooms are added by /join only: a message (a late redelivery, a
+         * room left a moment ago) does not bring a room back */
+        struct chat_room *r = chat__room_find(ch, env.room);
         if (r && env.id[0] && strcmp(env.type, "system") != 0)
             snprintf(r->last_id, sizeof r->last_id, "%s", env.id);
         if (strcmp(env.room, ch->room) != 0 || ch->dm[0])
@@ -193,8 +232,7 @@ static void chat__show_envelope(struct chat *ch, const char *payload, size_t len
     }
     if (ch->tty)
         flags |= ENVELOPE_FMT_COLOR;
-    envelope_format(&env, flags, line, sizeof line);
-    chat__line_locked(ch, line);
+    chat__env_line_locked(ch, "", &env, flags);
     pthread_mutex_unlock(&ch->mu);
     envelope_free(&env);
 }
@@ -213,7 +251,7 @@ static void chat__presence(struct chat *ch, const char *room, const char *payloa
     r = chat__room_find(ch, room);
     if (r) {
         if (cJSON_IsNumber(online))
-            r->online = (long)online->valuedouble;
+            r->online = chat__count(online);
         chat__names_update(r, joined, 1);
         chat__names_update(r, left, 0);
     }
@@ -228,11 +266,14 @@ static void chat__event(struct chat *ch, const char *payload, size_t len)
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(j, "reason");
     const cJSON *topic = cJSON_GetObjectItemCaseSensitive(j, "topic");
 
-    if (cJSON_IsString(type) && !strcmp(type->valuestring, "notice"))
-        chat__say(ch, "-- refused: %s (%s)",
-                  cJSON_IsString(reason) ? reason->valuestring : "no reason",
-                  cJSON_IsString(topic) ? topic->valuestring : "?");
-    else if (cJSON_IsString(type) && strcmp(type->valuestring, "unread") != 0 &&
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "notice")) {
+        char zreason[128], ztopic[256];
+        const char *r = cJSON_IsString(reason) ? reason->valuestring : "no reason";
+        const char *t = cJSON_IsString(topic) ? topic->valuestring : "?";
+        safetext_copy(zreason, sizeof zreason, r, strlen(r), 0);
+        safetext_copy(ztopic, sizeof ztopic, t, strlen(t), 0);
+        chat__say(ch, "-- refused: %s (%s)", zreason, ztopic);
+    } else if (cJSON_IsString(type) && strcmp(type->valuestring, "unread") != 0 &&
              strcmp(type->valuestring, "history") != 0)
         chat__show_envelope(ch, payload, len, 1); /* a notification to me */
     cJSON_Delete(j);
@@ -406,7 +447,7 @@ static void chat__cmd_rooms(struct chat *ch)
 {
     cJSON *ans = NULL;
     const cJSON *it;
-    char err[256], line[512];
+    char err[256], line[512], zname[4 * OPTS_NAME_MAX + 1];
     int rc;
 
     if (!chat__need_api(ch, "/rooms"))
@@ -428,8 +469,9 @@ static void chat__cmd_rooms(struct chat *ch)
         pthread_mutex_lock(&ch->mu);
         joined = chat__room_find(ch, name->valuestring) != NULL;
         pthread_mutex_unlock(&ch->mu);
-        snprintf(line, sizeof line, "   %s#%s  %ld online%s", joined ? "*" : " ", name->valuestring,
-                 cJSON_IsNumber(online) ? (long)online->valuedouble : 0L, priv ? "  (private)" : "");
+        safetext_copy(zname, sizeof zname, name->valuestring, strlen(name->valuestring), 0);
+        snprintf(line, sizeof line, "   %s#%s  %ld online%s", joined ? "*" : " ", zname,
+                 chat__count(online), priv ? "  (private)" : "");
         chat__say(ch, "%s", line);
     }
     cJSON_Delete(ans);
@@ -482,7 +524,7 @@ static void chat__cmd_dm(struct chat *ch, char *arg)
 
 static void chat__cmd_history(struct chat *ch, const char *arg)
 {
-    char key[OPTS_NAME_MAX + 2], path[256], err[256], line[CHAT_LINE_MAX];
+    char key[OPTS_NAME_MAX + 2], path[256], err[256];
     cJSON *ans = NULL;
     const cJSON *msgs, *it;
     long limit = arg && *arg ? atol(arg) : CHAT_HISTORY_PAGE;
@@ -543,8 +585,9 @@ static void chat__cmd_history(struct chat *ch, const char *arg)
         if (z && envelope_parse(z, strlen(z), &env) == ENVELOPE_OK) {
             if (it == msgs->child)
                 snprintf(ch->hist_before, sizeof ch->hist_before, "%s", env.id);
-            envelope_format(&env, ch->tty ? ENVELOPE_FMT_COLOR : 0, line, sizeof line);
-            chat__say(ch, "   %s", line);
+            pthread_mutex_lock(&ch->mu);
+            chat__env_line_locked(ch, "   ", &env, ch->tty ? ENVELOPE_FMT_COLOR : 0);
+            pthread_mutex_unlock(&ch->mu);
             envelope_free(&env);
         }
         free(z);
@@ -631,8 +674,7 @@ static void chat__cmd_read(struct chat *ch)
     rc = api_call(ch->api, "POST", path, body, &ans, err, sizeof err);
     unread = cJSON_GetObjectItemCaseSensitive(ans, "unread");
     if (rc == 200)
-        chat__say(ch, "-- #%s marked read (%ld unread)", room,
-                  cJSON_IsNumber(unread) ? (long)unread->valuedouble : 0L);
+        chat__say(ch, "-- #%s marked read (%ld unread)", room, chat__count(unread));
     else
         chat__say(ch, "-- /read failed: %s", err);
     cJSON_Delete(ans);
@@ -731,6 +773,40 @@ static int chat__connect_exit(int rc)
     return MQCHAT_EXIT_FAILED;
 }
 
+/*
+ * The broker refused the login of a reconnection: the token expired (chat
+ * tokens live chat.token_ttl, a day by default) or was revoked. With a
+ * password, trades it for a new token (POST /v1/tokens) that the next
+ * conn_connect() sends. Returns 0 to try again now, 1 to try again after
+ * the back-off (the API did not answer), or MQCHAT_EXIT_AUTH to give up
+ * (no password, or the password was refused too); the reason is printed.
+ */
+static int chat__relogin(struct chat *ch)
+{
+    char err[256];
+    int rc;
+
+    if (!ch->o->password) {
+        chat__say(ch, "-- login refused: the token has expired or was revoked; "
+                      "start mqchat again with a new token or a password");
+        return MQCHAT_EXIT_AUTH;
+    }
+    rc = api_login(ch->api, ch->me, ch->o->password, err, sizeof err);
+    if (rc == 200) {
+        if (conn_set_password(ch->conn, ch->api->token) != CONN_OK)
+            return 1;
+        chat__say(ch, "-- the token had expired: logged in again");
+        return 0;
+    }
+    if (rc < 0 && rc != HTTP_EURL) {
+        chat__say(ch, "-- login refused, and no new token from the HTTP API (%s)", err);
+        return 1;
+    }
+    chat__say(ch, "-- login refused for %s: %s", ch->me,
+              rc == HTTP_EURL ? "wrong password, or no HTTP API to renew the token" : err);
+    return MQCHAT_EXIT_AUTH;
+}
+
 int chat_run(const struct mqchat_opts *o, struct api *api, const char *user, const char *secret)
 {
     struct chat *ch = calloc(1, sizeof *ch);
@@ -820,6 +896,21 @@ int chat_run(const struct mqchat_opts *o, struct api *api, const char *user, con
             ch->reconnecting = 1;
             pthread_mutex_unlock(&ch->mu);
             rc = conn_connect(ch->conn, &sp, &reason);
+            if (rc == CONN_EAUTH) {
+                int again = chat__relogin(ch);
+                if (again == 0) {
+                    rc = conn_connect(ch->conn, &sp, &reason);
+                    if (rc == CONN_EAUTH) {
+                        /* a fresh token refused at once: no use trying it again */
+                        chat__say(ch, "-- login refused again (%s)", conn_reason_string(reason));
+                        again = MQCHAT_EXIT_AUTH;
+                    }
+                }
+                if (again == MQCHAT_EXIT_AUTH) {
+                    code = MQCHAT_EXIT_AUTH;
+                    goto done;
+                }
+            }
             if (rc == CONN_OK) {
                 down = 0;
                 backoff_reset(&bo);

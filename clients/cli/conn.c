@@ -211,6 +211,19 @@ void conn_set_on_up(struct conn *c, conn_up_fn *on_up)
     c->on_up = on_up;
 }
 
+int conn_set_password(struct conn *c, const char *password)
+{
+    char *d = NULL;
+    if (password && !(d = strdup(password)))
+        return CONN_ENOMEM;
+    if (c->password) {
+        memset(c->password, 0, strlen(c->password));
+        free(c->password);
+    }
+    c->password = d;
+    return CONN_OK;
+}
+
 static int conn__is_tls(const char *url)
 {
     return !strncmp(url, "ssl://", 6) || !strncmp(url, "wss://", 6) || !strncmp(url, "mqtts://", 8);

@@ -62,6 +62,11 @@ int conn_create(struct conn **out, const struct conn_opts *o, conn_message_fn *o
  * before conn_connect(). */
 void conn_set_on_up(struct conn *c, conn_up_fn *on_up);
 
+/* Replaces the password (or token) the next conn_connect() sends; the old
+ * one is wiped. Call from the thread that calls conn_connect(), not while
+ * it runs. Returns CONN_OK, or CONN_ENOMEM with the old one kept. */
+int conn_set_password(struct conn *c, const char *password);
+
 /* Connects and waits for the CONNACK. *session_present (may be NULL) says
  * whether the broker resumed the session; *reason (may be NULL) gets the
  * CONNACK reason code on CONN_EAUTH/CONN_EREFUSED. */

@@ -1,7 +1,8 @@
 /*
  * http.c - a minimal HTTP/1.1 client (see http.h): getaddrinfo, a
  * non-blocking connect bounded by poll(), one request, the whole answer
- * read until the server closes, then parsed in memory.
+ * read until the server closes, then parsed in memory. The timeout bounds
+ * the whole request (connect, send, the answer), not each read.
  */
 #include "http.h"
 
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 int http_base_parse(const char *url, struct http_base *base)
@@ -66,19 +68,30 @@ int http_base_parse(const char *url, struct http_base *base)
     return HTTP_OK;
 }
 
-/* Waits for fd to be ready for `events`; 1 ready, 0 timed out, -1 error. */
-static int http__wait(int fd, short events, int timeout_ms)
+static long long http__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for fd to be ready for `events` until `deadline` (http__now_ms()
+ * time); 1 ready, 0 timed out, -1 error. */
+static int http__wait(int fd, short events, long long deadline)
 {
     struct pollfd pfd = {fd, events, 0};
     int rc;
-    do
-        rc = poll(&pfd, 1, timeout_ms);
-    while (rc < 0 && errno == EINTR);
+    do {
+        long long left = deadline - http__now_ms();
+        if (left <= 0)
+            return 0;
+        rc = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+    } while ((rc < 0 && errno == EINTR) || (rc == 0 && http__now_ms() < deadline));
     return rc;
 }
 
 /* A connected socket (blocking mode off), or -1. */
-static int http__connect(const struct http_base *base, int timeout_ms)
+static int http__connect(const struct http_base *base, long long deadline)
 {
     struct addrinfo hints, *res = NULL, *ai;
     int fd = -1;
@@ -96,7 +109,7 @@ static int http__connect(const struct http_base *base, int timeout_ms)
             continue;
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
             break;
-        if (errno == EINPROGRESS && http__wait(fd, POLLOUT, timeout_ms) == 1 &&
+        if (errno == EINPROGRESS && http__wait(fd, POLLOUT, deadline) == 1 &&
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
             break;
         close(fd);
@@ -106,12 +119,12 @@ static int http__connect(const struct http_base *base, int timeout_ms)
     return fd;
 }
 
-static int http__send_all(int fd, const char *z, size_t n, int timeout_ms)
+static int http__send_all(int fd, const char *z, size_t n, long long deadline)
 {
     while (n > 0) {
         ssize_t w = send(fd, z, n, MSG_NOSIGNAL);
         if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (http__wait(fd, POLLOUT, timeout_ms) != 1)
+            if (http__wait(fd, POLLOUT, deadline) != 1)
                 return -1;
             continue;
         }
@@ -148,6 +161,18 @@ static long http__dechunk(char *z, size_t n)
     }
 }
 
+/* 1 when the header line h (ending at "\r\n" or the NUL) holds `word`,
+ * in any case. */
+static int http__line_has(const char *h, const char *word)
+{
+    const char *eol = strstr(h, "\r\n");
+    size_t len = eol ? (size_t)(eol - h) : strlen(h), wn = strlen(word), i;
+    for (i = 0; i + wn <= len; i++)
+        if (!strncasecmp(h + i, word, wn))
+            return 1;
+    return 0;
+}
+
 /* Parses raw (len bytes, NUL-terminated) into resp; takes ownership of raw. */
 static int http__parse(char *raw, size_t len, struct http_response *resp)
 {
@@ -167,7 +192,7 @@ static int http__parse(char *raw, size_t len, struct http_response *resp)
         const char *h = line + 2;
         if (!strncasecmp(h, "Content-Length:", 15))
             clen = atol(h + 15);
-        else if (!strncasecmp(h, "Transfer-Encoding:", 18) && strstr(h, "chunked"))
+        else if (!strncasecmp(h, "Transfer-Encoding:", 18) && http__line_has(h + 18, "chunked"))
             chunked = 1;
     }
     body = hdr_end + 4;
@@ -199,6 +224,7 @@ int http_request(const struct http_base *base, const char *method, const char *p
     char *raw = NULL;
     size_t len = 0, cap = 0;
     int fd, n, rc = HTTP_OK;
+    long long deadline = http__now_ms() + timeout_ms;
 
     memset(resp, 0, sizeof *resp);
     n = snprintf(head, sizeof head,
@@ -212,11 +238,11 @@ int http_request(const struct http_base *base, const char *method, const char *p
                  body ? strlen(body) : 0);
     if (n < 0 || (size_t)n >= sizeof head)
         return HTTP_EURL;
-    fd = http__connect(base, timeout_ms);
+    fd = http__connect(base, deadline);
     if (fd < 0)
         return HTTP_EUNREACHABLE;
-    if (http__send_all(fd, head, (size_t)n, timeout_ms) < 0 ||
-        (body && http__send_all(fd, body, strlen(body), timeout_ms) < 0)) {
+    if (http__send_all(fd, head, (size_t)n, deadline) < 0 ||
+        (body && http__send_all(fd, body, strlen(body), deadline) < 0)) {
         rc = HTTP_EUNREACHABLE;
         goto out;
     }
@@ -245,7 +271,7 @@ int http_request(const struct http_base *base, const char *method, const char *p
             break;
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN && http__wait(fd, POLLIN, timeout_ms) == 1)
+        if (errno == EAGAIN && http__wait(fd, POLLIN, deadline) == 1)
             continue;
         rc = HTTP_EUNREACHABLE;
         goto out;

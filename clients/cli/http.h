@@ -5,8 +5,9 @@
  * What it is: one request per connection (Connection: close) to an
  * http://host[:port][/prefix] base URL, with an optional bearer token and
  * JSON body; the answer's status and body (Content-Length, chunked, or up
- * to EOF). Bounded: a connect and every read time out (timeout_ms), and
- * an answer over HTTP_MAX_BODY bytes is an error.
+ * to EOF). Bounded: the whole request (connect, send, every read) must be
+ * done within timeout_ms (name resolution aside), and an answer over
+ * HTTP_MAX_BODY bytes is an error.
  *
  * What it is not: no TLS (put the API behind a local port or a proxy), no
  * redirects, no keep-alive, no proxies. It is meant for the few calls the

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +23,9 @@ void opts_usage(FILE *f)
     fputs("usage: mqchat [options]                  interactive chat\n"
           "       mqchat [options] send ROOM TEXT...  post one message (ROOM or @USER)\n"
           "       mqchat [options] tail ROOM          print a room's messages as they come\n"
+          "\n"
+          "Options may also follow the command: after send only before ROOM (TEXT is\n"
+          "taken as it is, even when it starts with '-'), after tail anywhere.\n"
           "\n"
           "options:\n"
           "  -u, --user USER       user id (env MQCHAT_USER)\n"
@@ -138,31 +142,41 @@ static int opts__file(const char *path, int explicit_path, struct mqchat_opts *o
     return 0;
 }
 
-int opts_parse(int argc, char **argv, struct mqchat_opts *o)
-{
-    enum { O_CAFILE = 256, O_INSECURE, O_JSON, O_TIMEOUT };
-    static const struct option longopts[] = {
-        {"user", required_argument, 0, 'u'},   {"password", required_argument, 0, 'P'},
-        {"token", required_argument, 0, 't'},  {"url", required_argument, 0, 'U'},
-        {"api", required_argument, 0, 'a'},    {"cafile", required_argument, 0, O_CAFILE},
-        {"insecure", no_argument, 0, O_INSECURE}, {"room", required_argument, 0, 'r'},
-        {"device", required_argument, 0, 'd'}, {"keepalive", required_argument, 0, 'k'},
-        {"timeout", required_argument, 0, O_TIMEOUT}, {"json", no_argument, 0, O_JSON},
-        {"count", required_argument, 0, 'n'},  {"config", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *config = NULL;
-    char defpath[4096];
-    int c, rc;
+enum { O_CAFILE = 256, O_INSECURE, O_JSON, O_TIMEOUT };
 
-    memset(o, 0, sizeof *o);
-    while ((c = getopt_long(argc, argv, "+u:P:t:U:a:r:d:k:n:c:h", longopts, NULL)) != -1) {
+static const struct option opts__longopts[] = {
+    {"user", required_argument, 0, 'u'},   {"password", required_argument, 0, 'P'},
+    {"token", required_argument, 0, 't'},  {"url", required_argument, 0, 'U'},
+    {"api", required_argument, 0, 'a'},    {"cafile", required_argument, 0, O_CAFILE},
+    {"insecure", no_argument, 0, O_INSECURE}, {"room", required_argument, 0, 'r'},
+    {"device", required_argument, 0, 'd'}, {"keepalive", required_argument, 0, 'k'},
+    {"timeout", required_argument, 0, O_TIMEOUT}, {"json", no_argument, 0, O_JSON},
+    {"count", required_argument, 0, 'n'},  {"config", required_argument, 0, 'c'},
+    {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+
+/*
+ * Runs getopt_long over argv[0..argc) (argv[0] is a name, not parsed) with
+ * `shortopts` ("+..." stops at the first operand, without '+' options may
+ * follow operands). Returns 0 with optind at the first operand, -1 after
+ * --help, or MQCHAT_EXIT_USAGE.
+ */
+static int opts__getopt(int argc, char **argv, const char *shortopts, struct mqchat_opts *o,
+                        const char **config)
+{
+    int c;
+
+    optind = 0; /* glibc: start afresh, this may be the second pass */
+    while ((c = getopt_long(argc, argv, shortopts, opts__longopts, NULL)) != -1) {
         switch (c) {
         case 'u': opts__set(&o->user, optarg); break;
         case 'P':
             opts__set(&o->password, optarg);
             opts__wipe(optarg); /* keep it out of ps(1) where the system allows */
             break;
-        case 't': opts__set(&o->token, optarg); break;
+        case 't':
+            opts__set(&o->token, optarg);
+            opts__wipe(optarg); /* a token is as good as a password for a day */
+            break;
         case 'U': opts__set(&o->url, optarg); break;
         case 'a': opts__set(&o->api, optarg); break;
         case O_CAFILE: opts__set(&o->cafile, optarg); break;
@@ -173,15 +187,42 @@ int opts_parse(int argc, char **argv, struct mqchat_opts *o)
         case O_TIMEOUT: o->timeout = atoi(optarg); break;
         case O_JSON: o->json = 1; break;
         case 'n': o->count = atol(optarg); break;
-        case 'c': config = optarg; break;
+        case 'c': *config = optarg; break;
         case 'h': opts_usage(stdout); return -1;
         default: opts_usage(stderr); return MQCHAT_EXIT_USAGE;
         }
     }
+    return 0;
+}
+
+int opts_parse(int argc, char **argv, struct mqchat_opts *o)
+{
+    const char *config = NULL;
+    char defpath[4096];
+    int rc;
+
+    memset(o, 0, sizeof *o);
+    /* Options before the command: '+' stops at it, so nothing after it is
+     * taken for an option of mqchat by accident. */
+    if ((rc = opts__getopt(argc, argv, "+u:P:t:U:a:r:d:k:n:c:h", o, &config)) != 0)
+        return rc;
     if (optind < argc) {
-        const char *cmd = argv[optind++];
+        const char *cmd = argv[optind];
         if (!strcmp(cmd, "send") || !strcmp(cmd, "tail")) {
+            /* The command's own pass over what follows it (argv[0] is the
+             * command): send takes options before ROOM only, since TEXT may
+             * start with '-'; tail takes them anywhere ("tail lobby --json"). */
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
             o->mode = cmd[0] == 's' ? MQCHAT_SEND : MQCHAT_TAIL;
+            rc = opts__getopt(sub_argc, sub_argv,
+                              o->mode == MQCHAT_SEND ? "+u:P:t:U:a:r:d:k:n:c:h"
+                                                     : "u:P:t:U:a:r:d:k:n:c:h",
+                              o, &config);
+            if (rc != 0)
+                return rc;
+            argc = sub_argc;
+            argv = sub_argv;
             if (optind >= argc) {
                 fprintf(stderr, "mqchat: %s needs a ROOM\n", cmd);
                 return MQCHAT_EXIT_USAGE;
@@ -268,8 +309,42 @@ void opts_free(struct mqchat_opts *o)
     memset(o, 0, sizeof *o);
 }
 
+/* The terminal while a password is being read, for the signal handlers:
+ * a Ctrl-C (or Ctrl-\\, a hangup) must not leave echo off. */
+static int opts__tty_fd = -1;
+static struct termios opts__tty_old, opts__tty_quiet;
+
+static void opts__on_prompt_signal(int sig)
+{
+    int saved = errno;
+    struct sigaction dfl;
+    sigset_t set;
+
+    tcsetattr(opts__tty_fd, TCSAFLUSH, &opts__tty_old);
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig); /* dies, or (SIGTSTP) stops until SIGCONT */
+    if (sig == SIGTSTP) {
+        /* continued: back to reading with echo off */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = opts__on_prompt_signal;
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGTSTP, &sa, NULL);
+        tcsetattr(opts__tty_fd, TCSAFLUSH, &opts__tty_quiet);
+    }
+    errno = saved;
+}
+
 char *opts_prompt_password(const char *user)
 {
+    static const int sigs[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP};
+    struct sigaction sa, old_sa[sizeof sigs / sizeof sigs[0]];
+    size_t i;
     struct termios old, quiet;
     char buf[1024];
     char *out = NULL;
@@ -293,6 +368,14 @@ char *opts_prompt_password(const char *user)
     quiet.c_lflag |= ICANON;
     fprintf(f, "Password for %s: ", user);
     fflush(f);
+    opts__tty_fd = fd;
+    opts__tty_old = old;
+    opts__tty_quiet = quiet;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = opts__on_prompt_signal;
+    sa.sa_flags = SA_RESTART;
+    for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &sa, &old_sa[i]);
     if (tcsetattr(fd, TCSAFLUSH, &quiet) == 0) {
         if (fgets(buf, sizeof buf, f)) {
             buf[strcspn(buf, "\r\n")] = '\0';
@@ -300,6 +383,9 @@ char *opts_prompt_password(const char *user)
         }
         tcsetattr(fd, TCSAFLUSH, &old);
     }
+    for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &old_sa[i], NULL);
+    opts__tty_fd = -1;
     fputs("\n", f);
     opts__wipe(buf);
     fclose(f);

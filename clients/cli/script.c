@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "../common/envelope.h"
+#include "../common/safetext.h"
+#include "../common/textwidth.h"
 #include "backoff.h"
 #include "conn.h"
 
@@ -48,6 +50,38 @@ int script_connect_exit(int rc)
     return MQCHAT_EXIT_FAILED;
 }
 
+/*
+ * tail --json: writes the envelope j as one line of JSON with no control
+ * byte a terminal would act on. cJSON_PrintUnformatted() escapes C0
+ * controls in strings; DEL and C1 controls (U+0080-U+009F, U+009B being a
+ * one-character CSI) it leaves raw, so they are written as \u escapes, and
+ * a byte that is not UTF-8 as \ufffd. Outside strings JSON is ASCII, so
+ * this only ever rewrites string contents. Returns 0, or -1 out of memory.
+ */
+static int script__json_line(const cJSON *j)
+{
+    char *z = cJSON_PrintUnformatted(j);
+    size_t len, i = 0;
+
+    if (!z)
+        return -1;
+    len = strlen(z);
+    while (i < len) {
+        uint32_t cp;
+        size_t n = textwidth_decode(z + i, len - i, &cp);
+        if (cp == TEXTWIDTH_BAD && n == 1)
+            fputs("\\ufffd", stdout);
+        else if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0))
+            printf("\\u%04x", (unsigned)cp);
+        else
+            fwrite(z + i, 1, n, stdout);
+        i += n;
+    }
+    fputc('\n', stdout);
+    free(z);
+    return 0;
+}
+
 static void script__on_message(void *ctx, const char *topic, const char *payload, size_t len)
 {
     struct script *s = ctx;
@@ -59,7 +93,8 @@ static void script__on_message(void *ctx, const char *topic, const char *payload
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
         if (cJSON_IsString(type) && !strcmp(type->valuestring, "notice") && cJSON_IsString(reason)) {
             pthread_mutex_lock(&s->mu);
-            snprintf(s->notice, sizeof s->notice, "%s", reason->valuestring);
+            safetext_copy(s->notice, sizeof s->notice, reason->valuestring,
+                          strlen(reason->valuestring), 0);
             pthread_cond_broadcast(&s->cv);
             pthread_mutex_unlock(&s->mu);
         }
@@ -74,8 +109,13 @@ static void script__on_message(void *ctx, const char *topic, const char *payload
         return;
     }
     if (s->o->json) {
-        fwrite(payload, 1, len, stdout);
-        fputc('\n', stdout);
+        cJSON *j = cJSON_ParseWithLength(payload, len);
+        int rc = j ? script__json_line(j) : -1;
+        cJSON_Delete(j);
+        if (rc != 0) { /* not JSON (the broker sends JSON only), or no memory */
+            pthread_mutex_unlock(&s->mu);
+            return;
+        }
     } else {
         struct envelope env;
         char line[SCRIPT_MAX_TEXT + 512];
@@ -123,7 +163,7 @@ static char *script__read_stdin(void)
 static int script__send(struct script *s, struct conn *c, const char *user)
 {
     const struct mqchat_opts *o = s->o;
-    char topic[160], *text = o->text, *owned = NULL, *payload = NULL;
+    char topic[160], events[160], *text = o->text, *owned = NULL, *payload = NULL;
     cJSON *j;
     int rc, reason = 0;
 
@@ -152,8 +192,8 @@ static int script__send(struct script *s, struct conn *c, const char *user)
     if (!payload)
         return MQCHAT_EXIT_FAILED;
     /* The notice says why a publish was refused; best effort. */
-    snprintf(topic + 100, 60, "chat/user/%s/events", user);
-    conn_subscribe(c, topic + 100, 0, NULL);
+    snprintf(events, sizeof events, "chat/user/%s/events", user);
+    conn_subscribe(c, events, 0, NULL);
     rc = conn_publish(c, topic, payload, strlen(payload), 1, &reason);
     free(payload);
     if (rc == CONN_OK)

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "safetext.h"
+
 /* Copies the string member `name` of obj into dst (size n), or "" . */
 static void envelope__str(const cJSON *obj, const char *name, char *dst, size_t n)
 {
@@ -87,7 +89,7 @@ int envelope_parse(const char *json, size_t n, struct envelope *env)
         strcpy(env->type, "text");
     v = cJSON_GetObjectItemCaseSensitive(root, "ts");
     if (cJSON_IsNumber(v) && v->valuedouble > 0)
-        env->ts = (int64_t)v->valuedouble;
+        env->ts = v->valuedouble < 9.0e18 ? (int64_t)v->valuedouble : INT64_C(9000000000000000000);
     meta = cJSON_GetObjectItemCaseSensitive(root, "meta");
     v = cJSON_GetObjectItemCaseSensitive(meta, "amount");
     if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble <= 1e9)
@@ -152,17 +154,30 @@ struct envelope__out {
     size_t kept; /* bytes actually in buf (at a UTF-8 boundary) */
 };
 
-/* Appends len bytes of z; control characters become spaces when clean. */
-static void envelope__put(struct envelope__out *o, const char *z, size_t len, int clean)
+/* Appends len bytes of z as they are. */
+static void envelope__raw(struct envelope__out *o, const char *z, size_t len)
 {
     size_t i;
     for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)z[i];
-        if (clean && (c < 0x20 || c == 0x7F))
-            c = ' ';
         if (o->len == o->kept && o->kept + 1 < o->cap)
-            o->buf[o->kept++] = (char)c;
+            o->buf[o->kept++] = z[i];
         o->len++;
+    }
+}
+
+/* Appends len bytes of z, made safe for a terminal (safetext.h) when clean. */
+static void envelope__put(struct envelope__out *o, const char *z, size_t len, int clean)
+{
+    size_t i = 0;
+    if (!clean) {
+        envelope__raw(o, z, len);
+        return;
+    }
+    while (i < len) {
+        const char *rep;
+        size_t nrep;
+        i += safetext_next(z + i, len - i, 0, &rep, &nrep);
+        envelope__raw(o, rep, nrep);
     }
 }
 

@@ -76,8 +76,10 @@ void envelope_free(struct envelope *env);
  *   heart    "14:03 alice sent 3 hearts"   ("a heart" for 1)
  *   system   "14:03 ** system: maintenance at noon"
  *
- * Control characters (C0 and DEL, so ESC too) in any string shown become
- * spaces: a message cannot move the cursor or change the terminal. Returns the length
+ * Every string shown is made safe (safetext.h): control characters (C0,
+ * DEL and C1, so ESC and U+009B too) become spaces and bytes that are not
+ * UTF-8 become U+FFFD, so a message cannot move the cursor or change the
+ * terminal. Returns the length
  * the full line would have (like snprintf), or a negative code. */
 int envelope_format(const struct envelope *env, int flags, char *buf, size_t n);
 

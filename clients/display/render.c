@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/safetext.h"
 #include "../common/textwidth.h"
 
 int frame_init(struct frame *f, size_t width, size_t height)
@@ -94,25 +95,16 @@ static void buf_puts(struct buf *b, const char *s)
     buf_add(b, s, strlen(s));
 }
 
-/* Appends s made safe for a terminal (see render.h); newlines kept when
+/* Appends s made safe for a terminal (safetext.h); newlines kept when
  * `newlines`, else turned into spaces. */
 static void buf_add_safe(struct buf *b, const char *s, bool newlines)
 {
     size_t len = strlen(s), i = 0;
     while (i < len) {
-        uint32_t cp;
-        size_t n = textwidth_decode(s + i, len - i, &cp);
-        if (cp == TEXTWIDTH_BAD)
-            buf_puts(b, "\xEF\xBF\xBD");
-        else if (cp == '\t' || (cp == '\n' && !newlines))
-            buf_puts(b, " ");
-        else if (cp == '\n')
-            buf_puts(b, "\n");
-        else if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0))
-            ; /* other controls: dropped */
-        else
-            buf_add(b, s + i, n);
-        i += n;
+        const char *rep;
+        size_t nrep;
+        i += safetext_next(s + i, len - i, newlines ? SAFETEXT_NEWLINES : 0, &rep, &nrep);
+        buf_add(b, rep, nrep);
     }
 }
 

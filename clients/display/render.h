@@ -10,9 +10,9 @@
  * (textwidth.h), newest at the bottom; the oldest message that does not
  * fit whole shows its last lines, and older ones are scrolled off.
  *
- * Text is made safe for a terminal: a tab becomes a space, other control
- * characters are dropped, '\n' breaks the line, bytes that are not UTF-8
- * become U+FFFD. Not here: MQTT, output.
+ * Text is made safe for a terminal (safetext.h): control characters (C0,
+ * DEL, C1) become spaces, '\n' in a message breaks the line, bytes that
+ * are not UTF-8 become U+FFFD. Not here: MQTT, output.
  */
 #ifndef MQCHAT_DISPLAY_RENDER_H
 #define MQCHAT_DISPLAY_RENDER_H

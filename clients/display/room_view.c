@@ -153,7 +153,8 @@ int room_view_presence_json(struct room_view *v, const char *json, size_t len)
     int rc = DISPLAY_EINVAL;
     const cJSON *online = cJSON_GetObjectItemCaseSensitive(doc, "online");
     if (cJSON_IsNumber(online) && online->valuedouble >= 0) {
-        long n = (long)online->valuedouble;
+        /* clamped before the cast: a double beyond long's range is undefined */
+        long n = online->valuedouble < 1e15 ? (long)online->valuedouble : 1000000000000000L;
         rc = n != v->online;
         v->online = n;
     }

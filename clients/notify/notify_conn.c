@@ -31,6 +31,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/safetext.h"
+
 #define RETRY_DELAY_MAX_MS 10000
 #define NOTICE_GRACE_MS    50 /* 3.1.1: how long a notice may trail its PUBACK */
 
@@ -148,8 +150,9 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         !strcmp(topic->valuestring, nc->topic) && cJSON_IsNumber(code)) {
         nc->notice = true;
         nc->notice_code = code->valueint;
-        snprintf(nc->notice_reason, sizeof(nc->notice_reason), "%s",
-                 cJSON_IsString(reason) ? reason->valuestring : "refused");
+        /* printed to stderr later: made safe for a terminal (safetext.h) */
+        const char *why = cJSON_IsString(reason) ? reason->valuestring : "refused";
+        safetext_copy(nc->notice_reason, sizeof(nc->notice_reason), why, strlen(why), 0);
     }
     cJSON_Delete(doc);
 }
@@ -425,9 +428,11 @@ int notify_conn_publish(struct notify_conn *nc, const char *topic, const void *p
             }
             return NOTIFY_UNREACHABLE;
         }
+        /* doubles up to 10 s, or stays at --retry-delay when that is longer */
         long long delay = (long long)o->retry_delay_ms << (attempt < 20 ? attempt : 20);
-        if (delay > RETRY_DELAY_MAX_MS)
-            delay = RETRY_DELAY_MAX_MS;
+        long long cap = o->retry_delay_ms > RETRY_DELAY_MAX_MS ? o->retry_delay_ms : RETRY_DELAY_MAX_MS;
+        if (delay > cap)
+            delay = cap;
         if (!o->quiet)
             fprintf(stderr, "mqchat-notify: %s; retrying in %lld ms (%d of %d)\n", nc->err, delay,
                     attempt + 1, o->retries);

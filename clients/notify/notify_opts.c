@@ -60,7 +60,7 @@ void notify_usage(FILE *f)
           "  -k, --keepalive SEC    keepalive (default 60)\n"
           "  -R, --retries N        connection attempts after the first (default 3)\n"
           "      --retry-delay MS   first wait between attempts (default 500; doubles,\n"
-          "                         at most 10000)\n"
+          "                         at most 10000, or MS when that is more)\n"
           "  -T, --timeout MS       for one connection attempt and for each\n"
           "                         acknowledgement (default 10000)\n"
           "\n"

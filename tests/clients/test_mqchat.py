@@ -188,6 +188,14 @@ class InteractiveTest(MqchatCase):
         self.expect_env_chat(bobc, self.room_topic(room), bob, text='hi alice, bob here')
         s.wait(r'^%s %s: hi alice, bob here$' % (TIME_RE, re.escape(bob)))
 
+        # escape sequences in a message (ESC, OSC with BEL, U+009B CSI) are shown as text,
+        # not obeyed: the screen keeps its lines and shows the bytes after them literally
+        evil = 'evil \x1b[2J\x1b]0;t\x07 \u009b31m end'
+        self.pub(bobc, self.room_topic(room), {'text': evil})
+        self.expect_env_chat(bobc, self.room_topic(room), bob, text=evil)
+        s.wait(r'^%s %s: %s$' % (TIME_RE, re.escape(bob), re.escape('evil  [2J ]0;t   31m end')))
+        self.assertIn('hi alice, bob here', s.text())
+
         # a DM from bob; alice answers with /dm USER text
         self.pub(bobc, self.dm_topic(alice), {'text': 'psst'})
         self.expect_env_chat(bobc, self.dm_topic(bob), bob, text='psst', to=alice)  # his copy
@@ -313,6 +321,40 @@ class ScriptTest(MqchatCase):
                 tail.wait()
         self.assertEqual(tail.returncode, EXIT_OK, err)
         self.assertRegex(out.decode(), r'^%s %s: to the tail\n$' % (TIME_RE, re.escape(bob)))
+
+    def test_tail_filters_control_characters(self):
+        # ESC, U+009B (a one-character CSI), BEL, DEL and a newline from another user reach
+        # neither the --json line nor the plain line raw; options after the command work
+        _, atok = self.new_user('alice')
+        _, ctok = self.new_user('carol')    # presence counts users: a second one
+        _, otok = self.new_user('owner')
+        room = self.make_room(otok)
+        bob, _, bobc = self.bob_client(room)
+        env = dict(os.environ, HOME=self.broker.dir, TZ='UTC')
+        tails = [subprocess.Popen([self.bin, '--url', self.url(), '--token', tok, 'tail', room] + more,
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for tok, more in ((atok, ['--json', '-n', '1']), (ctok, ['-n', '1']))]
+        text = 'red \x1b[31m alert \u009b2J bell\x07 del\x7f\nnext \u0085end'
+        outs = []
+        try:
+            self.wait_api('GET', '/v1/rooms/%s' % room, lambda j: j.get('online', 0) >= 3)
+            self.pub(bobc, self.room_topic(room), {'text': text})
+            for t in tails:
+                out, err = t.communicate(timeout=10)
+                self.assertEqual(t.returncode, EXIT_OK, err)
+                outs.append(out)
+        finally:
+            for t in tails:
+                if t.poll() is None:
+                    t.kill()
+                    t.wait()
+        for out in outs:
+            for bad in (b'\x1b', b'\xc2\x9b', b'\xc2\x85', b'\x07', b'\x7f'):
+                self.assertNotIn(bad, out)
+            self.assertEqual(out.count(b'\n'), 1, out)
+        self.assertEqual(json.loads(outs[0])['text'], text)   # escaped, not lost
+        self.assertRegex(outs[1].decode(), r'^%s %s: red  \[31m alert  2J bell  del  next  end\n$'
+                         % (TIME_RE, re.escape(bob)))
 
     def test_exit_codes(self):
         alice, pw = self.user_with_password('alice')
@@ -463,6 +505,39 @@ class ReconnectTest(MqchatCase):
         # and live traffic flows again both ways
         self.pub(bobc, self.room_topic(room), {'text': 'and now live'})
         s.wait(r'^%s %s: and now live$' % (TIME_RE, re.escape(bob)), after=m.end())
+        s.type('/quit')
+        s.wait(r'^\[exit 0\]$')
+
+    def test_expired_token_without_password_exits_2(self):
+        # the broker comes back with another chat.token_secret: the token is no longer valid,
+        # and a client that knows no password stops instead of retrying forever
+        alice, atok = self.new_user('alice')
+        s = self.screen('--token', atok, '--device', 'laptop')
+        s.wait(r'^-- connected to ')
+        port, hport = self.restart_same_ports()
+        s.wait(r'^-- disconnected ')
+        self.broker.config['chat.token_secret'] = 'jwt-other-' + secrets.token_hex(16)
+        self.start_same_ports(port, hport)
+        s.wait(r'^-- login refused: the token has expired or was revoked', timeout=12)
+        s.wait(r'^\[exit 2\]$')
+
+    def test_expired_token_with_password_logs_in_again(self):
+        # the token traded for the password is no longer valid after the restart: mqchat
+        # trades the password again and reconnects
+        alice, pw = self.user_with_password('alice')
+        _, otok = self.new_user('owner')
+        room = self.make_room(otok)
+        s = self.screen('--user', alice, '--room', room, '--device', 'laptop',
+                        env={'MQCHAT_PASSWORD': pw})
+        s.wait(r'^-- joined #%s' % re.escape(room))
+        port, hport = self.restart_same_ports()
+        s.wait(r'^-- disconnected ')
+        self.broker.config['chat.token_secret'] = 'jwt-other-' + secrets.token_hex(16)
+        self.start_same_ports(port, hport)
+        m = s.wait(r'^-- the token had expired: logged in again$', timeout=12)
+        s.wait(r'^-- reconnected', after=m.end())
+        s.type('/rooms')    # the API takes the new token too
+        s.wait(r'^   \*#%s ' % re.escape(room), after=m.end())
         s.type('/quit')
         s.wait(r'^\[exit 0\]$')
 
