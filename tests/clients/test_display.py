@@ -17,7 +17,9 @@ same port and data_dir: "offline" in the header (messages kept), then
 reconnect) and one sent after, without restarting the display; a display
 started before its broker; exit codes:
 0 on SIGTERM, 1 usage, 2 bad password, 3 a private room it may not read;
-the display's credentials cannot publish (read_only).
+the display's credentials cannot publish (read_only); the curses view
+(without --plain) under tmux on a private socket, 40x10: header and a CJK
+message on the screen, exit 0 on SIGTERM.
 
 The broker comes from chatlib (tests/chat): one per test class; the
 restart test has its own. TZ=UTC for the display, so HH:MM is checked
@@ -25,7 +27,9 @@ against the envelope's ts.
 """
 
 import os
+import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -443,6 +447,102 @@ class RestartTest(DisplayTest):
         self.start_again(b)
         d.wait_frame(lambda r: 'live' in r[0], timeout=RECOVER_WAIT, msg='(connected later)')
         self.stop_display(d)
+
+
+class TmuxPane:
+    """A command in a detached tmux session on a private server (`tmux -L
+    <unique>`), COLS x ROWS; sh prints `[exit N]` when it ends. The
+    command's PID (sh execs it) is written to pidfile."""
+
+    def __init__(self, argv, env, cols, rows, pidfile):
+        self.sock = 'mqchat-display-test-%d-%s' % (os.getpid(), secrets.token_hex(4))
+        self.env = dict(env)
+        self.env.pop('TMUX', None)
+        self.pidfile = pidfile
+        inner = 'echo $$ > %s; exec %s' % (_q(pidfile), ' '.join(_q(a) for a in argv))
+        cmd = 'sh -c %s; echo "[exit $?]"; sleep 60' % _q(inner)
+        self._tmux('new-session', '-d', '-x', str(cols), '-y', str(rows), '-s', 'main',
+                   'sh -c %s' % _q(cmd))
+
+    def _tmux(self, *args, check=True):
+        return subprocess.run(['tmux', '-L', self.sock, '-f', '/dev/null'] + list(args),
+                              env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=10, check=check)
+
+    def text(self):
+        r = self._tmux('capture-pane', '-p', '-t', 'main', check=False)
+        return r.stdout.decode(errors='replace')
+
+    def wait(self, pred, timeout=FRAME_WAIT, msg=''):
+        deadline = time.monotonic() + timeout
+        while True:
+            t = self.text()
+            if pred(t):
+                return t
+            if time.monotonic() >= deadline:
+                raise AssertionError('the pane never matched within %.0f s %s\n--- pane ---\n%s'
+                                     % (timeout, msg, t))
+            time.sleep(0.1)
+
+    def pid(self, timeout=FRAME_WAIT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(self.pidfile) as f:
+                    return int(f.read().strip())
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        raise AssertionError('no pid in %s' % self.pidfile)
+
+    def close(self):
+        self._tmux('kill-server', check=False)
+        path = os.path.join(os.environ.get('TMUX_TMPDIR') or '/tmp', 'tmux-%d' % os.getuid(),
+                            self.sock)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _q(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+class CursesTest(DisplayTest):
+    """The full-screen view (no --plain) in a 40x10 tmux pane."""
+
+    SHARED = True
+
+    def test_curses_view_in_tmux(self):
+        if shutil.which('tmux') is None:
+            self.skipTest('tmux is not installed')
+        name, _, room, c = self.user_in_room()
+        _, token = self.display_token()
+        pidfile = os.path.join(self.broker.dir, 'display-%s.pid' % secrets.token_hex(3))
+        env = {k: v for k, v in os.environ.items() if not k.startswith('MQCHAT_')}
+        env.update({'TZ': 'UTC', 'TERM': 'screen-256color', 'LANG': 'C.UTF-8',
+                    'MQCHAT_TOKEN': token})
+        pane = TmuxPane([display_binary(), '--port', str(self.broker.port), room], env,
+                        40, 10, pidfile)
+        self.addCleanup(pane.close)
+        pid = pane.pid()
+        # The header on row 1: the room on the left, "live" (and the online count) on the right.
+        hdr = re.compile(r'^#%s +(?:\d+ here \| )?live *$' % re.escape(room))
+        pane.wait(lambda t: hdr.match(t.split('\n', 1)[0]), msg='(header, live)')
+        cjk = '漢字かな한글'
+        env_ = self.say(c, room, 'hi %s end' % cjk)
+        hhmm = time.strftime('%H:%M', time.gmtime(env_['ts'] / 1000))
+        want = '%s %s: hi %s end' % (hhmm, name, cjk)
+        t = pane.wait(lambda t: want in t, msg='(the CJK message)')
+        rows = t.split('\n')
+        self.assertTrue(hdr.match(rows[0]), t)
+        self.assertIn(want, rows[1:], t)
+        here = re.compile(r'^#%s +1 here \| live *$' % re.escape(room))
+        pane.wait(lambda t: here.match(t.split('\n', 1)[0]), msg='(online count in the header)')
+        os.kill(pid, signal.SIGTERM)
+        pane.wait(lambda t: re.search(r'^\[exit \d+\]$', t, re.M), timeout=EXIT_WAIT,
+                  msg='(exit after SIGTERM)')
+        self.assertRegex(pane.text(), r'(?m)^\[exit 0\]$')
 
 
 if __name__ == '__main__':

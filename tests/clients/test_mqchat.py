@@ -10,8 +10,11 @@ codes are checked (doc/man/mqchat.1, EXIT STATUS).
 
 Covered: a password typed at the prompt is never shown; a join, room chat
 both ways, a DM both ways, /who; /history paging back page by page to the
-oldest; a broker restart on the same ports: the client says it is
-disconnected and reconnecting with a growing delay, then reconnected, and
+oldest; /rooms (joined and not), /block and /unblock (a blocked user's room
+messages not shown, GET /v1/users/{me}/blocks), /read (unread count to 0),
+/leave (membership dropped, the room's messages no longer shown); a broker
+restart on the same ports: the client says it is disconnected and
+reconnecting with a growing delay, then reconnected, and
 shows the message sent while it was away (persistent session); send and
 tail with exit codes 0, 1 (usage), 2 (bad password), 3 (private or unknown
 room), 4 (nothing listening). Every wait is bounded (SCREEN_WAIT).
@@ -262,6 +265,69 @@ class InteractiveTest(MqchatCase):
         mark = page(1, 5, mark, r'the oldest')
         s.type('/history 10')
         s.wait(r'^-- no older messages in #%s$' % re.escape(room), after=mark)
+        s.type('/quit')
+        s.wait(r'^\[exit 0\]$')
+
+    def test_rooms_block_unblock_read_leave(self):
+        alice, atok = self.new_user('alice')
+        _, otok = self.new_user('owner')
+        room = self.make_room(otok)
+        other = self.make_room(otok)          # made by another user, not joined
+        bob, _, bobc = self.bob_client(room)
+        carol, ctok = self.new_user('carol')
+        carolc = self.chat5(carol, ctok)      # posts only: bob sees every room message
+        me = '/v1/users/%s' % alice
+
+        s = self.screen('--token', atok, '--room', room, '--device', 'tty1')
+        s.wait(r'^-- joined #%s' % re.escape(room))
+
+        # /rooms: the joined room marked *, the other owner's room listed unmarked
+        s.type('/rooms')
+        m = s.wait(r'^-- rooms \(\* joined here\):$')
+        s.wait(r'^   \*#%s  \d+ online$' % re.escape(room), after=m.end())
+        s.wait(r'^    #%s  \d+ online$' % re.escape(other), after=m.end())
+
+        def say(c, who, text):
+            self.pub(c, self.room_topic(room), {'text': text})
+            self.expect_env_chat(bobc, self.room_topic(room), who, text=text)
+
+        # /block bob: the API knows it; bob's next room message is not shown, carol's is
+        s.type('/block %s' % bob)
+        # (offsets from a line's match: the prompt line is redrawn below new lines)
+        mark = s.wait(r'^-- blocked %s: no more of their messages or DMs$' % re.escape(bob)).end()
+        self.assertEqual(self.api('GET', me + '/blocks', bearer=atok).get('blocks'), [bob])
+        say(bobc, bob, 'bob while blocked')
+        say(carolc, carol, 'carol after the block')
+        s.wait(r'^%s %s: carol after the block$' % (TIME_RE, re.escape(carol)), after=mark)
+        self.assertNotIn('bob while blocked', s.text())
+
+        # /unblock bob: shown again
+        s.type('/unblock %s' % bob)
+        mark = s.wait(r'^-- unblocked %s$' % re.escape(bob)).end()
+        self.assertEqual(self.api('GET', me + '/blocks', bearer=atok).get('blocks'), [])
+        say(bobc, bob, 'bob unblocked')
+        s.wait(r'^%s %s: bob unblocked$' % (TIME_RE, re.escape(bob)), after=mark)
+
+        # /read: the room's unread count (> 0 after the others' messages) goes to 0
+        self.wait_api('GET', me + '/unread', lambda j: j.get('rooms', {}).get(room, 0) > 0,
+                      token=atok, msg='(unread before /read)')
+        s.type('/read')
+        s.wait(r'^-- #%s marked read \(0 unread\)$' % re.escape(room))
+        self.wait_api('GET', me + '/unread', lambda j: room not in j.get('rooms', {}),
+                      token=atok, msg='(unread after /read)')
+
+        # /leave: membership dropped, and the room's messages no longer shown (a DM from
+        # bob, sent after them, is shown: everything before it has arrived)
+        before = self.svc('GET', '/v1/rooms/%s' % room)['members']
+        s.type('/leave')
+        mark = s.wait(r'^-- left #%s$' % re.escape(room)).end()
+        self.wait_api('GET', '/v1/rooms/%s' % room, lambda j: j.get('members') == before - 1,
+                      msg='(members after /leave, %d before)' % before)
+        say(bobc, bob, 'after alice left')
+        self.pub(bobc, self.dm_topic(alice), {'text': 'dm after leave'})
+        s.wait(r'^%s %s -> %s: dm after leave$' % (TIME_RE, re.escape(bob), re.escape(alice)),
+               after=mark)
+        self.assertNotIn('after alice left', s.text())
         s.type('/quit')
         s.wait(r'^\[exit 0\]$')
 
