@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../common/safetext.h"
+#include "../common/token.h"
 
 int api_init(struct api *a, const char *url)
 {
@@ -107,64 +108,12 @@ int api_login(struct api *a, const char *user, const char *password, char *err, 
     return rc;
 }
 
-/* Decodes base64url z (len bytes) into a NUL-terminated heap string. */
-static char *api__b64url(const char *z, size_t len)
-{
-    char *out = malloc(len * 3 / 4 + 4);
-    unsigned long acc = 0;
-    size_t i, n = 0;
-    int bits = 0;
-    if (!out)
-        return NULL;
-    for (i = 0; i < len; i++) {
-        int c = (unsigned char)z[i], v;
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '-' || c == '+')
-            v = 62;
-        else if (c == '_' || c == '/')
-            v = 63;
-        else if (c == '=')
-            break;
-        else {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned long)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (char)((acc >> bits) & 0xFF);
-        }
-    }
-    out[n] = '\0';
-    return out;
-}
-
 int api_token_user(const char *token, char *user, size_t n)
 {
-    const char *p1 = strchr(token, '.'), *p2 = p1 ? strchr(p1 + 1, '.') : NULL;
-    char *payload;
-    cJSON *j;
-    const cJSON *sub;
-    int rc = -1;
-
-    if (!p2)
-        return -1;
-    payload = api__b64url(p1 + 1, (size_t)(p2 - p1 - 1));
-    if (!payload)
-        return -1;
-    j = cJSON_Parse(payload);
-    sub = cJSON_GetObjectItemCaseSensitive(j, "sub");
-    if (cJSON_IsString(sub) && strlen(sub->valuestring) < n) {
-        strcpy(user, sub->valuestring);
-        rc = 0;
-    }
-    cJSON_Delete(j);
-    free(payload);
+    char *sub = token_subject(token);
+    int rc = sub && strlen(sub) < n ? 0 : -1;
+    if (rc == 0)
+        strcpy(user, sub);
+    free(sub);
     return rc;
 }

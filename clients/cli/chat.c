@@ -761,18 +761,6 @@ static int chat__line(struct chat *ch, char *line)
 
 /* ---- the loop ---- */
 
-static int chat__connect_exit(int rc)
-{
-    switch (rc) {
-    case CONN_EAUTH: return MQCHAT_EXIT_AUTH;
-    case CONN_EREFUSED: return MQCHAT_EXIT_DENIED;
-    case CONN_EUNREACHABLE:
-    case CONN_ETIMEOUT: return MQCHAT_EXIT_UNREACHABLE;
-    case CONN_EINVAL: return MQCHAT_EXIT_USAGE;
-    }
-    return MQCHAT_EXIT_FAILED;
-}
-
 /*
  * The broker refused the login of a reconnection: the token expired (chat
  * tokens live chat.token_ttl, a day by default) or was revoked. With a
@@ -855,7 +843,7 @@ int chat_run(const struct mqchat_opts *o, struct api *api, const char *user, con
                     conn_reason_string(reason));
         else
             fprintf(stderr, "mqchat: %s: %s\n", o->url, conn_strerror(rc));
-        code = chat__connect_exit(rc);
+        code = conn_exit_code(rc);
         goto out;
     }
     memset(&sa, 0, sizeof sa);

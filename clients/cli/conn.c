@@ -6,6 +6,7 @@
  * never leaves the callback writing into freed memory.
  */
 #include "conn.h"
+#include "opts.h"
 
 #include <MQTTAsync.h>
 #include <pthread.h>
@@ -448,4 +449,16 @@ const char *conn_reason_string(int reason)
 {
     const char *z = MQTTReasonCode_toString((enum MQTTReasonCodes)reason);
     return z ? z : "unknown reason";
+}
+
+int conn_exit_code(int rc)
+{
+    switch (rc) {
+    case CONN_EAUTH: return MQCHAT_EXIT_AUTH;
+    case CONN_EREFUSED: return MQCHAT_EXIT_DENIED;
+    case CONN_EUNREACHABLE:
+    case CONN_ETIMEOUT: return MQCHAT_EXIT_UNREACHABLE;
+    case CONN_EINVAL: return MQCHAT_EXIT_USAGE;
+    }
+    return MQCHAT_EXIT_FAILED;
 }

@@ -99,4 +99,7 @@ const char *conn_strerror(int rc);
 /* The name of an MQTT 5 reason code ("Not authorized"). */
 const char *conn_reason_string(int reason);
 
+/* The MQCHAT_EXIT_* code (opts.h) for a conn_connect() error. */
+int conn_exit_code(int rc);
+
 #endif

@@ -38,18 +38,6 @@ static void script__on_signal(int sig)
     script_stop = 1;
 }
 
-int script_connect_exit(int rc)
-{
-    switch (rc) {
-    case CONN_EAUTH: return MQCHAT_EXIT_AUTH;
-    case CONN_EREFUSED: return MQCHAT_EXIT_DENIED;
-    case CONN_EUNREACHABLE:
-    case CONN_ETIMEOUT: return MQCHAT_EXIT_UNREACHABLE;
-    case CONN_EINVAL: return MQCHAT_EXIT_USAGE;
-    }
-    return MQCHAT_EXIT_FAILED;
-}
-
 /*
  * tail --json: writes the envelope j as one line of JSON with no control
  * byte a terminal would act on. cJSON_PrintUnformatted() escapes C0
@@ -325,7 +313,7 @@ int script_run(const struct mqchat_opts *o, const char *user, const char *secret
                     conn_reason_string(reason));
         else
             fprintf(stderr, "mqchat: %s: %s\n", o->url, conn_strerror(rc));
-        code = script_connect_exit(rc);
+        code = conn_exit_code(rc);
         goto out;
     }
     code = o->mode == MQCHAT_SEND ? script__send(&s, c, user) : script__tail(&s, c);

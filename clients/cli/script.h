@@ -20,7 +20,4 @@
 /* Runs send or tail as o->mode says; returns an MQCHAT_EXIT_* code. */
 int script_run(const struct mqchat_opts *o, const char *user, const char *secret);
 
-/* Maps a conn_connect() error to an exit code. */
-int script_connect_exit(int rc);
-
 #endif

@@ -15,6 +15,7 @@
 #include <cJSON.h>
 #include <mosquitto.h>
 
+#include "../common/token.h"
 #include "link.h"
 #include "render.h"
 #include "room_view.h"
@@ -91,46 +92,6 @@ static int valid_name(const char *s)
         if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", s[i]))
             return 0;
     return 1;
-}
-
-/* The `sub` claim of a JWT (no signature check: only to name the user).
- * Returns a malloc'd string or NULL. */
-static char *token_subject(const char *token)
-{
-    const char *a = strchr(token, '.');
-    const char *b = a ? strchr(a + 1, '.') : NULL;
-    if (!b)
-        return NULL;
-    size_t n = (size_t)(b - a - 1);
-    unsigned char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t k = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (const char *p = a + 1; p < b; p++) {
-        const char *set = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        const char *q = strchr(set, *p);
-        if (!q || !*p) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)(q - set);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[k++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    char *sub = NULL;
-    cJSON *j = cJSON_ParseWithLength((const char *)out, k);
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "sub");
-    if (cJSON_IsString(s))
-        sub = strdup(s->valuestring);
-    cJSON_Delete(j);
-    free(out);
-    return sub;
 }
 
 /* A copy of a secret given on the command line, which is then blanked so

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "notify_payload.h"
+#include "../common/token.h"
 
 #define NOTIFY_VERSION "mqchat-notify 1.0"
 
@@ -91,51 +92,6 @@ void notify_usage(FILE *f)
           "events topic and reports a refusal when the broker's notice arrives with\n"
           "the acknowledgement (0 otherwise).\n",
           f);
-}
-
-/* The `sub` claim of a JWT (payload not verified: the broker does that),
- * malloc'd, or NULL. */
-static char *token_sub(const char *token)
-{
-    const char *p = strchr(token, '.');
-    const char *q = p ? strchr(p + 1, '.') : NULL;
-    if (!q)
-        return NULL;
-    size_t n = (size_t)(q - p - 1);
-    unsigned char *json = malloc(n + 1);
-    if (!json)
-        return NULL;
-    size_t out = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[1 + i];
-        int v = c >= 'A' && c <= 'Z'   ? c - 'A'
-                : c >= 'a' && c <= 'z' ? c - 'a' + 26
-                : c >= '0' && c <= '9' ? c - '0' + 52
-                : c == '-'             ? 62
-                : c == '_'             ? 63
-                                       : -1;
-        if (v < 0) {
-            free(json);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            json[out++] = (unsigned char)(acc >> bits);
-        }
-    }
-    json[out] = '\0';
-    char *sub = NULL;
-    cJSON *doc = cJSON_ParseWithLength((const char *)json, out);
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, "sub");
-    if (cJSON_IsString(s) && s->valuestring[0])
-        sub = strdup(s->valuestring);
-    cJSON_Delete(doc);
-    free(json);
-    return sub;
 }
 
 /* Parses a whole decimal number in [lo, hi] into *v; false otherwise. */
@@ -397,7 +353,7 @@ int notify_opts_parse(int argc, char **argv, struct notify_opts *o, FILE *out, F
     if (token) {
         o->password = token;
         if (!o->username) {
-            if (!(o->token_user = token_sub(token)))
+            if (!(o->token_user = token_subject(token)))
                 return usage_error(err, "the token has no readable 'sub' claim: give --username",
                                    NULL);
             o->username = o->token_user;
