@@ -818,17 +818,9 @@ int chat_run(const struct mqchat_opts *o, struct api *api, const char *user, con
     host[sizeof host - 1] = '\0';
     snprintf(client_id, sizeof client_id, "mqchat-%s-%s", user, o->device ? o->device : host);
 
-    memset(&co, 0, sizeof co);
-    co.url = o->url;
-    co.client_id = client_id;
-    co.user = user;
-    co.password = secret;
-    co.cafile = o->cafile;
-    co.insecure = o->insecure;
+    conn_opts_from(&co, o, client_id, user, secret);
     co.clean = 0;
     co.session_expiry = CHAT_SESSION_EXPIRY;
-    co.keepalive = o->keepalive;
-    co.timeout_ms = o->timeout * 1000;
     rc = conn_create(&ch->conn, &co, chat__on_message, chat__on_lost, ch);
     if (rc != CONN_OK) {
         fprintf(stderr, "mqchat: %s: %s\n", o->url, conn_strerror(rc));

@@ -462,3 +462,17 @@ int conn_exit_code(int rc)
     }
     return MQCHAT_EXIT_FAILED;
 }
+
+void conn_opts_from(struct conn_opts *co, const struct mqchat_opts *o, const char *client_id,
+                    const char *user, const char *secret)
+{
+    memset(co, 0, sizeof(*co));
+    co->url = o->url;
+    co->client_id = client_id;
+    co->user = user;
+    co->password = secret;
+    co->cafile = o->cafile;
+    co->insecure = o->insecure;
+    co->keepalive = o->keepalive;
+    co->timeout_ms = o->timeout * 1000;
+}

@@ -102,4 +102,12 @@ const char *conn_reason_string(int reason);
 /* The MQCHAT_EXIT_* code (opts.h) for a conn_connect() error. */
 int conn_exit_code(int rc);
 
+struct mqchat_opts;
+
+/* co from the command line's connection settings (url, TLS, keepalive,
+ * timeout) and the given identity; the caller sets clean and
+ * session_expiry. The strings are borrowed. */
+void conn_opts_from(struct conn_opts *co, const struct mqchat_opts *o, const char *client_id,
+                    const char *user, const char *secret);
+
 #endif

@@ -284,16 +284,8 @@ int script_run(const struct mqchat_opts *o, const char *user, const char *secret
     pthread_cond_init(&s.cv, NULL);
     snprintf(client_id, sizeof client_id, "mqchat-%s-%s-%ld", o->mode == MQCHAT_SEND ? "send" : "tail",
              user, (long)getpid());
-    memset(&co, 0, sizeof co);
-    co.url = o->url;
-    co.client_id = client_id;
-    co.user = user;
-    co.password = secret;
-    co.cafile = o->cafile;
-    co.insecure = o->insecure;
+    conn_opts_from(&co, o, client_id, user, secret);
     co.clean = 1;
-    co.keepalive = o->keepalive;
-    co.timeout_ms = o->timeout * 1000;
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = script__on_signal;
